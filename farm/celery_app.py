@@ -1,0 +1,47 @@
+"""The one Celery app. No broker configured: tasks run in-process (eager), same code path."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from farm.config import load_settings
+from farm.inventory import load_inventory
+from farm.queues import COMPILE_QUEUE, COMPILE_TASK, declared_queues
+
+RUN_SOFT_LIMIT_S = 1800
+RUN_HARD_LIMIT_S = 1900
+COMPILE_SOFT_LIMIT_S = 3600
+COMPILE_HARD_LIMIT_S = 3700
+
+
+app = Celery("farm", include=["workers.tasks"])
+
+
+def configure(celery_app: Celery = app) -> Celery:
+    """Apply the current settings (env); called again when the CLI or a test changes them."""
+    settings = load_settings()
+    inventory = load_inventory(settings.inventory_dir)
+    celery_app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        task_always_eager=settings.embedded,
+        task_eager_propagates=False,
+        task_ignore_result=True,  # the results DB is the source of truth, not a result backend
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=declared_queues(list(inventory.board_types)),
+        task_create_missing_queues=False,
+        task_default_queue=COMPILE_QUEUE,
+        task_routes={COMPILE_TASK: {"queue": COMPILE_QUEUE}},
+        task_soft_time_limit=RUN_SOFT_LIMIT_S,
+        task_time_limit=RUN_HARD_LIMIT_S,
+        # Redis redelivers unacked messages after this long; it must outlast the hard limit.
+        broker_transport_options={"visibility_timeout": 2 * COMPILE_HARD_LIMIT_S},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return celery_app
+
+
+configure()

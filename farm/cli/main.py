@@ -1,0 +1,28 @@
+"""`farm`: submit sweeps, read results, run workers and the demo."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from farm import __version__
+from farm.cli.admin import db, worker
+from farm.cli.demo import demo
+from farm.cli.submit import results_cmd, status, submit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="farm")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the farm does (to stderr).")
+def cli(verbose: bool) -> None:
+    """A benchmark farm for ML inference on FPGA boards, with GPU and CPU baselines."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (submit, status, results_cmd, demo, worker, db):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

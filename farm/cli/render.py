@@ -1,0 +1,35 @@
+"""Result rendering for the terminal: table, JSON and CSV."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+TABLE_COLUMNS = {
+    "model": "model",
+    "precision": "prec",
+    "batch_size": "batch",
+    "scenario": "scenario",
+    "target": "target",
+    "board": "board",
+    "source": "source",
+    "latency_ms_p50": "p50 ms",
+    "latency_ms_p90": "p90 ms",
+    "latency_ms_p99": "p99 ms",
+    "throughput_ips": "inf/s",
+    "power_w": "W",
+    "int8_top1_agreement": "int8 top1 agr",
+}
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        return pd.DataFrame(rows).to_csv(index=False) if rows else ""
+    if not rows:
+        return "(no results)"
+    df = pd.DataFrame(rows)[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    return df.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}")

@@ -1,0 +1,122 @@
+"""farm submit / status / results."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from farm.cli.common import db_option, handle_errors, settings_for
+from farm.cli.render import render
+from farm.db.session import session_scope
+from farm.errors import FarmError
+from farm.queries import latest_sweep_id, results, sweep_summary, sweeps
+from farm.services.submit import submit_sweep, wait_for
+
+
+def print_summary(summary: dict) -> None:
+    click.echo(
+        f"sweep {summary['id']} ({summary['name']}): {summary['state']}; "
+        f"{summary['jobs_finished']}/{summary['jobs_total']} jobs finished; "
+        f"compile jobs executed: {summary['compile_executed']}, reused from the artifact store: {summary['compile_cached']}; "
+        f"runs stored: {summary['runs_stored']}"
+    )
+    for failure in summary["failed"]:
+        click.secho(f"  failed {failure['job']}: {failure['error']}", fg="red")
+
+
+def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
+    sub = submit_sweep(settings, sweep_file)
+    for warning in sub.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(f"submitted sweep {sub.sweep_id}")
+    if not wait and sub.runner is None:
+        return None
+    if not wait:
+        click.echo("no broker configured (FARM_BROKER_URL): the sweep runs in this process, waiting for it")
+    last = {"done": 0}
+    with click.progressbar(length=1, label="jobs", show_pos=True, file=click.get_text_stream("stderr")) as bar:
+
+        def progress(summary: dict) -> None:
+            bar.length = summary["jobs_total"]
+            bar.update(summary["jobs_finished"] - last["done"])
+            last["done"] = summary["jobs_finished"]
+
+        summary = wait_for(settings, sub, progress)
+    print_summary(summary)
+    return summary
+
+
+@click.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--wait/--no-wait", default=True, help="Wait with a progress bar (default) or print the sweep id and return.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@db_option
+@handle_errors
+def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
+    """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
+    settings = settings_for(db_url)
+    summary = run_submit(settings, sweep_file, wait)
+    if summary is None:
+        return
+    with session_scope(settings.db_url) as s:
+        click.echo(render(results(s, summary["id"]), fmt))
+    if summary["state"] == "failed":
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("sweep_id", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@db_option
+@handle_errors
+def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
+    """Show one sweep's progress and failures, or the latest sweeps."""
+    settings = settings_for(db_url)
+    with session_scope(settings.db_url) as s:
+        if sweep_id:
+            summary = sweep_summary(s, resolve_sweep_id(s, sweep_id))
+            if fmt == "json":
+                click.echo(json.dumps(summary, indent=2))
+            else:
+                assert summary is not None
+                print_summary(summary)
+            return
+        listing = sweeps(s)
+    if fmt == "json":
+        click.echo(json.dumps(listing, indent=2))
+    elif not listing:
+        click.echo("no sweeps yet: try `farm demo` or `farm submit SWEEP.yaml`")
+    else:
+        for summary in listing:
+            print_summary(summary)
+
+
+def resolve_sweep_id(s, prefix: str) -> str:
+    """A full sweep id or a unique prefix of one (as printed by `farm status`)."""
+    from sqlalchemy import select
+
+    from farm.db.models import SweepRow
+
+    matches = list(s.scalars(select(SweepRow.id).where(SweepRow.id.startswith(prefix)).limit(2)))
+    if len(matches) != 1:
+        raise FarmError(f"no sweep matches {prefix!r}" if not matches else f"sweep id prefix {prefix!r} is ambiguous")
+    return matches[0]
+
+
+@click.command(name="results")
+@click.option("--sweep", "sweep_id", default=None, help="A sweep id or prefix (default: the latest sweep).")
+@click.option("--all", "all_sweeps", is_flag=True, help="Every sweep's results.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@db_option
+@handle_errors
+def results_cmd(sweep_id: str | None, all_sweeps: bool, fmt: str, db_url: str | None) -> None:
+    """Print results: one row per run, measured and emulated figures labelled by `source`."""
+    settings = settings_for(db_url)
+    with session_scope(settings.db_url) as s:
+        if all_sweeps:
+            chosen = None
+        else:
+            chosen = resolve_sweep_id(s, sweep_id) if sweep_id else latest_sweep_id(s)
+        rows = results(s, chosen) if (chosen or all_sweeps) else []
+    click.echo(render(rows, fmt))

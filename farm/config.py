@@ -1,0 +1,46 @@
+"""Settings from the environment, so the same code runs embedded (defaults) or distributed.
+
+FARM_DATA_DIR   where the SQLite database and the artifact store live (default: the user's data dir)
+FARM_DB_URL     SQLAlchemy URL (default: sqlite:///<data dir>/farm.db)
+FARM_BROKER_URL Celery broker (unset: tasks run in-process, no broker needed)
+FARM_ARTIFACT_DIR content-addressed artifact store (default: <data dir>/artifacts); shared by workers
+FARM_INVENTORY  inventory directory (default: the repository's inventory/)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_url: str
+    broker_url: str | None
+    artifact_dir: Path
+    inventory_dir: Path
+
+    @property
+    def embedded(self) -> bool:
+        """No broker: tasks run in-process (Celery eager mode)."""
+        return not self.broker_url
+
+
+def load_settings(db_url: str | None = None) -> Settings:
+    data_dir = Path(os.environ.get("FARM_DATA_DIR") or platformdirs.user_data_dir("farm")).expanduser()
+    url = db_url or os.environ.get("FARM_DB_URL") or f"sqlite:///{data_dir / 'farm.db'}"
+    artifact_dir = Path(os.environ.get("FARM_ARTIFACT_DIR") or data_dir / "artifacts").expanduser()
+    inventory = Path(os.environ.get("FARM_INVENTORY") or REPO_ROOT / "inventory").expanduser()
+    return Settings(
+        data_dir=data_dir,
+        db_url=url,
+        broker_url=os.environ.get("FARM_BROKER_URL") or None,
+        artifact_dir=artifact_dir,
+        inventory_dir=inventory,
+    )

@@ -1,0 +1,1 @@
+"""Results database: models, sessions and migrations."""

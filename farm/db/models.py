@@ -1,0 +1,174 @@
+"""Results database: SQLAlchemy 2.0 models. The schema is created only by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SweepRow(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1024))
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # validated, model paths made absolute
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    jobs: Mapped[list[JobRow]] = relationship(back_populates="sweep", foreign_keys="JobRow.sweep_id")
+    __table_args__ = (Index("ix_sweeps_created_at", "created_at"),)
+
+
+class JobRow(Base):
+    """One compile or run job of a sweep. `key` is unique within the sweep (the job's identity)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # compile | run
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending queued running done cached failed
+    model: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(64))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    scenario: Mapped[str | None] = mapped_column(String(32))
+    repeat: Mapped[int | None] = mapped_column(Integer)
+    depends_on_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    artifact_key: Mapped[str | None] = mapped_column(ForeignKey("artifacts.key"))
+    board_name: Mapped[str | None] = mapped_column(ForeignKey("boards.name"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sweep: Mapped[SweepRow] = relationship(back_populates="jobs", foreign_keys=[sweep_id])
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "key", name="uq_jobs_sweep_key"),
+        Index("ix_jobs_sweep_state", "sweep_id", "state"),
+        Index("ix_jobs_depends_on", "depends_on_id"),
+    )
+
+
+class ArtifactRow(Base):
+    """A compiled model in the content-addressed store. key = sha256 of everything that shapes it."""
+
+    __tablename__ = "artifacts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8))
+    target_arch: Mapped[str] = mapped_column(String(64))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    toolchain: Mapped[str] = mapped_column(String(64))
+    toolchain_version: Mapped[str] = mapped_column(String(128))
+    quant_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    top1_agreement: Mapped[float | None] = mapped_column(Float)
+    sqnr_db: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    compile_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BoardRow(Base):
+    __tablename__ = "boards"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    board_type: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunRow(Base):
+    """One measurement, written once: `idempotency_key` makes a redelivered job a no-op."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    artifact_key: Mapped[str] = mapped_column(ForeignKey("artifacts.key"))
+    board_name: Mapped[str] = mapped_column(ForeignKey("boards.name"))
+    model: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(64))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    scenario: Mapped[str] = mapped_column(String(32))
+    repeat: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # measured | emulated
+    result_valid: Mapped[bool | None] = mapped_column()
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    samples_ms: Mapped[list[Any] | None] = mapped_column(JSON)
+    metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    provenance: Mapped[ProvenanceRow | None] = relationship(
+        back_populates="run", cascade="all, delete-orphan"
+    )
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_runs_idempotency_key"),
+        Index("ix_runs_sweep", "sweep_id"),
+        Index("ix_runs_fingerprint_created", "fingerprint", "created_at"),
+    )
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # measured | emulated
+    run: Mapped[RunRow] = relationship(back_populates="metrics")
+    __table_args__ = (
+        UniqueConstraint("run_id", "name", name="uq_metrics_run_name"),
+        Index("ix_metrics_name", "name"),
+    )
+
+
+class ProvenanceRow(Base):
+    __tablename__ = "provenance"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    farm_version: Mapped[str] = mapped_column(String(32))
+    farm_git_sha: Mapped[str | None] = mapped_column(String(40))
+    runtime: Mapped[str | None] = mapped_column(String(64))
+    runtime_version: Mapped[str | None] = mapped_column(String(64))
+    toolchain: Mapped[str | None] = mapped_column(String(64))
+    toolchain_version: Mapped[str | None] = mapped_column(String(128))
+    loadgen_version: Mapped[str | None] = mapped_column(String(64))
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    kernel: Mapped[str | None] = mapped_column(String(255))
+    cpu_model: Mapped[str | None] = mapped_column(String(255))
+    board_serial: Mapped[str | None] = mapped_column(String(128))
+    environment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    run: Mapped[RunRow] = relationship(back_populates="provenance")

@@ -1,0 +1,98 @@
+"""Read-side queries for the CLI and the dashboard: no raw SQL anywhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from farm.db.models import ArtifactRow, JobRow, MetricRow, RunRow, SweepRow
+
+RESULT_METRICS = (
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p95",
+    "latency_ms_p99",
+    "latency_ms_p99_9",
+    "latency_ms_mean",
+    "throughput_ips",
+    "power_w",
+    "energy_mj_per_inference",
+    "temp_c_max",
+)
+
+
+def latest_sweep_id(s: Session) -> str | None:
+    return s.scalar(select(SweepRow.id).order_by(SweepRow.created_at.desc()).limit(1))
+
+
+def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
+    """One dict per run, with every metric in RESULT_METRICS (None where not measured)."""
+    query = (
+        select(RunRow, ArtifactRow.top1_agreement, ArtifactRow.sqnr_db)
+        .join(ArtifactRow, ArtifactRow.key == RunRow.artifact_key)
+        .order_by(RunRow.model, RunRow.precision, RunRow.target, RunRow.batch_size, RunRow.scenario, RunRow.repeat)
+    )
+    if sweep_id:
+        query = query.where(RunRow.sweep_id == sweep_id)
+    rows = s.execute(query).all()
+    run_ids = [r.RunRow.id for r in rows]
+    metrics: dict[int, dict[str, float]] = {}
+    for chunk_start in range(0, len(run_ids), 500):
+        chunk = run_ids[chunk_start : chunk_start + 500]
+        for m in s.scalars(select(MetricRow).where(MetricRow.run_id.in_(chunk))):
+            metrics.setdefault(m.run_id, {})[m.name] = m.value
+    out = []
+    for run, top1, sqnr in rows:
+        m = metrics.get(run.id, {})
+        out.append(
+            {
+                "run_id": run.id,
+                "sweep_id": run.sweep_id,
+                "model": run.model,
+                "precision": run.precision,
+                "batch_size": run.batch_size,
+                "scenario": run.scenario,
+                "repeat": run.repeat,
+                "target": run.target,
+                "board": run.board_name,
+                "source": run.source,
+                "result_valid": run.result_valid,
+                **{name: m.get(name) for name in RESULT_METRICS},
+                "int8_top1_agreement": top1 if run.precision == "int8" else None,
+                "int8_sqnr_db": sqnr if run.precision == "int8" else None,
+                "fingerprint": run.fingerprint,
+                "created_at": run.created_at.isoformat() if run.created_at else None,
+            }
+        )
+    return out
+
+
+def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
+    sweep = s.get(SweepRow, sweep_id)
+    if sweep is None:
+        return None
+    jobs = list(s.scalars(select(JobRow).where(JobRow.sweep_id == sweep_id).order_by(JobRow.id)))
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[f"{j.kind}:{j.state}"] = counts.get(f"{j.kind}:{j.state}", 0) + 1
+    return {
+        "id": sweep.id,
+        "name": sweep.name,
+        "state": sweep.state,
+        "created_at": sweep.created_at.isoformat(),
+        "finished_at": sweep.finished_at.isoformat() if sweep.finished_at else None,
+        "jobs_total": len(jobs),
+        "jobs_finished": sum(j.state in ("done", "cached", "failed") for j in jobs),
+        "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),
+        "compile_cached": sum(j.kind == "compile" and j.state == "cached" for j in jobs),
+        "runs_stored": sum(j.kind == "run" and j.state == "done" for j in jobs),
+        "failed": [{"job": j.key, "error": j.error} for j in jobs if j.state == "failed"],
+        "counts": counts,
+    }
+
+
+def sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
+    ids = s.scalars(select(SweepRow.id).order_by(SweepRow.created_at.desc()).limit(limit))
+    return [summary for i in list(ids) if (summary := sweep_summary(s, i))]

@@ -1,0 +1,18 @@
+"""Every Celery queue and task name, declared in one place (task_create_missing_queues is off)."""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+COMPILE_QUEUE = "compile"
+COMPILE_TASK = "farm.compile"
+RUN_TASK = "farm.run"
+
+
+def run_queue(board_type: str) -> str:
+    """Run jobs go to one queue per board type; any board of that type may take the next job."""
+    return f"run.{board_type}"
+
+
+def declared_queues(board_types: list[str]) -> tuple[Queue, ...]:
+    return (Queue(COMPILE_QUEUE), *(Queue(run_queue(t)) for t in sorted(board_types)))

@@ -1,0 +1,1 @@
+"""Service functions: what the Celery tasks and the CLI call. Tasks stay thin."""

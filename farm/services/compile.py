@@ -1,0 +1,161 @@
+"""Compile jobs: build or load the model, then quantize/compile it unless the store already holds it."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from workers.toolchains.base import QuantConfig
+
+from farm.artifacts import ArtifactStore, artifact_key, sha256_bytes
+from farm.config import Settings
+from farm.db.models import ArtifactRow, JobRow, SweepRow, utcnow
+from farm.db.session import session_scope
+from farm.errors import ModelError
+from farm.inventory import load_inventory
+from farm.services.sweeps import fail_job, roll_up
+from farm.sweep.schema import ModelRef, Quantization, Sweep
+from workers.toolchains.registry import get_toolchain
+
+log = logging.getLogger(__name__)
+
+
+def build_model(ref: ModelRef, batch_size: int) -> onnx.ModelProto:
+    if ref.zoo:
+        from farm.zoo.registry import build_zoo_model
+
+        return build_zoo_model(ref.zoo, batch_size)
+    if ref.onnx:
+        from farm.zoo.user import load_onnx_file
+
+        return load_onnx_file(Path(ref.onnx), batch_size)
+    from farm.zoo.user import export_torch_model
+
+    assert ref.torch and ref.input_shape
+    ckpt = Path(ref.checkpoint) if ref.checkpoint else None
+    return export_torch_model(ref.torch, ckpt, tuple(ref.input_shape), batch_size)
+
+
+def quant_config(q: Quantization) -> QuantConfig:
+    return QuantConfig(
+        calibration_samples=q.calibration_samples, method=q.method, per_channel=q.per_channel, seed=q.seed
+    )
+
+
+def input_shape(model: onnx.ModelProto) -> list[int]:
+    inits = {i.name for i in model.graph.initializer}
+    inp = next(i for i in model.graph.input if i.name not in inits)
+    return [d.dim_value for d in inp.type.tensor_type.shape.dim]
+
+
+def run_compile_job(settings: Settings, job_id: int) -> str:
+    """Returns the job's final state: 'cached' (nothing compiled), 'done', or 'failed' (model error)."""
+    with session_scope(settings.db_url) as s:
+        job = s.get(JobRow, job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        if job.state in ("done", "cached", "failed"):
+            return job.state  # redelivered after it finished: nothing to do
+        sweep = s.get(SweepRow, job.sweep_id)
+        assert sweep is not None
+        spec = Sweep.model_validate(sweep.spec)
+        job.state, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
+        model_name, precision, target, batch, sweep_id = (
+            job.model,
+            job.precision,
+            job.target,
+            job.batch_size,
+            job.sweep_id,
+        )
+
+    ref = next(m for m in spec.models if m.name == model_name)
+    board_type = load_inventory(settings.inventory_dir).board_types[target]
+    toolchain = get_toolchain(board_type.toolchain)
+    qcfg = quant_config(spec.quantization)
+    try:
+        model = build_model(ref, batch)
+        model_bytes = model.SerializeToString()
+        key = artifact_key(
+            model_sha256=sha256_bytes(model_bytes),
+            precision=precision,
+            quant_config=qcfg.as_dict(),
+            target_arch=toolchain.target_arch,
+            batch_size=batch,
+            toolchain_version=toolchain.version(),
+        )
+        store = ArtifactStore(settings.artifact_dir)
+        with session_scope(settings.db_url) as s:
+            cached = store.has(key) and s.get(ArtifactRow, key) is not None
+        if cached:
+            state = "cached"
+        else:
+            _compile_into_store(
+                settings, store, toolchain, model, model_bytes, ref, precision, qcfg, batch, key
+            )
+            state = "done"
+    except ModelError as exc:
+        fail_job(settings.db_url, job_id, str(exc))
+        return "failed"
+    _finish(settings, job_id, state, artifact_key=key)
+    _dispatch_dependents(settings, job_id, target)
+    roll_up(settings.db_url, sweep_id)
+    return state
+
+
+def _compile_into_store(
+    settings, store, toolchain, model, model_bytes, ref, precision, qcfg, batch, key
+) -> None:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="farm-compile-") as tmp:
+        result = toolchain.compile(model, precision, qcfg, Path(tmp))
+        for warning in result.warnings:
+            log.warning("%s %s: %s", ref.name, precision, warning)
+        seconds = time.perf_counter() - started
+        details = {**result.details, "input_shape": input_shape(model), "warnings": result.warnings}
+        meta = {"model": ref.name, "precision": precision, "toolchain": toolchain.name, "details": details}
+        path = store.put(key, result.path, meta)
+    fidelity = result.fidelity or {}
+    row = ArtifactRow(
+        key=key,
+        model=ref.name,
+        model_sha256=sha256_bytes(model_bytes),
+        precision=precision,
+        target_arch=toolchain.target_arch,
+        batch_size=batch,
+        toolchain=toolchain.name,
+        toolchain_version=toolchain.version(),
+        quant_config=qcfg.as_dict() if precision == "int8" else None,
+        file_sha256=store.meta(key)["file_sha256"],
+        size_bytes=path.stat().st_size,
+        top1_agreement=fidelity.get("top1_agreement"),
+        sqnr_db=fidelity.get("sqnr_db"),
+        details={**details, "fidelity_samples": fidelity.get("samples")},
+        compile_seconds=seconds,
+    )
+    try:
+        with session_scope(settings.db_url) as s:
+            s.add(row)
+    except IntegrityError:
+        log.info("artifact %s was registered concurrently", key[:12])
+
+
+def _finish(settings: Settings, job_id: int, state: str, *, artifact_key: str) -> None:
+    with session_scope(settings.db_url) as s:
+        job = s.get(JobRow, job_id)
+        assert job is not None
+        job.state, job.error, job.finished_at, job.artifact_key = state, None, utcnow(), artifact_key
+
+
+def _dispatch_dependents(settings: Settings, job_id: int, target: str) -> None:
+    from farm.services.dispatch import enqueue_runs
+
+    with session_scope(settings.db_url) as s:
+        ids = list(
+            s.scalars(select(JobRow.id).where(JobRow.depends_on_id == job_id, JobRow.state == "pending"))
+        )
+    enqueue_runs(settings.db_url, [(i, target) for i in ids])

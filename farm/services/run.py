@@ -1,0 +1,232 @@
+"""Run jobs: take a board of the target type, run the agent on it, store the result exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from farm.artifacts import ArtifactStore
+from farm.config import Settings
+from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunRow, SweepRow, utcnow
+from farm.db.session import session_scope
+from farm.errors import InfraError
+from farm.inventory import Board, load_inventory
+from farm.provenance import farm_version, git_sha
+from farm.services.sweeps import fail_job, roll_up
+from farm.sweep.schema import Sweep
+from farm.transport.base import Transport
+from farm.transport.local import LocalTransport
+
+log = logging.getLogger(__name__)
+
+AGENT_TIMEOUT_MARGIN_S = 120.0
+SAMPLE_MEMORY_BYTES = 256 * 1024 * 1024  # inputs the agent pre-generates, at most
+
+LATENCY_KEYS = {
+    "min": "min",
+    "max": "max",
+    "mean": "mean",
+    "p50": "p50",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+    "p99.9": "p99_9",
+}
+
+
+def fingerprint(
+    *, model: str, precision: str, board_type: str, batch_size: int, scenario: str, input_shape: list[int]
+) -> str:
+    """Groups results that may be compared over time. Toolchain, runtime and model bytes are left out on
+    purpose: a change in those is exactly what history and regression checks must see within one group."""
+    ident = {
+        "model": model,
+        "precision": precision,
+        "board_type": board_type,
+        "batch": batch_size,
+        "scenario": scenario,
+        "input_shape": input_shape,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def transport_for(board: Board) -> Transport:
+    return LocalTransport()
+
+
+def pick_board(settings: Settings, target: str) -> Board:
+    boards = load_inventory(settings.inventory_dir).boards_of(target)
+    if not boards:
+        raise InfraError(f"no board of type {target!r} in the inventory")
+    return boards[0]
+
+
+def agent_config(
+    spec: Sweep, job: JobRow, artifact: ArtifactRow, artifact_path: str, backend: str, log_dir: str
+) -> dict[str, Any]:
+    shape = (artifact.details or {}).get("input_shape") or [job.batch_size]
+    sample_bytes = 4 * math.prod(shape)
+    return {
+        "artifact": artifact_path,
+        "artifact_sha256": artifact.file_sha256,
+        "backend": backend,
+        "scenario": job.scenario,
+        "batch_size": job.batch_size,
+        "loadgen": spec.loadgen.model_dump(),
+        "sample_count": int(max(2, min(64, SAMPLE_MEMORY_BYTES // max(sample_bytes, 1)))),
+        "seed": job.repeat or 0,
+        "log_dir": log_dir,
+        "sensors": [],
+    }
+
+
+def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
+    """Returns the job's final state. Raises InfraError for the task layer to retry."""
+    with session_scope(settings.db_url) as s:
+        job = s.get(JobRow, job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        if job.state in ("done", "failed"):
+            return job.state
+        parent = s.get(JobRow, job.depends_on_id) if job.depends_on_id else None
+        if parent is None or parent.artifact_key is None:
+            raise InfraError(f"job {job_id}: its compile job has no artifact yet")
+        artifact = s.get(ArtifactRow, parent.artifact_key)
+        sweep = s.get(SweepRow, job.sweep_id)
+        assert artifact is not None and sweep is not None
+        spec = Sweep.model_validate(sweep.spec)
+        board = pick_board(settings, job.target)
+        job.state, job.started_at, job.attempts, job.board_name = (
+            "running",
+            utcnow(),
+            job.attempts + 1,
+            board.name,
+        )
+        s.expunge_all()
+
+    inventory = load_inventory(settings.inventory_dir)
+    board_type = inventory.board_types[job.target]
+    store = ArtifactStore(settings.artifact_dir)
+    local_path = store.model_path(artifact.key)
+    if not local_path.is_file():
+        raise InfraError(f"artifact {artifact.key[:12]} is missing from the store at {settings.artifact_dir}")
+    transport = transport or transport_for(board)
+    log_dir = settings.data_dir / "runs" / job.sweep_id / job.key.replace("/", "_")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = agent_config(
+        spec,
+        job,
+        artifact,
+        transport.artifact_path(artifact.key, local_path),
+        board_type.backend,
+        str(log_dir),
+    )
+    timeout = spec.loadgen.min_duration_ms / 1000 * 4 + AGENT_TIMEOUT_MARGIN_S
+    outcome = transport.run_agent(config, timeout)
+    try:
+        report = json.loads(outcome.stdout)
+    except json.JSONDecodeError:
+        tail = (outcome.stderr or outcome.stdout)[-400:]
+        raise InfraError(f"agent crashed (exit {outcome.returncode}) without a report: {tail}") from None
+    if report.get("status") != "ok":
+        err = report.get("error") or {}
+        message = err.get("message", "agent reported an error")
+        if err.get("kind") == "model":
+            fail_job(settings.db_url, job_id, f"model error: {message}")
+            return "failed"
+        raise InfraError(f"agent: {message}")
+
+    store_result(settings, job, artifact, board, board_type.source, report)
+    roll_up(settings.db_url, job.sweep_id)
+    return "done"
+
+
+def _metrics(report: dict[str, Any], source: str) -> list[MetricRow]:
+    out = []
+    for key, suffix in LATENCY_KEYS.items():
+        value = (report.get("latency_ms") or {}).get(key)
+        if value is not None:
+            out.append(MetricRow(name=f"latency_ms_{suffix}", value=float(value), unit="ms", source=source))
+    if report.get("throughput_ips") is not None:
+        out.append(
+            MetricRow(name="throughput_ips", value=float(report["throughput_ips"]), unit="1/s", source=source)
+        )
+    return out
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def store_result(
+    settings: Settings, job: JobRow, artifact: ArtifactRow, board: Board, source: str, report: dict[str, Any]
+) -> bool:
+    """Insert the run, its metrics and provenance, and finish the job, in one transaction.
+    A second delivery of the same job hits the idempotency key and writes nothing; returns False then."""
+    env = report.get("environment") or {}
+    run = RunRow(
+        idempotency_key=f"{job.sweep_id}/{job.key}",
+        sweep_id=job.sweep_id,
+        job_id=job.id,
+        artifact_key=artifact.key,
+        board_name=board.name,
+        model=job.model,
+        precision=job.precision,
+        target=job.target,
+        batch_size=job.batch_size,
+        scenario=job.scenario or "",
+        repeat=job.repeat or 0,
+        source=source,
+        result_valid=report.get("result_valid"),
+        fingerprint=fingerprint(
+            model=job.model,
+            precision=job.precision,
+            board_type=job.target,
+            batch_size=job.batch_size,
+            scenario=job.scenario or "",
+            input_shape=(artifact.details or {}).get("input_shape") or [],
+        ),
+        started_at=_ts(report.get("started_at")),
+        finished_at=_ts(report.get("finished_at")),
+        samples_ms=(report.get("samples_ms") or [])[:10000],
+        metrics=_metrics(report, source),
+        provenance=ProvenanceRow(
+            farm_version=farm_version(),
+            farm_git_sha=git_sha(),
+            runtime=env.get("runtime"),
+            runtime_version=env.get("runtime_version"),
+            toolchain=artifact.toolchain,
+            toolchain_version=artifact.toolchain_version,
+            loadgen_version=env.get("loadgen_version"),
+            hostname=env.get("hostname"),
+            kernel=env.get("kernel"),
+            cpu_model=env.get("cpu_model"),
+            board_serial=env.get("board_serial"),
+            environment={
+                **env,
+                "loadgen": report.get("loadgen"),
+                "latency_source": report.get("latency_source"),
+            },
+        ),
+    )
+    try:
+        with session_scope(settings.db_url) as s:
+            s.add(run)
+            s.flush()
+            row = s.get(JobRow, job.id)
+            assert row is not None
+            row.state, row.finished_at, row.error = "done", utcnow(), None
+        return True
+    except IntegrityError:
+        log.info("job %s was already stored (redelivery): no second result", job.key)
+        with session_scope(settings.db_url) as s:
+            row = s.get(JobRow, job.id)
+            if row is not None and row.state != "done":
+                row.state, row.finished_at = "done", utcnow()
+        return False

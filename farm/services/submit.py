@@ -1,0 +1,67 @@
+"""Submitting a sweep: validate everything first, then write the sweep and its jobs, then enqueue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farm.config import Settings
+from farm.db.session import session_scope
+from farm.inventory import load_inventory
+from farm.queries import sweep_summary
+from farm.services.dispatch import enqueue_compile
+from farm.errors import FarmError
+from farm.services.sweeps import create_sweep, roll_up
+from farm.sweep.load import load_sweep
+
+
+@dataclass
+class Submitted:
+    sweep_id: str
+    warnings: list[str] = field(default_factory=list)
+    runner: threading.Thread | None = None  # embedded mode: the in-process execution
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
+    """Raises SweepError (nothing written) for bad input. Embedded: runs the jobs in a thread of this process."""
+    inventory = load_inventory(settings.inventory_dir)
+    loaded = load_sweep(path, inventory)
+    sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory)
+    sub = Submitted(sweep_id, warnings=list(loaded.warnings))
+    if settings.embedded:
+
+        def run() -> None:
+            try:
+                enqueue_compile(settings.db_url, compile_ids)
+            except BaseException as exc:  # surfaced by wait_for()
+                sub.errors.append(exc)
+
+        sub.runner = threading.Thread(target=run, name=f"sweep-{sweep_id[:8]}", daemon=True)
+        sub.runner.start()
+    else:
+        enqueue_compile(settings.db_url, compile_ids)
+    return sub
+
+
+def wait_for(settings: Settings, sub: Submitted, on_progress: Callable[[dict], None], poll_s: float = 0.5) -> dict:
+    """Poll the database until every job of the sweep is terminal; report progress as it goes."""
+    while True:
+        with session_scope(settings.db_url) as s:
+            summary = sweep_summary(s, sub.sweep_id)
+        assert summary is not None
+        on_progress(summary)
+        if summary["state"] != "running":
+            return summary
+        if sub.runner is not None and not sub.runner.is_alive():
+            if sub.errors:
+                raise sub.errors[0]
+            state = roll_up(settings.db_url, sub.sweep_id)
+            if state == "running":  # in-process execution ended with jobs left: never hang on that
+                stuck = summary["jobs_total"] - summary["jobs_finished"]
+                raise FarmError(f"sweep {sub.sweep_id}: in-process execution ended with {stuck} jobs unfinished")
+            continue
+        time.sleep(poll_s)

@@ -1,0 +1,1 @@
+"""Sweep files: schema, located validation, and expansion into jobs."""

@@ -1,0 +1,118 @@
+"""Load and validate a sweep file: everything a user can get wrong is found here, before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from farm.errors import ModelError, SweepError
+from farm.inventory import Inventory
+from farm.sweep.schema import ModelRef, Sweep
+from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines
+
+
+@dataclass(frozen=True)
+class LoadedSweep:
+    spec: Sweep
+    source: str
+    text: str
+    base_dir: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()
+
+    def model_path(self, ref: ModelRef) -> Path | None:
+        """An .onnx or checkpoint path, resolved against the sweep file's folder."""
+        raw = ref.onnx or ref.checkpoint
+        if raw is None:
+            return None
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+
+def load_sweep(path: str | Path, inventory: Inventory) -> LoadedSweep:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SweepError("sweep file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"cannot read sweep file: {exc}", path=str(path)) from None
+    return parse_sweep(text, str(path), path.resolve().parent, inventory)
+
+
+def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) -> LoadedSweep:
+    data, lines = load_with_lines(text, source)
+    if data is None:
+        raise SweepError("the sweep is empty", path=source, line=1)
+    if not isinstance(data, dict):
+        raise SweepError(
+            f"a sweep must be a YAML mapping (name:, models:, ...), not a {type(data).__name__}",
+            path=source,
+            line=1,
+        )
+
+    def fail(message: str, loc: Path_) -> SweepError:
+        return SweepError(message, path=source, line=line_for(lines, loc), field=dotted(loc) or None)
+
+    try:
+        spec = Sweep.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error" and "input" in err:
+            msg = f"{err['input']!r} is not allowed: {msg}"
+        raise fail(msg, loc) from None
+
+    loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
+    _check_models(loaded, fail)
+    valid_targets = inventory.targets()
+    for i, target in enumerate(spec.targets):
+        if target not in valid_targets:
+            raise fail(
+                f"unknown target {target!r}; valid targets: {', '.join(valid_targets)}", ("targets", i)
+            )
+    if "int8" in spec.precisions and spec.quantization.calibration_samples < 100:
+        loaded.warnings.append(
+            f"quantization.calibration_samples is {spec.quantization.calibration_samples} (< 100): INT8 scales may be poor"
+        )
+    return loaded
+
+
+def _check_models(loaded: LoadedSweep, fail) -> None:
+    from farm.zoo.registry import get_zoo_model
+    from farm.zoo.user import inspect_onnx_file
+
+    spec = loaded.spec
+    seen: dict[str, int] = {}
+    for i, ref in enumerate(spec.models):
+        if ref.name in seen:
+            raise fail(f"duplicate model name {ref.name!r} (also models[{seen[ref.name]}])", ("models", i))
+        seen[ref.name] = i
+        try:
+            if ref.zoo:
+                get_zoo_model(ref.zoo)
+            elif ref.onnx:
+                info = inspect_onnx_file(loaded.model_path(ref))
+                batch = info.input_shape[0]
+                wrong = [b for b in spec.batch_sizes if batch is not None and b != batch]
+                if wrong:
+                    raise ModelError(
+                        f"{ref.onnx} has a fixed batch size of {batch}; it cannot run batch_sizes {wrong} "
+                        "(export it with a symbolic batch dimension, or list one sweep per batch)"
+                    )
+            else:
+                if importlib.util.find_spec("torch") is None:
+                    raise ModelError("PyTorch models need the torch extra: pip install -e '.[torch]'")
+                ckpt = loaded.model_path(ref)
+                if ckpt is not None and not ckpt.is_file():
+                    raise fail(f"checkpoint not found: {ckpt}", ("models", i, "checkpoint"))
+        except ModelError as exc:
+            raise fail(str(exc), ("models", i, ref.kind) if ref.kind != "zoo" else ("models", i)) from None

@@ -1,0 +1,106 @@
+"""The sweep.yaml schema: what a user may write, with defaults that finish in reasonable time."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Precision = Literal["fp32", "int8"]
+Scenario = Literal["SingleStream", "Offline"]
+SCENARIOS: tuple[str, ...] = ("SingleStream", "Offline")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(Strict):
+    """One model: a zoo name, an .onnx file, or a PyTorch `module:Class` (torch extra)."""
+
+    name: str = Field(pattern=NAME)
+    zoo: str | None = None
+    onnx: str | None = None
+    torch: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    checkpoint: str | None = None
+    input_shape: tuple[PositiveInt, ...] | None = Field(default=None, description="C,H,W for torch models")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"name": value, "zoo": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelRef:
+        sources = [s for s in ("zoo", "onnx", "torch") if getattr(self, s)]
+        if len(sources) == 0:
+            # `- name: resnet18` alone means the zoo model of that name.
+            object.__setattr__(self, "zoo", self.name)
+        elif len(sources) > 1:
+            raise ValueError(f"give exactly one of zoo, onnx, torch (got {', '.join(sources)})")
+        if self.torch and not self.input_shape:
+            raise ValueError("a torch model needs input_shape (C, H, W)")
+        if self.checkpoint and not self.torch:
+            raise ValueError("checkpoint is only for torch models")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "zoo" if self.zoo else "onnx" if self.onnx else "torch"
+
+
+class Quantization(Strict):
+    calibration_samples: PositiveInt = 200
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    per_channel: bool = True
+    seed: int = 0
+
+
+class LoadGen(Strict):
+    """MLPerf LoadGen settings. Defaults are short runs; MLPerf submissions use min_duration_ms=600000."""
+
+    min_duration_ms: PositiveInt = 2000
+    min_query_count: PositiveInt = 64
+    max_query_count: int = Field(default=0, ge=0)
+    target_latency_ms: PositiveFloat | None = None
+
+
+class Sweep(Strict):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    models: list[ModelRef] = Field(min_length=1)
+    precisions: list[Precision] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1)
+    batch_sizes: list[PositiveInt] = Field(default=[1], min_length=1)
+    scenarios: list[Scenario] = Field(default=["SingleStream"], min_length=1)
+    repeats: PositiveInt = Field(default=1, le=100)
+    quantization: Quantization = Quantization()
+    loadgen: LoadGen = LoadGen()
+
+    @field_validator("precisions", "targets", "batch_sizes", "scenarios")
+    @classmethod
+    def _no_duplicates(cls, values: list) -> list:
+        dupes = sorted({str(v) for v in values if values.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicate entries: {', '.join(dupes)}")
+        return values
+
+    @field_validator("scenarios", mode="before")
+    @classmethod
+    def _scenario_case(cls, values: object) -> object:
+        """Accept any spelling case of a scenario name; store MLPerf's."""
+        if isinstance(values, list):
+            canon = {s.lower(): s for s in SCENARIOS}
+            return [canon.get(v.lower(), v) if isinstance(v, str) else v for v in values]
+        return values

@@ -1,0 +1,1 @@
+"""How the farm reaches a board: one module per transport, behind transport/base.py."""

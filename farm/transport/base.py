@@ -1,0 +1,30 @@
+"""The transport protocol: ship an artifact and run the agent on a board, get its JSON back."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+AGENT_DIR = Path(__file__).resolve().parent.parent.parent / "workers" / "agent"
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Transport(ABC):
+    @abstractmethod
+    def artifact_path(self, key: str, local_path: Path) -> str:
+        """Where the board sees the artifact (uploading it first when the board lacks that hash)."""
+
+    @abstractmethod
+    def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
+        """Run the board agent with this config; raise InfraError when the board cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,32 @@
+"""Local transport: the board is the worker's own machine; the agent runs as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from farm.errors import InfraError
+from farm.transport.base import AGENT_DIR, AgentOutcome, Transport
+
+
+class LocalTransport(Transport):
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def artifact_path(self, key: str, local_path: Path) -> str:
+        return str(local_path)
+
+    def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
+        cmd = [self.python, str(AGENT_DIR / "farm_agent.py"), "--config", "-"]
+        try:
+            proc = subprocess.run(
+                cmd, input=json.dumps(config), capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise InfraError(f"agent did not finish within {timeout_s:.0f} s (killed)") from None
+        except OSError as exc:
+            raise InfraError(f"cannot start the agent: {exc}") from None
+        return AgentOutcome(proc.returncode, proc.stdout, proc.stderr)

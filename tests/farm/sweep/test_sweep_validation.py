@@ -1,0 +1,187 @@
+"""Bad sweeps get one located message (file, line, field), exit code 2, and nothing written or enqueued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from farm.cli.main import cli
+from farm.config import load_settings
+from farm.db.models import JobRow, SweepRow
+from farm.db.session import session_scope
+from farm.errors import SweepError
+from farm.inventory import load_inventory
+from farm.sweep.load import load_sweep
+from tests.conftest import write_sweep
+
+GOOD = """\
+name: ok
+models: [resnet18]
+precisions: [fp32]
+targets: [cpu]
+batch_sizes: [1]
+scenarios: [SingleStream]
+"""
+
+
+def _load(tmp_path: Path, body: str):
+    return load_sweep(write_sweep(tmp_path, body), load_inventory(load_settings().inventory_dir))
+
+
+def _error(tmp_path: Path, body: str) -> SweepError:
+    with pytest.raises(SweepError) as info:
+        _load(tmp_path, body)
+    return info.value
+
+
+def test_good_sweep_loads_and_defaults(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, GOOD)
+    assert loaded.spec.models[0].zoo == "resnet18"
+    assert loaded.spec.repeats == 1 and loaded.spec.quantization.calibration_samples == 200
+    assert loaded.warnings == []
+
+
+def test_batch_size_zero_is_located(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("batch_sizes: [1]", "batch_sizes:\n  - 4\n  - 0"))
+    assert err.line == 7 and err.field == "batch_sizes[1]"
+    assert "greater than 0" in str(err) and str(err).startswith(str(tmp_path / "sweep.yaml") + ":7:")
+
+
+def test_negative_batch_size(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("batch_sizes: [1]", "batch_sizes: [-2]"))
+    assert err.field == "batch_sizes[0]" and err.line == 5
+
+
+def test_unknown_precision_names_allowed_values(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("precisions: [fp32]", "precisions: [fp32, int4]"))
+    assert err.field == "precisions[1]" and err.line == 3
+    assert "'int4'" in str(err) and "fp32" in str(err) and "int8" in str(err)
+
+
+def test_unknown_target_lists_valid_targets(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [cpu, zcu105]"))
+    assert err.field == "targets[1]" and "valid targets: cpu" in str(err)
+
+
+def test_duplicate_model_names(tmp_path: Path, tiny_onnx: Path) -> None:
+    body = GOOD.replace("models: [resnet18]", f"models:\n  - resnet18\n  - name: resnet18\n    onnx: {tiny_onnx}")
+    err = _error(tmp_path, body)
+    assert err.field == "models[1]" and err.line == 4 and "duplicate model name 'resnet18'" in str(err)
+
+
+def test_unknown_zoo_model_lists_zoo(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("[resnet18]", "[resnet19]"))
+    assert err.field == "models[0]" and "resnet18" in str(err) and "mobilenet_v2" in str(err)
+
+
+def test_empty_sweep(tmp_path: Path) -> None:
+    err = _error(tmp_path, "# nothing here\n")
+    assert "empty" in str(err)
+
+
+def test_yaml_not_a_mapping(tmp_path: Path) -> None:
+    err = _error(tmp_path, "- resnet18\n- fp32\n")
+    assert "mapping" in str(err) and err.line == 1
+
+
+def test_invalid_yaml_has_line(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD + "scenarios: [SingleStream\n")
+    assert "not valid YAML" in str(err) and err.line is not None
+
+
+def test_missing_field_and_unknown_field(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("targets: [cpu]\n", ""))
+    assert err.field == "targets" and "required" in str(err).lower()
+    err = _error(tmp_path, GOOD + "bogus: 1\n")
+    assert err.field == "bogus" and err.line == 7
+
+
+def test_empty_lists_rejected(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models: []"))
+    assert err.field == "models" and err.line == 2
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models:\n  - name: mine\n    onnx: nope.onnx"))
+    assert err.field == "models[0].onnx" and err.line == 4 and "not found" in str(err)
+
+
+def test_corrupt_model_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage" * 100)
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models:\n  - name: mine\n    onnx: bad.onnx"))
+    assert err.field == "models[0].onnx" and "bad.onnx" in str(err)
+
+
+def test_dynamic_dimensions_rejected(tmp_path: Path) -> None:
+    import onnx
+
+    from tests.conftest import tiny_model
+
+    model = tiny_model(batch="N")
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    onnx.save(model, tmp_path / "dyn.onnx")
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models:\n  - name: dyn\n    onnx: dyn.onnx"))
+    assert err.field == "models[0].onnx" and "dynamic" in str(err)
+
+
+def test_fixed_batch_mismatch(tmp_path: Path) -> None:
+    import onnx
+
+    from tests.conftest import tiny_model
+
+    onnx.save(tiny_model(batch=1), tmp_path / "b1.onnx")
+    body = GOOD.replace("models: [resnet18]", "models:\n  - name: b1\n    onnx: b1.onnx").replace("[1]\nscen", "[1, 4]\nscen")
+    err = _error(tmp_path, body)
+    assert "fixed batch size of 1" in str(err) and "[4]" in str(err)
+
+
+def test_torch_model_without_torch_extra(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed")
+    body = GOOD.replace("models: [resnet18]", "models:\n  - name: net\n    torch: mypkg.nets:Net\n    input_shape: [3, 32, 32]")
+    err = _error(tmp_path, body)
+    assert "torch extra" in str(err) and err.field == "models[0].torch"
+
+
+def test_two_sources_for_one_model(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models:\n  - name: x\n    zoo: resnet18\n    onnx: a.onnx"))
+    assert "exactly one of zoo, onnx, torch" in str(err) and err.field == "models[0]"
+
+
+def test_scenario_names_case_insensitive(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, GOOD.replace("[SingleStream]", "[singlestream, OFFLINE]"))
+    assert loaded.spec.scenarios == ["SingleStream", "Offline"]
+
+
+def test_low_calibration_warns(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, GOOD.replace("[fp32]", "[int8]") + "quantization:\n  calibration_samples: 50\n")
+    assert any("50 (< 100)" in w for w in loaded.warnings)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        GOOD.replace("batch_sizes: [1]", "batch_sizes: [0]"),
+        GOOD.replace("[fp32]", "[fp16]"),
+        "",
+        "just a string\n",
+        GOOD.replace("models: [resnet18]", "models: [resnet18, resnet18]"),
+    ],
+    ids=["batch0", "precision", "empty", "scalar", "dupe"],
+)
+def test_cli_exit_2_and_nothing_written(tmp_path: Path, farm_env, body: str) -> None:
+    path = write_sweep(tmp_path, body)
+    result = CliRunner().invoke(cli, ["submit", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert str(path) in result.output
+    with session_scope(farm_env.db_url) as s:
+        assert s.scalar(select(func.count()).select_from(SweepRow)) == 0
+        assert s.scalar(select(func.count()).select_from(JobRow)) == 0
+    assert not farm_env.artifact_dir.exists()
