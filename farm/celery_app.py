@@ -22,7 +22,7 @@ def configure(celery_app: Celery = app) -> Celery:
     settings = load_settings()
     inventory = load_inventory(settings.inventory_dir)
     celery_app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=settings.broker_url or "memory://localhost//",  # unused: eager mode publishes nothing
         task_always_eager=settings.embedded,
         task_eager_propagates=False,
         task_ignore_result=True,  # the results DB is the source of truth, not a result backend

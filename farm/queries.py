@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,13 @@ RESULT_METRICS = (
     "energy_mj_per_inference",
     "temp_c_max",
 )
+
+
+def iso(ts: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands timestamps back without their zone, and they were stored as UTC."""
+    if ts is None:
+        return None
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def latest_sweep_id(s: Session) -> str | None:
@@ -63,7 +71,7 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
                 "int8_top1_agreement": top1 if run.precision == "int8" else None,
                 "int8_sqnr_db": sqnr if run.precision == "int8" else None,
                 "fingerprint": run.fingerprint,
-                "created_at": run.created_at.isoformat() if run.created_at else None,
+                "created_at": iso(run.created_at),
             }
         )
     return out
@@ -81,8 +89,8 @@ def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
         "id": sweep.id,
         "name": sweep.name,
         "state": sweep.state,
-        "created_at": sweep.created_at.isoformat(),
-        "finished_at": sweep.finished_at.isoformat() if sweep.finished_at else None,
+        "created_at": iso(sweep.created_at),
+        "finished_at": iso(sweep.finished_at),
         "jobs_total": len(jobs),
         "jobs_finished": sum(j.state in ("done", "cached", "failed") for j in jobs),
         "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),

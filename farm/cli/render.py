@@ -28,8 +28,17 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        return pd.DataFrame(rows).to_csv(index=False) if rows else ""
+        return pd.DataFrame(rows).to_csv(index=False).rstrip("\n") if rows else ""
     if not rows:
         return "(no results)"
-    df = pd.DataFrame(rows)[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    return df.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.2f}")
+    table = [{label: _cell(row.get(key)) for key, label in TABLE_COLUMNS.items()} for row in rows]
+    return pd.DataFrame(table).to_string(index=False)
+
+
+def _cell(value: Any) -> str:
+    """'-' for not measured; small figures keep three decimals so sub-millisecond latencies stay readable."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    return str(value)

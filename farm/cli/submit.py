@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -35,7 +36,7 @@ def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
     if not wait:
         click.echo("no broker configured (FARM_BROKER_URL): the sweep runs in this process, waiting for it")
     last = {"done": 0}
-    with click.progressbar(length=1, label="jobs", show_pos=True, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label="jobs", show_pos=True, file=sys.stderr) as bar:
 
         def progress(summary: dict) -> None:
             bar.length = summary["jobs_total"]

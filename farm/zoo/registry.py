@@ -1,0 +1,78 @@
+"""The built-in model zoo: names, input shapes and deterministic ONNX builders."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import onnx
+
+from farm.errors import ModelError
+from farm.zoo import googlenet, inception, mobilenet, resnet, squeezenet
+from farm.zoo.builder import GraphBuilder
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str  # canonical name
+    input_shape: tuple[int, int, int]  # C, H, W
+    num_classes: int
+    builder: Callable[[int], onnx.ModelProto]  # batch_size -> model
+    version: str  # bump when the graph or the weights change
+
+
+def _build(
+    family: Callable[[GraphBuilder, int], str],
+    name: str,
+    version: str,
+    seed: int,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    batch_size: int,
+) -> onnx.ModelProto:
+    b = GraphBuilder(seed, batch_size, input_shape)
+    out = family(b, num_classes)
+    return b.finish(out, num_classes, name, version)
+
+
+def _zoo_model(name, family, seed, input_shape=(3, 224, 224), num_classes=1000, version="1") -> ZooModel:
+    builder = functools.partial(_build, family, name, version, seed, input_shape, num_classes)
+    return ZooModel(name, input_shape, num_classes, builder, version)
+
+
+_MODELS: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        _zoo_model("resnet18", resnet.resnet18, seed=18),
+        _zoo_model("resnet50", resnet.resnet50, seed=50),
+        _zoo_model("mobilenet_v2", mobilenet.mobilenet_v2, seed=2),
+        _zoo_model("squeezenet1_1", squeezenet.squeezenet1_1, seed=11),
+        _zoo_model("googlenet", googlenet.googlenet, seed=1),
+        _zoo_model("inception_v3", inception.inception_v3, seed=3, input_shape=(3, 299, 299)),
+    )
+}
+_ALIASES: dict[str, str] = {"inception_v1": "googlenet"}
+
+
+def zoo_names() -> list[str]:
+    """Canonical names and aliases, sorted."""
+    return sorted([*_MODELS, *_ALIASES])
+
+
+def get_zoo_model(name: str) -> ZooModel:
+    """The zoo entry for ``name`` (a canonical name or an alias; case and '-' vs '_' do not matter)."""
+    key = str(name).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    try:
+        return _MODELS[key]
+    except KeyError:
+        raise ModelError(f"unknown zoo model {name!r}; valid names: {', '.join(zoo_names())}") from None
+
+
+def build_zoo_model(name: str, batch_size: int) -> onnx.ModelProto:
+    """Builds the ONNX model (input "input" [batch, C, H, W], output "logits" [batch, classes])."""
+    model = get_zoo_model(name)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ModelError(f"batch size must be a positive integer, got {batch_size!r}")
+    return model.builder(batch_size)
