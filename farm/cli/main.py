@@ -26,3 +26,7 @@ for command in (submit, status, results_cmd, demo, worker, db):
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()
