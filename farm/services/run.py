@@ -102,13 +102,10 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         assert artifact is not None and sweep is not None
         spec = Sweep.model_validate(sweep.spec)
         board = pick_board(settings, job.target)
-        job.state, job.started_at, job.attempts, job.board_name = (
-            "running",
-            utcnow(),
-            job.attempts + 1,
-            board.name,
-        )
-        s.expunge_all()
+        job.state, job.started_at, job.board_name = "running", utcnow(), board.name
+        job.attempts += 1
+        s.flush()
+        s.expunge_all()  # detached copies for use after the transaction
 
     inventory = load_inventory(settings.inventory_dir)
     board_type = inventory.board_types[job.target]

@@ -54,7 +54,8 @@ def _check_sweep(db_url: str, rows: list[dict]) -> None:
         assert prov.runtime == "onnxruntime" and prov.runtime_version and prov.loadgen_version and prov.farm_version
         assert prov.toolchain_version.startswith("onnxruntime")
         for job in s.scalars(select(JobRow)):
-            assert job.attempts == 1 and job.started_at and job.finished_at and job.started_at <= job.finished_at
+            assert job.attempts == 1 and job.started_at, job.key
+            assert job.started_at and job.finished_at and job.started_at <= job.finished_at
             assert job.board_name == ("local-cpu" if job.kind == "run" else None)
         names = set(s.scalars(select(MetricRow.name)))
         assert {"latency_ms_p50", "latency_ms_p99_9", "throughput_ips"} <= names
