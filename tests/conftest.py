@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from farm.config import Settings, load_settings
+from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
 
 PG_ADMIN_URL = os.environ.get("FARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -32,7 +33,9 @@ def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     from farm.celery_app import app, configure
 
     configure(app)
-    yield load_settings()
+    settings = load_settings()
+    ensure_schema(settings.db_url)  # through Alembic, as everywhere
+    yield settings
     dispose_engines()
 
 
