@@ -1,0 +1,91 @@
+"""The minimal interface every inference backend implements, and the agent's error kinds.
+
+A backend wraps one runtime (ONNX Runtime on the CPU, VART on a DPU, ...). The harness only ever:
+
+1. constructs it (the runtime is imported here, so a missing runtime is an infra error),
+2. calls :meth:`Backend.load` once,
+3. reads :attr:`Backend.input_shape` / :attr:`Backend.input_dtype` to build inputs,
+4. calls :meth:`Backend.predict` many times (this call is what gets timed),
+5. calls :meth:`Backend.versions` for the environment record, and :meth:`Backend.close`.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """An error the agent reports as ``{"kind": ..., "message": ...}`` instead of a traceback."""
+
+    kind = "infra"
+
+
+class ModelError(AgentError):
+    """The model cannot be loaded or run by the backend (corrupt file, unsupported op, bad shape)."""
+
+    kind = "model"
+
+
+class InfraError(AgentError):
+    """Anything that is not the model's fault (missing file or runtime, bad config, LoadGen failure)."""
+
+    kind = "infra"
+
+
+class Backend(object):
+    """Abstract backend. Subclasses set :attr:`name` and :attr:`runtime` and implement the methods."""
+
+    #: Registry name, e.g. ``"onnxruntime_cpu"``.
+    name = ""
+    #: Runtime family for the environment record, e.g. ``"onnxruntime"``.
+    runtime = ""
+
+    def load(self, artifact_path, threads=None):
+        """Load the artifact. Raise :class:`ModelError` if the runtime rejects it."""
+        raise NotImplementedError
+
+    @property
+    def input_shape(self):
+        """The model's declared input shape including the batch dimension; ``None`` for a dynamic dim."""
+        raise NotImplementedError
+
+    @property
+    def input_dtype(self):
+        """The numpy dtype of the model input."""
+        raise NotImplementedError
+
+    def predict(self, batch):
+        """Run one batch (shape ``resolve_shape(input_shape, batch_size)``) and return the first output.
+
+        Raise :class:`ModelError` if the runtime fails to run the model.
+        """
+        raise NotImplementedError
+
+    def versions(self):
+        """Runtime facts for the environment record: ``runtime``, ``runtime_version``, ``runtime_providers``."""
+        return {"runtime": self.runtime, "runtime_version": None, "runtime_providers": []}
+
+    def close(self):
+        """Release the runtime's resources (optional)."""
+
+
+def resolve_shape(declared_shape, batch_size):
+    """The concrete input shape for ``batch_size``; dimension 0 is the batch dimension.
+
+    A dynamic batch dimension takes ``batch_size``; a fixed one must equal it. Any other dynamic
+    dimension cannot be filled with synthetic data, so it is a :class:`ModelError`.
+    """
+    shape = list(declared_shape)
+    if not shape:
+        raise ModelError("model input is a scalar; the agent needs a batch dimension")
+    if shape[0] is None:
+        shape[0] = batch_size
+    elif shape[0] != batch_size:
+        raise ModelError(
+            "model input has a fixed batch dimension of %s but batch_size=%s was requested"
+            % (shape[0], batch_size)
+        )
+    for i, dim in enumerate(shape[1:], start=1):
+        if dim is None or dim <= 0:
+            raise ModelError(
+                "model input dimension %d is dynamic (%r); only the batch dimension may be" % (i, dim)
+            )
+    return tuple(int(d) for d in shape)

@@ -1,0 +1,123 @@
+"""Facts about the machine the agent runs on. Every probe is best-effort: nothing here may fail a run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+
+AGENT_VERSION = "1"
+
+_SERIAL_PATHS = ("/sys/class/dmi/id/product_serial", "/proc/device-tree/serial-number")
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, IOError):
+        return None
+    text = data.replace(b"\x00", b"").decode("utf-8", "replace").strip()
+    return text or None
+
+
+def _cpuinfo():
+    return _read("/proc/cpuinfo") or ""
+
+
+def cpu_model(cpuinfo=None):
+    """x86 ``model name``; on ARM boards ``Hardware``/``Model``, else the ``CPU part``; else platform."""
+    cpuinfo = _cpuinfo() if cpuinfo is None else cpuinfo
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and value.strip():
+            fields.setdefault(key.strip().lower(), value.strip())
+    for key in ("model name", "hardware", "model", "cpu model", "processor"):
+        value = fields.get(key)
+        if value and not value.isdigit():
+            return value
+    if "cpu part" in fields:
+        return "%s cpu part %s" % (fields.get("cpu implementer", "?"), fields["cpu part"])
+    return platform.processor() or platform.machine() or None
+
+
+def cpu_freq_mhz(cpuinfo=None):
+    """Current frequency of cpu0 in MHz (cpufreq, then /proc/cpuinfo), or None."""
+    khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    if khz:
+        try:
+            return round(int(khz) / 1000.0, 1)
+        except ValueError:
+            pass
+    cpuinfo = _cpuinfo() if cpuinfo is None else cpuinfo
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "cpu mhz":
+            try:
+                return round(float(value.strip()), 1)
+            except ValueError:
+                return None
+    return None
+
+
+def board_serial():
+    for path in _SERIAL_PATHS:
+        value = _read(path)
+        if value:
+            return value
+    return None
+
+
+def loadgen_package_version():
+    """The installed mlcommons-loadgen version, or None."""
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - python < 3.8
+        return None
+    for dist in ("mlcommons-loadgen", "mlcommons_loadgen", "mlperf-loadgen", "mlperf_loadgen"):
+        try:
+            return metadata.version(dist)
+        except Exception:
+            continue
+    return None
+
+
+def _safe(fn, default=None):
+    try:
+        return fn()
+    except Exception:
+        return default
+
+
+def collect(backend=None, loadgen_version=None):
+    """The ``environment`` record of the agent's output."""
+    try:
+        import numpy
+
+        numpy_version = numpy.__version__
+    except Exception:
+        numpy_version = None
+    info = _cpuinfo()
+    env = {
+        "hostname": _safe(socket.gethostname),
+        "kernel": _safe(platform.release),
+        "machine": _safe(platform.machine),
+        "cpu_model": _safe(lambda: cpu_model(info)),
+        "cpu_count": _safe(os.cpu_count),
+        "cpu_freq_mhz": _safe(lambda: cpu_freq_mhz(info)),
+        "python": sys.version.split()[0],
+        "numpy": numpy_version,
+        "runtime": None,
+        "runtime_version": None,
+        "runtime_providers": [],
+        "loadgen_version": loadgen_version or _safe(loadgen_package_version),
+        "board_serial": _safe(board_serial),
+        "agent_version": AGENT_VERSION,
+        "load_avg": _safe(lambda: [round(x, 2) for x in os.getloadavg()], []),
+    }
+    if backend is not None:
+        versions = _safe(backend.versions, {}) or {}
+        env.update(versions)
+    return env

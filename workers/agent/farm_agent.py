@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""farm board agent: run one LoadGen benchmark and print ONE JSON document on stdout.
+
+    python3 farm_agent.py --config cfg.json      # or --config - to read the config from stdin
+
+Exit status: 0 ok (the LoadGen result may still be INVALID: see ``result_valid``), 1 infra error,
+2 model error. Logs go to stderr. While the benchmark runs, file descriptor 1 is pointed at stderr so
+that nothing a native library prints can corrupt the JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import harness  # noqa: E402
+from backends.base import InfraError  # noqa: E402
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse exits with 2 on bad arguments, which would read as a model error: raise instead."""
+
+    def error(self, message):
+        raise InfraError("bad command line: %s" % message)
+
+
+def _parser():
+    parser = _ArgumentParser(prog="farm_agent.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="config JSON file, or - for stdin")
+    parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    return parser
+
+
+def _read_config(path):
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, "r") as fh:
+                text = fh.read()
+    except (OSError, IOError) as exc:
+        raise InfraError("cannot read config %s: %s" % (path, exc)) from exc
+    return harness.load_config_text(text)
+
+
+def _redirect_stdout_to_stderr():
+    """Point fd 1 at stderr; return a file object on the original stdout for the final JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(saved, "w")
+
+
+def main(argv=None, protect_stdout=True):
+    out = _redirect_stdout_to_stderr() if protect_stdout else sys.stdout
+    try:
+        config = None
+        try:
+            args = _parser().parse_args(argv)
+            logging.basicConfig(
+                stream=sys.stderr,
+                level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                format="farm-agent %(levelname)s: %(message)s",
+            )
+            config = _read_config(args.config)
+        except InfraError as exc:
+            config = exc
+        except SystemExit as exc:  # --help
+            return exc.code if isinstance(exc.code, int) else 0
+        doc, code = harness.run(config)
+        out.write(json.dumps(doc, allow_nan=False) + "\n")
+        out.flush()
+        return code
+    finally:
+        if protect_stdout:
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Turn a config into one result document: validate, verify the artifact, load the backend, run
+LoadGen, describe the environment. Never raises: every failure becomes ``status: "error"`` with
+``error.kind`` "model" (exit 2) or "infra" (exit 1)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import logging
+import os
+import traceback
+
+import backends
+import environment
+import loadgen_driver
+from backends.base import AgentError, InfraError
+
+log = logging.getLogger("farm-agent")
+
+AGENT_VERSION = environment.AGENT_VERSION
+
+EXIT_OK = 0
+EXIT_INFRA = 1
+EXIT_MODEL = 2
+EXIT_CODES = {"model": EXIT_MODEL, "infra": EXIT_INFRA}
+
+REQUIRED = ("artifact", "backend", "scenario")
+DEFAULTS = {
+    "artifact_sha256": None,
+    "batch_size": 1,
+    "loadgen": dict(loadgen_driver.LOADGEN_DEFAULTS),
+    "threads": None,
+    "warmup_queries": 10,
+    "sample_count": 64,
+    "seed": 0,
+    "log_dir": None,
+    "sensors": [],
+}
+
+
+def utc_now():
+    """ISO 8601 UTC with an explicit ``+00:00`` offset (parsed by ``datetime.fromisoformat`` on 3.7+)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(name, value, minimum, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not _is_int(value) or value < minimum:
+        raise InfraError(
+            "config %s must be an integer >= %d%s, got %r"
+            % (name, minimum, " or null" if allow_none else "", value)
+        )
+
+
+def _check_positive_number(name, value):
+    if value is not None and (not _is_number(value) or value <= 0):
+        raise InfraError("config %s must be a positive number or null, got %r" % (name, value))
+
+
+def load_config_text(text):
+    """Parse config JSON text; a syntax error is an infra error."""
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise InfraError("config is not valid JSON: %s" % exc) from exc
+    if not isinstance(config, dict):
+        raise InfraError("config must be a JSON object, got %s" % type(config).__name__)
+    return config
+
+
+def normalize_config(raw):
+    """Defaults filled in and every field type-checked. Unknown keys are ignored with a warning."""
+    if not isinstance(raw, dict):
+        raise InfraError("config must be a JSON object")
+    missing = [key for key in REQUIRED if raw.get(key) in (None, "")]
+    if missing:
+        raise InfraError("config is missing required field(s): %s" % ", ".join(missing))
+    unknown = sorted(set(raw) - set(REQUIRED) - set(DEFAULTS))
+    if unknown:
+        log.warning("ignoring unknown config field(s): %s", ", ".join(unknown))
+    config = dict(DEFAULTS)
+    config.update(dict((k, v) for k, v in raw.items() if k in REQUIRED or k in DEFAULTS))
+
+    loadgen_raw = raw.get("loadgen") or {}
+    if not isinstance(loadgen_raw, dict):
+        raise InfraError("config loadgen must be an object")
+    lg_unknown = sorted(set(loadgen_raw) - set(loadgen_driver.LOADGEN_DEFAULTS))
+    if lg_unknown:
+        log.warning("ignoring unknown loadgen field(s): %s", ", ".join(lg_unknown))
+    lg_cfg = dict(loadgen_driver.LOADGEN_DEFAULTS)
+    lg_cfg.update(dict((k, v) for k, v in loadgen_raw.items() if k in loadgen_driver.LOADGEN_DEFAULTS))
+    for key in ("min_duration_ms", "min_query_count", "max_query_count"):
+        if lg_cfg[key] is None:
+            lg_cfg[key] = loadgen_driver.LOADGEN_DEFAULTS[key]
+    _check_int("loadgen.min_duration_ms", lg_cfg["min_duration_ms"], 0)
+    _check_int("loadgen.min_query_count", lg_cfg["min_query_count"], 1)
+    _check_int("loadgen.max_query_count", lg_cfg["max_query_count"], 0)
+    _check_positive_number("loadgen.target_latency_ms", lg_cfg["target_latency_ms"])
+    _check_positive_number("loadgen.offline_expected_qps", lg_cfg["offline_expected_qps"])
+    config["loadgen"] = lg_cfg
+
+    for key in ("artifact", "backend", "scenario"):
+        if not isinstance(config[key], str):
+            raise InfraError("config %s must be a string, got %r" % (key, config[key]))
+    if config["scenario"] not in loadgen_driver.SCENARIOS:
+        raise InfraError(
+            "unknown scenario %r; supported scenarios: %s"
+            % (config["scenario"], ", ".join(loadgen_driver.SCENARIOS))
+        )
+    if config["backend"] not in backends.BACKENDS:
+        raise InfraError(
+            "unknown backend %r; available backends: %s"
+            % (config["backend"], ", ".join(backends.available()))
+        )
+    _check_int("batch_size", config["batch_size"], 1)
+    _check_int("threads", config["threads"], 1, allow_none=True)
+    _check_int("warmup_queries", config["warmup_queries"], 0)
+    _check_int("sample_count", config["sample_count"], 1)
+    _check_int("seed", config["seed"], 0)
+    if config["artifact_sha256"] is not None and not isinstance(config["artifact_sha256"], str):
+        raise InfraError("config artifact_sha256 must be a hex string or null")
+    if config["log_dir"] is not None and not isinstance(config["log_dir"], str):
+        raise InfraError("config log_dir must be a string or null")
+    if config["sensors"] is None:
+        config["sensors"] = []
+    if not isinstance(config["sensors"], list):
+        raise InfraError("config sensors must be a list")
+    if config["sensors"]:
+        log.warning(
+            "sensors are not implemented by agent version %s; ignoring %s", AGENT_VERSION, config["sensors"]
+        )
+    return config
+
+
+# --------------------------------------------------------------------------- artifact
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_artifact(path, expected_sha256=None):
+    if not os.path.isabs(path):
+        path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise InfraError("artifact not found: %s" % path)
+    if expected_sha256:
+        try:
+            actual = sha256_file(path)
+        except (OSError, IOError) as exc:
+            raise InfraError("cannot read artifact %s: %s" % (path, exc)) from exc
+        if actual.lower() != expected_sha256.strip().lower():
+            raise InfraError(
+                "artifact sha256 mismatch for %s: expected %s, got %s" % (path, expected_sha256, actual)
+            )
+    return path
+
+
+# --------------------------------------------------------------------------- run
+
+
+#: Output keys, in order. The contract keys come first; the rest are provenance/diagnostics.
+OUTPUT_KEYS = (
+    "agent_version",
+    "status",
+    "error",
+    "scenario",
+    "backend",
+    "batch_size",
+    "latency_ms",
+    "latency_source",
+    "throughput_ips",
+    "throughput_source",
+    "query_count",
+    "sample_count",
+    "duration_s",
+    "result_valid",
+    "samples_ms",
+    "samples_total",
+    "samples_kind",
+    "sut_latency_ms",
+    "warmup",
+    "loadgen",
+    "environment",
+    "config",
+    "started_at",
+    "finished_at",
+)
+
+
+def _document(raw):
+    doc = dict((key, None) for key in OUTPUT_KEYS)
+    doc.update({"agent_version": AGENT_VERSION, "status": "error", "samples_ms": [], "started_at": utc_now()})
+    if isinstance(raw, dict):
+        for key in ("scenario", "backend"):
+            doc[key] = raw.get(key) if isinstance(raw.get(key), str) else None
+        batch_size = raw.get("batch_size", DEFAULTS["batch_size"])
+        doc["batch_size"] = batch_size if _is_int(batch_size) else None
+    return doc
+
+
+def run(raw_config):
+    """Run one benchmark from a config dict (or a pre-raised :class:`AgentError`).
+
+    Returns ``(document, exit_code)``; never raises for agent-level failures.
+    """
+    doc = _document(raw_config)
+    backend = None
+    try:
+        if isinstance(raw_config, AgentError):
+            raise raw_config
+        config = normalize_config(raw_config)
+        doc["config"] = config
+        artifact = check_artifact(config["artifact"], config["artifact_sha256"])
+        loadgen_driver.import_loadgen()
+        backend = backends.create(config["backend"])
+        log.info("loading %s with %s", artifact, backend.name)
+        backend.load(artifact, config["threads"])
+        result = loadgen_driver.run_test(
+            backend,
+            config["scenario"],
+            batch_size=config["batch_size"],
+            log_dir=config["log_dir"],
+            loadgen_cfg=config["loadgen"],
+            sample_count=config["sample_count"],
+            seed=config["seed"],
+            warmup_queries=config["warmup_queries"],
+        )
+        doc.update((k, v) for k, v in result.items() if k in doc)
+        doc["status"] = "ok"
+        code = EXIT_OK
+    except AgentError as exc:
+        log.error("%s error: %s", exc.kind, exc)
+        if exc.__cause__ is not None:
+            log.debug("cause", exc_info=exc)
+        doc["error"] = {"kind": exc.kind, "message": str(exc)}
+        code = EXIT_CODES[exc.kind]
+    except Exception as exc:  # a bug or an unforeseen runtime failure: infra, traceback to stderr
+        log.error("unexpected failure:\n%s", traceback.format_exc())
+        doc["error"] = {"kind": "infra", "message": "unexpected %s: %s" % (type(exc).__name__, exc)}
+        code = EXIT_INFRA
+    lg_version = (doc.get("loadgen") or {}).get("version")
+    doc["environment"] = environment.collect(backend, None)
+    if lg_version and not doc["environment"].get("loadgen_version"):
+        doc["environment"]["loadgen_version"] = lg_version
+    if backend is not None:
+        with contextlib.suppress(Exception):
+            backend.close()
+    doc["finished_at"] = utc_now()
+    return loadgen_driver.finite_or_none(doc), code
