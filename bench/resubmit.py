@@ -32,7 +32,9 @@ def main() -> None:
         configure(app)
         settings = settings_for(None)
         sweep = args.sweep or str(resources.files("farm") / "examples" / "demo.yaml")
-        print(f"# resubmit benchmark {date.today()} on {platform.node()} ({os.cpu_count()} cores), sweep {sweep}")
+        print(
+            f"# resubmit benchmark {date.today()} on {platform.node()} ({os.cpu_count()} cores), sweep {sweep}"
+        )
         figures = []
         for attempt in (1, 2):
             started = time.perf_counter()

@@ -40,7 +40,9 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
     query = (
         select(RunRow, ArtifactRow.top1_agreement, ArtifactRow.sqnr_db)
         .join(ArtifactRow, ArtifactRow.key == RunRow.artifact_key)
-        .order_by(RunRow.model, RunRow.precision, RunRow.target, RunRow.batch_size, RunRow.scenario, RunRow.repeat)
+        .order_by(
+            RunRow.model, RunRow.precision, RunRow.target, RunRow.batch_size, RunRow.scenario, RunRow.repeat
+        )
     )
     if sweep_id:
         query = query.where(RunRow.sweep_id == sweep_id)

@@ -15,7 +15,9 @@ from farm.errors import FarmError
 
 @click.command()
 @click.option("-Q", "--queues", default=None, help="Comma-separated queues (default: all declared queues).")
-@click.option("-c", "--concurrency", default=1, show_default=True, help="Jobs at once (a board runs one job at a time).")
+@click.option(
+    "-c", "--concurrency", default=1, show_default=True, help="Jobs at once (a board runs one job at a time)."
+)
 @click.option("-n", "--name", default=None, help="Worker node name (default: farm@<host>).")
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
@@ -33,7 +35,17 @@ def worker(queues: str | None, concurrency: int, name: str | None, loglevel: str
     unknown = [q for q in chosen if q not in declared]
     if unknown:
         raise FarmError(f"unknown queue(s) {', '.join(unknown)}; declared: {', '.join(declared)}")
-    argv = ["worker", "-Q", ",".join(chosen), "-c", str(concurrency), "--prefetch-multiplier", "1", "-l", loglevel]
+    argv = [
+        "worker",
+        "-Q",
+        ",".join(chosen),
+        "-c",
+        str(concurrency),
+        "--prefetch-multiplier",
+        "1",
+        "-l",
+        loglevel,
+    ]
     argv += ["-n", name or f"farm@{socket.gethostname()}", "--without-gossip", "--without-mingle"]
     app.worker_main(argv)
 
@@ -59,4 +71,6 @@ def upgrade(db_url: str | None) -> None:
 def current(db_url: str | None) -> None:
     """Print the database's schema revision and the latest one."""
     url = db_url or load_settings().db_url
-    click.echo(f"{redact(url)}: at revision {migrate.current_revision(url)} (latest {migrate.head_revision()})")
+    click.echo(
+        f"{redact(url)}: at revision {migrate.current_revision(url)} (latest {migrate.head_revision()})"
+    )

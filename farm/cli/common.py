@@ -20,7 +20,11 @@ EXIT_FAILED = 1
 
 def db_option(fn: Callable) -> Callable:
     return click.option(
-        "--db", "db_url", default=None, metavar="URL", help="SQLAlchemy database URL (default: FARM_DB_URL or SQLite in the data dir)."
+        "--db",
+        "db_url",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy database URL (default: FARM_DB_URL or SQLite in the data dir).",
     )(fn)
 
 

@@ -17,7 +17,9 @@ from farm.cli.submit import results_cmd, status, submit
 @click.option("-v", "--verbose", is_flag=True, help="Log what the farm does (to stderr).")
 def cli(verbose: bool) -> None:
     """A benchmark farm for ML inference on FPGA boards, with GPU and CPU baselines."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 for command in (submit, status, results_cmd, demo, worker, db):

@@ -50,7 +50,11 @@ def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
 
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
-@click.option("--wait/--no-wait", default=True, help="Wait with a progress bar (default) or print the sweep id and return.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    help="Wait with a progress bar (default) or print the sweep id and return.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @db_option
 @handle_errors
@@ -101,7 +105,9 @@ def resolve_sweep_id(s, prefix: str) -> str:
 
     matches = list(s.scalars(select(SweepRow.id).where(SweepRow.id.startswith(prefix)).limit(2)))
     if len(matches) != 1:
-        raise FarmError(f"no sweep matches {prefix!r}" if not matches else f"sweep id prefix {prefix!r} is ambiguous")
+        raise FarmError(
+            f"no sweep matches {prefix!r}" if not matches else f"sweep id prefix {prefix!r} is ambiguous"
+        )
     return matches[0]
 
 
@@ -116,8 +122,8 @@ def results_cmd(sweep_id: str | None, all_sweeps: bool, fmt: str, db_url: str | 
     settings = settings_for(db_url)
     with session_scope(settings.db_url) as s:
         if all_sweeps:
-            chosen = None
+            rows = results(s)
         else:
             chosen = resolve_sweep_id(s, sweep_id) if sweep_id else latest_sweep_id(s)
-        rows = results(s, chosen) if (chosen or all_sweeps) else []
+            rows = results(s, chosen) if chosen else []
     click.echo(render(rows, fmt))

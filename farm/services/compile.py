@@ -10,7 +10,6 @@ from pathlib import Path
 import onnx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from workers.toolchains.base import QuantConfig
 
 from farm.artifacts import ArtifactStore, artifact_key, sha256_bytes
 from farm.config import Settings
@@ -20,6 +19,7 @@ from farm.errors import ModelError
 from farm.inventory import load_inventory
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import ModelRef, Quantization, Sweep
+from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import get_toolchain
 
 log = logging.getLogger(__name__)

@@ -154,7 +154,9 @@ def _metrics(report: dict[str, Any], scenario: str, source: str) -> list[MetricR
         if value is not None:
             out.append(MetricRow(name=f"{prefix}_{suffix}", value=float(value), unit="ms", source=source))
     if report.get("throughput_ips") is not None:
-        out.append(MetricRow(name="throughput_ips", value=float(report["throughput_ips"]), unit="1/s", source=source))
+        out.append(
+            MetricRow(name="throughput_ips", value=float(report["throughput_ips"]), unit="1/s", source=source)
+        )
     return out
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from farm.config import Settings
 from farm.db.session import session_scope
+from farm.errors import FarmError
 from farm.inventory import load_inventory
 from farm.queries import sweep_summary
 from farm.services.dispatch import enqueue_compile
-from farm.errors import FarmError
 from farm.services.sweeps import create_sweep, roll_up
 from farm.sweep.load import load_sweep
 
@@ -47,7 +47,9 @@ def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
     return sub
 
 
-def wait_for(settings: Settings, sub: Submitted, on_progress: Callable[[dict], None], poll_s: float = 0.5) -> dict:
+def wait_for(
+    settings: Settings, sub: Submitted, on_progress: Callable[[dict], None], poll_s: float = 0.5
+) -> dict:
     """Poll the database until every job of the sweep is terminal; report progress as it goes."""
     while True:
         with session_scope(settings.db_url) as s:
@@ -62,6 +64,8 @@ def wait_for(settings: Settings, sub: Submitted, on_progress: Callable[[dict], N
             state = roll_up(settings.db_url, sub.sweep_id)
             if state == "running":  # in-process execution ended with jobs left: never hang on that
                 stuck = summary["jobs_total"] - summary["jobs_finished"]
-                raise FarmError(f"sweep {sub.sweep_id}: in-process execution ended with {stuck} jobs unfinished")
+                raise FarmError(
+                    f"sweep {sub.sweep_id}: in-process execution ended with {stuck} jobs unfinished"
+                )
             continue
         time.sleep(poll_s)

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-AGENT_DIR = Path(__file__).resolve().parent.parent.parent / "workers" / "agent"
-
 
 @dataclass(frozen=True)
 class AgentOutcome:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from farm.errors import InfraError
-from farm.transport.base import AGENT_DIR, AgentOutcome, Transport
+from farm.transport.base import AgentOutcome, Transport
+from workers.agent import AGENT_SCRIPT
 
 
 class LocalTransport(Transport):
@@ -20,7 +21,7 @@ class LocalTransport(Transport):
         return str(local_path)
 
     def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
-        cmd = [self.python, str(AGENT_DIR / "farm_agent.py"), "--config", "-"]
+        cmd = [self.python, AGENT_SCRIPT, "--config", "-"]
         try:
             proc = subprocess.run(
                 cmd, input=json.dumps(config), capture_output=True, text=True, timeout=timeout_s, check=False

@@ -23,7 +23,11 @@ pytestmark = pytest.mark.redis
 
 def _farm(env: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "farm.cli.main", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "farm.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -36,7 +40,16 @@ def cluster(tmp_path: Path, redis_url: str, farm_env) -> Iterator[dict]:
     subprocess.run(["redis-cli", "-u", env["FARM_BROKER_URL"], "FLUSHDB"], check=False, capture_output=True)
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "farm.cli.main", "worker", "-n", f"test-{os.getpid()}@localhost", "-l", "INFO"],
+        [
+            sys.executable,
+            "-m",
+            "farm.cli.main",
+            "worker",
+            "-n",
+            f"test-{os.getpid()}@localhost",
+            "-l",
+            "INFO",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

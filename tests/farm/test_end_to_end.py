@@ -40,7 +40,7 @@ def _check_sweep(db_url: str, rows: list[dict]) -> None:
         ("fp32", "SingleStream"), ("fp32", "Offline"), ("int8", "SingleStream"), ("int8", "Offline")
     }  # fmt: skip
     for r in rows:
-        assert REQUIRED_KEYS <= r.keys()
+        assert r.keys() >= REQUIRED_KEYS
         assert r["source"] == "measured" and r["target"] == "cpu" and r["board"] == "local-cpu"
         if r["scenario"] == "SingleStream":
             assert 0 < r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
@@ -54,7 +54,12 @@ def _check_sweep(db_url: str, rows: list[dict]) -> None:
         assert s.scalar(select(func.count()).select_from(RunRow)) == 4
         assert s.scalar(select(func.count()).select_from(ProvenanceRow)) == 4
         prov = s.scalars(select(ProvenanceRow)).first()
-        assert prov.runtime == "onnxruntime" and prov.runtime_version and prov.loadgen_version and prov.farm_version
+        assert (
+            prov.runtime == "onnxruntime"
+            and prov.runtime_version
+            and prov.loadgen_version
+            and prov.farm_version
+        )
         assert prov.toolchain_version.startswith("onnxruntime")
         for job in s.scalars(select(JobRow)):
             assert job.attempts == 1 and job.started_at, job.key

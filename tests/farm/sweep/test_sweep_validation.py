@@ -67,7 +67,9 @@ def test_unknown_target_lists_valid_targets(tmp_path: Path) -> None:
 
 
 def test_duplicate_model_names(tmp_path: Path, tiny_onnx: Path) -> None:
-    body = GOOD.replace("models: [resnet18]", f"models:\n  - resnet18\n  - name: resnet18\n    onnx: {tiny_onnx}")
+    body = GOOD.replace(
+        "models: [resnet18]", f"models:\n  - resnet18\n  - name: resnet18\n    onnx: {tiny_onnx}"
+    )
     err = _error(tmp_path, body)
     assert err.field == "models[1]" and err.line == 4 and "duplicate model name 'resnet18'" in str(err)
 
@@ -133,7 +135,9 @@ def test_fixed_batch_mismatch(tmp_path: Path) -> None:
     from tests.conftest import tiny_model
 
     onnx.save(tiny_model(batch=1), tmp_path / "b1.onnx")
-    body = GOOD.replace("models: [resnet18]", "models:\n  - name: b1\n    onnx: b1.onnx").replace("[1]\nscen", "[1, 4]\nscen")
+    body = GOOD.replace("models: [resnet18]", "models:\n  - name: b1\n    onnx: b1.onnx").replace(
+        "[1]\nscen", "[1, 4]\nscen"
+    )
     err = _error(tmp_path, body)
     assert "fixed batch size of 1" in str(err) and "[4]" in str(err)
 
@@ -144,13 +148,19 @@ def test_torch_model_without_torch_extra(tmp_path: Path) -> None:
 
     if importlib.util.find_spec("torch") is not None:
         pytest.skip("torch is installed")
-    body = GOOD.replace("models: [resnet18]", "models:\n  - name: net\n    torch: mypkg.nets:Net\n    input_shape: [3, 32, 32]")
+    body = GOOD.replace(
+        "models: [resnet18]",
+        "models:\n  - name: net\n    torch: mypkg.nets:Net\n    input_shape: [3, 32, 32]",
+    )
     err = _error(tmp_path, body)
     assert "torch extra" in str(err) and err.field == "models[0].torch"
 
 
 def test_two_sources_for_one_model(tmp_path: Path) -> None:
-    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models:\n  - name: x\n    zoo: resnet18\n    onnx: a.onnx"))
+    err = _error(
+        tmp_path,
+        GOOD.replace("models: [resnet18]", "models:\n  - name: x\n    zoo: resnet18\n    onnx: a.onnx"),
+    )
     assert "exactly one of zoo, onnx, torch" in str(err) and err.field == "models[0]"
 
 
