@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
@@ -38,7 +41,25 @@ def build_model(ref: ModelRef, batch_size: int) -> onnx.ModelProto:
 
     assert ref.torch and ref.input_shape
     ckpt = Path(ref.checkpoint) if ref.checkpoint else None
-    return export_torch_model(ref.torch, ckpt, tuple(ref.input_shape), batch_size)
+    with _on_sys_path(ref.python_path):
+        return export_torch_model(ref.torch, ckpt, tuple(ref.input_shape), batch_size)
+
+
+@contextmanager
+def _on_sys_path(folder: str | None) -> Iterator[None]:
+    """The user's torch module is imported from the sweep's folder (or python_path), then forgotten, so a
+    long-running worker exports the module as it is now, not as it was at the first sweep."""
+    if not folder:
+        yield
+        return
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        sys.path.remove(folder)
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(folder + "/"):
+                del sys.modules[name]
 
 
 def quant_config(q: Quantization) -> QuantConfig:

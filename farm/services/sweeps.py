@@ -22,6 +22,8 @@ def resolved_spec(loaded: LoadedSweep) -> dict:
         for field in ("onnx", "checkpoint"):
             if raw.get(field):
                 raw[field] = str(loaded.model_path(ref))
+        if ref.torch:
+            raw["python_path"] = str((loaded.base_dir / (ref.python_path or ".")).resolve())
     return spec
 
 

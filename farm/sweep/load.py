@@ -86,6 +86,13 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
     return loaded
 
 
+def _torch_available() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # sys.modules["torch"] is None: import blocked
+        return False
+
+
 def _check_models(loaded: LoadedSweep, fail) -> None:
     from farm.zoo.registry import get_zoo_model
     from farm.zoo.user import inspect_onnx_file
@@ -109,7 +116,7 @@ def _check_models(loaded: LoadedSweep, fail) -> None:
                         "(export it with a symbolic batch dimension, or list one sweep per batch)"
                     )
             else:
-                if importlib.util.find_spec("torch") is None:
+                if not _torch_available():
                     raise ModelError("PyTorch models need the torch extra: pip install -e '.[torch]'")
                 ckpt = loaded.model_path(ref)
                 if ckpt is not None and not ckpt.is_file():

@@ -33,6 +33,9 @@ class ModelRef(Strict):
     torch: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     checkpoint: str | None = None
     input_shape: tuple[PositiveInt, ...] | None = Field(default=None, description="C,H,W for torch models")
+    python_path: str | None = Field(
+        default=None, description="folder to import the torch module from (default: the sweep's)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -51,8 +54,8 @@ class ModelRef(Strict):
             raise ValueError(f"give exactly one of zoo, onnx, torch (got {', '.join(sources)})")
         if self.torch and not self.input_shape:
             raise ValueError("a torch model needs input_shape (C, H, W)")
-        if self.checkpoint and not self.torch:
-            raise ValueError("checkpoint is only for torch models")
+        if (self.checkpoint or self.python_path) and not self.torch:
+            raise ValueError("checkpoint and python_path are only for torch models")
         return self
 
     @property

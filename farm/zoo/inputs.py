@@ -35,7 +35,7 @@ def _interp_matrix(n: int, octaves: tuple[tuple[int, float], ...]) -> np.ndarray
 def _block_grid(rng: np.random.Generator, sizes_y: list[int], sizes_x: list[int]) -> np.ndarray:
     grid = np.zeros((sum(sizes_y), sum(sizes_x)))
     y = x = 0
-    for sy, sx in zip(sizes_y, sizes_x):
+    for sy, sx in zip(sizes_y, sizes_x, strict=True):
         grid[y : y + sy, x : x + sx] = rng.standard_normal((sy, sx))
         y, x = y + sy, x + sx
     return grid

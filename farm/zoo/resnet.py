@@ -32,7 +32,7 @@ def _bottleneck(b: GraphBuilder, x: str, planes: int, stride: int, prefix: str) 
 def _resnet(b: GraphBuilder, block, layers: list[int], num_classes: int) -> str:
     x = b.conv("input", 64, 7, 2, 3, name="conv1")
     x = b.maxpool(x, 3, 2, 1, name="maxpool")
-    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
         for j in range(blocks):
             stride = 2 if (i > 0 and j == 0) else 1
             x = block(b, x, planes, stride, f"layer{i + 1}.{j}")

@@ -204,7 +204,9 @@ def export_torch_model(
         try:
             state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
         except Exception as e:
-            raise ModelError(f"{target}: cannot load checkpoint {checkpoint}: {type(e).__name__}: {e}") from None
+            raise ModelError(
+                f"{target}: cannot load checkpoint {checkpoint}: {type(e).__name__}: {e}"
+            ) from None
         if isinstance(state, dict):
             for key in ("state_dict", "model_state_dict"):
                 if isinstance(state.get(key), dict):

@@ -125,3 +125,51 @@ def test_model_error_fails_with_reason_not_retried(tmp_path: Path, farm_env) -> 
         assert compile_job.attempts == 1  # a model error is not retried
         assert all("compile job failed" in j.error for j in jobs if j.kind == "run")
         assert s.scalar(select(func.count()).select_from(RunRow)) == 0
+
+
+TORCH_NET = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+"""
+
+
+def test_torch_model_sweep(tmp_path: Path, farm_env) -> None:
+    """A user's PyTorch module:Class next to the sweep, with a state_dict checkpoint, exported and measured."""
+    torch = pytest.importorskip("torch")
+    (tmp_path / "mynets.py").write_text(TORCH_NET)
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        net = importlib.import_module("mynets").Net()
+        torch.save(net.state_dict(), tmp_path / "net.pt")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mynets", None)
+    body = (
+        TINY_SWEEP.replace(
+            "onnx: {onnx}", "torch: mynets:Net\n    checkpoint: net.pt\n    input_shape: [3, 16, 16]"
+        )
+        .replace("[fp32, int8]", "[fp32]")
+        .replace("[1]", "[2]")
+    )
+    result = CliRunner().invoke(cli, ["submit", str(write_sweep(tmp_path, body))], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = _results()
+    assert (
+        len(rows) == 2
+        and {r["batch_size"] for r in rows} == {2}
+        and all(r["throughput_ips"] > 0 for r in rows)
+    )
+    assert "mynets" not in sys.modules  # imported for the export only

@@ -142,12 +142,10 @@ def test_fixed_batch_mismatch(tmp_path: Path) -> None:
     assert "fixed batch size of 1" in str(err) and "[4]" in str(err)
 
 
-def test_torch_model_without_torch_extra(tmp_path: Path) -> None:
-    pytest.importorskip("yaml")
-    import importlib.util
+def test_torch_model_without_torch_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
 
-    if importlib.util.find_spec("torch") is not None:
-        pytest.skip("torch is installed")
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if the extra were not installed
     body = GOOD.replace(
         "models: [resnet18]",
         "models:\n  - name: net\n    torch: mypkg.nets:Net\n    input_shape: [3, 32, 32]",

@@ -1,0 +1,82 @@
+"""The toolchain interface: turn an ONNX model into a compiled artifact for one target, fp32 or int8."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from farm.errors import ModelError
+
+PRECISIONS = ("fp32", "int8")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+FEW_CALIBRATION_SAMPLES = 100
+
+
+@dataclass
+class QuantConfig:
+    """How to quantise to int8; ``as_dict()`` is part of the compiled artifact's content address."""
+
+    calibration_samples: int = 200
+    method: str = "minmax"  # "minmax" | "entropy" | "percentile"
+    per_channel: bool = True
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        """Canonical form: fixed keys, plain JSON types."""
+        return {
+            "calibration_samples": int(self.calibration_samples),
+            "method": str(self.method),
+            "per_channel": bool(self.per_channel),
+            "seed": int(self.seed),
+        }
+
+    def validate(self) -> None:
+        """Raises ModelError for settings no toolchain can use (also called by ``compile``)."""
+        n = self.calibration_samples
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ModelError(f"calibration_samples must be a positive integer, got {n!r}")
+        if self.method not in CALIBRATION_METHODS:
+            raise ModelError(
+                f"unknown calibration method {self.method!r}; valid: {', '.join(CALIBRATION_METHODS)}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ModelError(f"quantisation seed must be a non-negative integer, got {self.seed!r}")
+
+    def warnings(self) -> list[str]:
+        """Non-fatal problems with these settings."""
+        n = self.calibration_samples
+        if n < FEW_CALIBRATION_SAMPLES:
+            return [f"only {n} calibration samples (< {FEW_CALIBRATION_SAMPLES}): INT8 scales may be poor"]
+        return []
+
+
+@dataclass
+class CompileResult:
+    path: Path  # compiled model file written inside out_dir
+    fidelity: dict | None  # int8 only: {"top1_agreement": 0..1, "sqnr_db": float, "samples": int}
+    warnings: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # e.g. optimisation level, quant format, node counts
+
+
+def check_precision(precision: str, supported=PRECISIONS) -> None:
+    if precision not in supported:
+        raise ModelError(f"unknown precision {precision!r}; valid: {', '.join(supported)}")
+
+
+class Toolchain(ABC):
+    name: str  # e.g. "onnxruntime"
+    target_arch: str  # e.g. "x86_64-cpu"
+    precisions: tuple[str, ...] = PRECISIONS
+
+    @abstractmethod
+    def version(self) -> str:
+        """Toolchain name and version, e.g. "onnxruntime-1.32.0" (part of the content address)."""
+
+    @abstractmethod
+    def compile(
+        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
+    ) -> CompileResult:
+        """Compiles ``model`` for ``precision`` into ``out_dir``; raises ModelError when it cannot."""
