@@ -22,5 +22,9 @@ class SweepError(FarmError):
         super().__init__(f"{prefix}{field_part}{message}")
 
 
+class InventoryError(SweepError):
+    """An inventory file is malformed: located like a sweep error (file, line, field)."""
+
+
 class InfraError(FarmError):
     """A transient infrastructure failure (board, transport, agent crash): retried elsewhere."""

@@ -1,0 +1,99 @@
+"""Inventory files: validated with located errors; unsafe values never get in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from farm.config import REPO_ROOT
+from farm.errors import InventoryError
+from farm.inventory import load_inventory
+
+LAB = """\
+boards:
+  - name: local-cpu
+    type: cpu
+  - name: node-a
+    type: cpu
+    transport: ssh
+    ssh:
+      host: 127.0.0.2
+      port: 2222
+      user: farm
+      key_file: keys/id_ed25519
+      known_hosts: keys/known_hosts
+docker_hosts:
+  - name: builder
+    runner: host
+    ssh: {host: 127.0.0.3, user: farm, key_file: keys/id_ed25519, known_hosts: keys/known_hosts}
+pools:
+  cpus: [local-cpu, node-a]
+"""
+
+
+def _inv(tmp_path: Path, lab: str):
+    shutil.copy(REPO_ROOT / "inventory" / "board-types.yaml", tmp_path / "board-types.yaml")
+    (tmp_path / "lab.yaml").write_text(lab)
+    return load_inventory(tmp_path, "lab.yaml")
+
+
+def _err(tmp_path: Path, lab: str) -> InventoryError:
+    with pytest.raises(InventoryError) as info:
+        _inv(tmp_path, lab)
+    return info.value
+
+
+def test_repository_inventory_loads() -> None:
+    inv = load_inventory(REPO_ROOT / "inventory")
+    assert inv.targets() == ["cpu"] and inv.board("local-cpu").transport == "local"
+
+
+def test_lab_with_ssh_boards_hosts_and_pools(tmp_path: Path) -> None:
+    inv = _inv(tmp_path, LAB)
+    node = inv.board("node-a")
+    assert node.ssh.port == 2222 and node.ssh.work_dir == "/tmp/farm"
+    assert inv.resolve(node.ssh.key_file) == tmp_path / "keys" / "id_ed25519"
+    assert [b.name for b in inv.boards_of("cpu")] == ["local-cpu", "node-a"]
+    assert inv.docker_hosts[0].runner == "host" and inv.pools["cpus"] == ["local-cpu", "node-a"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "line"),
+    [
+        ("host: 127.0.0.2", "boards[1].ssh.host", 8),
+        ("user: farm", "boards[1].ssh.user", 10),
+    ],
+)
+def test_injection_in_host_or_user_rejected(tmp_path: Path, bad: str, field: str, line: int) -> None:
+    key, _ = bad.split(": ")
+    for evil in ("a;rm -rf /", "$(reboot)", "`id`", "x y"):
+        err = _err(tmp_path, LAB.replace(bad, f"{key}: '{evil}'"))
+        assert err.field == field and err.line == line, str(err)
+
+
+def test_work_dir_must_be_plain_absolute(tmp_path: Path) -> None:
+    for evil in ("relative/dir", "/tmp/$(reboot)", "/tmp/a;b", "/tmp/../etc"):
+        lab = LAB.replace("      port: 2222\n", f"      port: 2222\n      work_dir: '{evil}'\n")
+        err = _err(tmp_path, lab)
+        assert err.field.startswith("boards[1].ssh"), str(err)
+
+
+def test_unknown_type_duplicate_name_bad_pool(tmp_path: Path) -> None:
+    err = _err(tmp_path, LAB.replace("type: cpu\n    transport", "type: zcu105\n    transport"))
+    assert err.field == "boards[1].type" and err.line == 5 and "valid: cpu" in str(err)
+    err = _err(tmp_path, LAB.replace("name: node-a", "name: local-cpu"))
+    assert err.field == "boards[1].name" and "duplicate" in str(err)
+    err = _err(tmp_path, LAB.replace("[local-cpu, node-a]", "[local-cpu, node-z]"))
+    assert err.field == "pools.cpus[1]" and err.line == 18 and "node-z" in str(err)
+
+
+def test_ssh_board_needs_endpoint(tmp_path: Path) -> None:
+    err = _err(tmp_path, "boards:\n  - name: x\n    type: cpu\n    transport: ssh\n")
+    assert err.field == "boards[0]" and "needs an ssh: section" in str(err)
+
+
+def test_port_range(tmp_path: Path) -> None:
+    err = _err(tmp_path, LAB.replace("port: 2222", "port: 70000"))
+    assert err.field == "boards[1].ssh.port" and err.line == 9
