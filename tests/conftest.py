@@ -20,6 +20,8 @@ from farm.config import Settings, load_settings
 from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
 
+pytest_plugins = ["tests.sshd"]  # real sshd hosts on loopback addresses
+
 PG_ADMIN_URL = os.environ.get("FARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
