@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from celery import Celery
 
 from farm.config import load_settings
@@ -29,14 +31,19 @@ def configure(celery_app: Celery = app) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=declared_queues(list(inventory.board_types)),
+        task_queues=declared_queues(list(inventory.board_types), [b.name for b in inventory.boards]),
         task_create_missing_queues=False,
         task_default_queue=COMPILE_QUEUE,
         task_routes={COMPILE_TASK: {"queue": COMPILE_QUEUE}},
         task_soft_time_limit=RUN_SOFT_LIMIT_S,
         task_time_limit=RUN_HARD_LIMIT_S,
         # Redis redelivers unacked messages after this long; it must outlast the hard limit.
-        broker_transport_options={"visibility_timeout": 2 * COMPILE_HARD_LIMIT_S},
+        # A job of a worker killed outright comes back to the queue after this long.
+        broker_transport_options={
+            "visibility_timeout": float(
+                os.environ.get("FARM_VISIBILITY_TIMEOUT_S") or 2 * COMPILE_HARD_LIMIT_S
+            )
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

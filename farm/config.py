@@ -5,6 +5,9 @@ FARM_DB_URL     SQLAlchemy URL (default: sqlite:///<data dir>/farm.db)
 FARM_BROKER_URL Celery broker (unset: tasks run in-process, no broker needed)
 FARM_ARTIFACT_DIR content-addressed artifact store (default: <data dir>/artifacts); shared by workers
 FARM_INVENTORY  inventory directory (default: the repository's inventory/)
+FARM_LAB        lab file in it (default: local.yaml)
+FARM_BOARD      set by `farm worker --board NAME`: the one board this worker drives
+FARM_HEALTH_INTERVAL_S  how often a board worker re-checks its board (default 300)
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class Settings:
     broker_url: str | None
     artifact_dir: Path
     inventory_dir: Path
+    board: str | None = None
+    health_interval_s: float = 300.0
 
     @property
     def embedded(self) -> bool:
@@ -43,4 +48,6 @@ def load_settings(db_url: str | None = None) -> Settings:
         broker_url=os.environ.get("FARM_BROKER_URL") or None,
         artifact_dir=artifact_dir,
         inventory_dir=inventory,
+        board=os.environ.get("FARM_BOARD") or None,
+        health_interval_s=float(os.environ.get("FARM_HEALTH_INTERVAL_S") or 300),
     )

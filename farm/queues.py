@@ -14,5 +14,14 @@ def run_queue(board_type: str) -> str:
     return f"run.{board_type}"
 
 
-def declared_queues(board_types: list[str]) -> tuple[Queue, ...]:
-    return (Queue(COMPILE_QUEUE), *(Queue(run_queue(t)) for t in sorted(board_types)))
+def board_queue(board: str) -> str:
+    """Each board's worker always listens here, even while it does not take run jobs (bad, drained)."""
+    return f"board.{board}"
+
+
+def declared_queues(board_types: list[str], boards: list[str]) -> tuple[Queue, ...]:
+    return (
+        Queue(COMPILE_QUEUE),
+        *(Queue(run_queue(t)) for t in sorted(board_types)),
+        *(Queue(board_queue(b)) for b in sorted(boards)),
+    )

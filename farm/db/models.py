@@ -95,16 +95,43 @@ class ArtifactRow(Base):
     sqnr_db: Mapped[float | None] = mapped_column(Float)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     compile_seconds: Mapped[float | None] = mapped_column(Float)
+    compile_runner: Mapped[str | None] = mapped_column(String(16))  # local | host | docker
+    compile_host: Mapped[str | None] = mapped_column(String(64))
+    toolchain_image: Mapped[str | None] = mapped_column(String(255))  # image and digest, docker runner
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class BoardRow(Base):
+    """A board's live state. The inventory says what a board is; this says how it is doing."""
+
     __tablename__ = "boards"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     board_type: Mapped[str] = mapped_column(String(64))
     family: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), default="idle")
+    state: Mapped[str] = mapped_column(String(16), default="idle")  # idle running bad maintenance retired
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    state_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    current_job_id: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    last_health_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_health_ok: Mapped[bool | None] = mapped_column()
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BoardEventRow(Base):
+    """History: every state change and health check of a board."""
+
+    __tablename__ = "board_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    board_name: Mapped[str] = mapped_column(ForeignKey("boards.name", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # state | health
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    ok: Mapped[bool | None] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    __table_args__ = (Index("ix_board_events_board_at", "board_name", "at"),)
 
 
 class RunRow(Base):

@@ -15,13 +15,14 @@ from farm.artifacts import ArtifactStore
 from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunRow, SweepRow, utcnow
 from farm.db.session import session_scope
-from farm.errors import InfraError
-from farm.inventory import Board, load_inventory
+from farm.errors import FarmError, InfraError
+from farm.fleet import states
+from farm.fleet.transports import forget, transport_for
+from farm.inventory import Board, Inventory, load_inventory
 from farm.provenance import farm_version, git_sha
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
-from farm.transport.local import LocalTransport
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,62 @@ def fingerprint(
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
-def transport_for(board: Board) -> Transport:
-    return LocalTransport()
+class BoardUnavailable(FarmError):
+    """This worker's board may not take jobs now (bad, drained, retired): the job goes back to the queue."""
+
+    def __init__(self, board: str, state: str) -> None:
+        super().__init__(f"board {board} is {state}")
+        self.board, self.state = board, state
 
 
-def pick_board(settings: Settings, target: str) -> Board:
-    boards = load_inventory(settings.inventory_dir).boards_of(target)
-    if not boards:
-        raise InfraError(f"no board of type {target!r} in the inventory")
-    return boards[0]
+class NoHealthyBoard(FarmError):
+    """No board of the job's type can take it: failing the job beats leaving it queued forever."""
+
+
+def claim_board(settings: Settings, inventory: Inventory, target: str, job_id: int) -> Board:
+    """The board this job runs on, moved idle -> running atomically.
+
+    A worker bound to a board (`farm worker --board`) uses that board or hands the job back; an unbound
+    worker (embedded mode) takes the first idle board of the type."""
+    if settings.board:
+        board = inventory.board(settings.board)
+        if states.set_state(
+            settings.db_url, board.name, "running", f"job {job_id}", only_from=("idle",), job_id=job_id
+        ):
+            return board
+        raise BoardUnavailable(board.name, states.get_state(settings.db_url, board.name).state)
+    candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
+        target
+    )
+    for board in candidates:
+        if states.set_state(
+            settings.db_url, board.name, "running", f"job {job_id}", only_from=("idle",), job_id=job_id
+        ):
+            return board
+    usable = [b.name for b in candidates if states.get_state(settings.db_url, b.name).state in states.USABLE]
+    if not usable:
+        raise NoHealthyBoard(f"no healthy board of type {target!r}: {_states_of(settings, candidates)}")
+    raise InfraError(f"every board of type {target!r} is busy")
+
+
+def _states_of(settings: Settings, boards: list[Board]) -> str:
+    parts = []
+    for b in boards:
+        st = states.get_state(settings.db_url, b.name)
+        parts.append(f"{b.name} {st.state}" + (f" ({st.reason})" if st.reason else ""))
+    return "; ".join(parts) or "none in the inventory"
+
+
+def board_failed(settings: Settings, inventory: Inventory, board: Board, target: str, reason: str) -> None:
+    """An infrastructure failure on this board: it goes bad; the job is retried on another board of the
+    type if there is one, else it fails now with the reason (a sweep never waits on a queue nobody serves)."""
+    states.set_state(settings.db_url, board.name, "bad", reason, only_from=("running", "idle"))
+    forget(board.name)
+    others = states.boards_usable(settings.db_url, target, exclude=board.name)
+    if not others:
+        raise NoHealthyBoard(
+            f"{reason} (board {board.name} is now bad; no other healthy board of type {target!r})"
+        )
 
 
 def agent_config(
@@ -101,47 +149,69 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         sweep = s.get(SweepRow, job.sweep_id)
         assert artifact is not None and sweep is not None
         spec = Sweep.model_validate(sweep.spec)
-        board = pick_board(settings, job.target)
-        job.state, job.started_at, job.board_name = "running", utcnow(), board.name
-        job.attempts += 1
-        s.flush()
         s.expunge_all()  # detached copies for use after the transaction
 
     inventory = load_inventory(settings.inventory_dir)
-    board_type = inventory.board_types[job.target]
+    board = claim_board(settings, inventory, job.target, job_id)
+    try:
+        with session_scope(settings.db_url) as s:
+            row = s.get(JobRow, job_id)
+            assert row is not None
+            row.state, row.started_at, row.board_name = "running", utcnow(), board.name
+            row.attempts += 1
+        job.board_name = board.name
+        try:
+            report = _measure(settings, inventory, board, spec, job, artifact, transport)
+        except InfraError as exc:
+            board_failed(settings, inventory, board, job.target, str(exc))
+            raise
+        if report.get("status") != "ok":
+            err = report.get("error") or {}
+            message = err.get("message", "agent reported an error")
+            if err.get("kind") == "model":
+                fail_job(settings.db_url, job_id, f"model error: {message}")
+                return "failed"
+            board_failed(settings, inventory, board, job.target, f"agent: {message}")
+            raise InfraError(f"agent: {message}")
+        store_result(settings, job, artifact, board, inventory.board_types[job.target].source, report)
+        roll_up(settings.db_url, job.sweep_id)
+        return "done"
+    finally:
+        states.set_state(
+            settings.db_url, board.name, "idle", f"job {job_id} finished", only_from=("running",)
+        )
+
+
+def _measure(
+    settings: Settings,
+    inventory: Inventory,
+    board: Board,
+    spec: Sweep,
+    job: JobRow,
+    artifact: ArtifactRow,
+    transport: Transport | None,
+) -> dict[str, Any]:
+    """Ship the artifact, run the agent, parse its report. InfraError for anything the board got wrong."""
     store = ArtifactStore(settings.artifact_dir)
     local_path = store.model_path(artifact.key)
     if not local_path.is_file():
         raise InfraError(f"artifact {artifact.key[:12]} is missing from the store at {settings.artifact_dir}")
-    transport = transport or transport_for(board)
-    log_dir = settings.data_dir / "runs" / job.sweep_id / job.key.replace("/", "_")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    transport = transport or transport_for(inventory, board)
     config = agent_config(
         spec,
         job,
         artifact,
         transport.artifact_path(artifact.key, local_path),
-        board_type.backend,
-        str(log_dir),
+        inventory.board_types[job.target].backend,
+        transport.log_dir(settings.data_dir, job.sweep_id, f"job-{job.id}"),
     )
     timeout = spec.loadgen.min_duration_ms / 1000 * 4 + AGENT_TIMEOUT_MARGIN_S
     outcome = transport.run_agent(config, timeout)
     try:
-        report = json.loads(outcome.stdout)
+        return json.loads(outcome.stdout)
     except json.JSONDecodeError:
         tail = (outcome.stderr or outcome.stdout)[-400:]
         raise InfraError(f"agent crashed (exit {outcome.returncode}) without a report: {tail}") from None
-    if report.get("status") != "ok":
-        err = report.get("error") or {}
-        message = err.get("message", "agent reported an error")
-        if err.get("kind") == "model":
-            fail_job(settings.db_url, job_id, f"model error: {message}")
-            return "failed"
-        raise InfraError(f"agent: {message}")
-
-    store_result(settings, job, artifact, board, board_type.source, report)
-    roll_up(settings.db_url, job.sweep_id)
-    return "done"
 
 
 def _metrics(report: dict[str, Any], scenario: str, source: str) -> list[MetricRow]:

@@ -6,8 +6,9 @@ import uuid
 
 from sqlalchemy import func, select
 
-from farm.db.models import BoardRow, JobRow, SweepRow, utcnow
+from farm.db.models import JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
+from farm.fleet.states import sync_boards
 from farm.inventory import Inventory
 from farm.sweep.expand import expand
 from farm.sweep.load import LoadedSweep
@@ -63,16 +64,6 @@ def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tupl
             by_key[p.key] = row
         compile_ids = [r.id for r in by_key.values() if r.kind == "compile"]
     return sweep_id, compile_ids
-
-
-def sync_boards(s, inventory: Inventory) -> None:
-    """Make sure every inventory board has a row (states live in the DB, the inventory is pure data)."""
-    known = set(s.scalars(select(BoardRow.name)))
-    for board in inventory.boards:
-        if board.name not in known:
-            bt = inventory.board_types[board.type]
-            s.add(BoardRow(name=board.name, board_type=board.type, family=bt.family, state="idle"))
-    s.flush()
 
 
 def job_counts(db_url: str, sweep_id: str) -> dict[str, int]:

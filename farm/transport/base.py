@@ -24,5 +24,15 @@ class Transport(ABC):
     def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
         """Run the board agent with this config; raise InfraError when the board cannot be reached."""
 
+    def log_dir(self, local_data_dir: Path, sweep_id: str, job_name: str) -> str:
+        """Where the agent keeps LoadGen's logs for this job, on the board."""
+        path = local_data_dir / "runs" / sweep_id / job_name
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    @abstractmethod
+    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
+        """Run `farm_agent.py --health BACKEND` on the board (python, numpy, loadgen, backend, disk)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -21,10 +21,16 @@ class LocalTransport(Transport):
         return str(local_path)
 
     def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
-        cmd = [self.python, AGENT_SCRIPT, "--config", "-"]
+        return self._agent(["--config", "-"], json.dumps(config), timeout_s)
+
+    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
+        return self._agent(["--health", backend], "", timeout_s)
+
+    def _agent(self, args: list[str], stdin: str, timeout_s: float) -> AgentOutcome:
+        cmd = [self.python, AGENT_SCRIPT, *args]
         try:
             proc = subprocess.run(
-                cmd, input=json.dumps(config), capture_output=True, text=True, timeout=timeout_s, check=False
+                cmd, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
             )
         except subprocess.TimeoutExpired:
             raise InfraError(f"agent did not finish within {timeout_s:.0f} s (killed)") from None

@@ -45,7 +45,14 @@ from farm.artifacts import MODEL_FILE, sha256_file
 from farm.errors import FarmError, InfraError
 from farm.transport.base import AgentOutcome, Transport
 from farm.transport.hostkeys import HostKeyError, fingerprint_sha256, known_hosts_name
-from farm.transport.remote import quote_arg, quote_argv, remote_join, validate_remote_path, validate_sha256
+from farm.transport.remote import (
+    UnsafeRemoteValue,
+    quote_arg,
+    quote_argv,
+    remote_join,
+    validate_remote_path,
+    validate_sha256,
+)
 from workers.agent import AGENT_DIR
 
 __all__ = ["HostKeyError", "SshTransport", "agent_hash"]
@@ -210,6 +217,9 @@ class SshTransport(Transport):
         self._lock = threading.RLock()
         self._agent_script: str | None = None  # remote script path, once ensured on this connection
         self._local_sha_cache: dict[tuple[str, int, int], str] = {}
+        # Artifacts checked (or uploaded) on the board over the current connection. A board is held by one
+        # worker, and the agent verifies the sha256 itself before loading, so they are not hashed again.
+        self._verified: set[str] = set()
 
     # ------------------------------------------------------------------ connection
 
@@ -315,6 +325,7 @@ class SshTransport(Transport):
         """Forget the current connection (closing it); the next call reconnects."""
         conn, self._conn = self._conn, None
         self._agent_script = None  # the board may have changed while we were away
+        self._verified.clear()
         if conn is not None:
             try:
                 conn.close()
@@ -519,6 +530,10 @@ class SshTransport(Transport):
 
     # ------------------------------------------------------------------ artifacts
 
+    def invalidate(self, key: str) -> None:
+        """Check this artifact on the board again next time (the agent found its sha256 wrong)."""
+        self._verified.discard(key)
+
     def artifact_path(self, key: str, local_path: Path) -> str:
         """``<work_dir>/artifacts/<key>/model.onnx`` on the board, uploaded (and verified) unless it is
         already there with the same sha256."""
@@ -529,6 +544,9 @@ class SshTransport(Transport):
             size = local_path.stat().st_size
             remote_dir = remote_join(self.work_dir, "artifacts", key)
             final = posixpath.join(remote_dir, MODEL_FILE)
+            if key in self._verified and self._conn is not None and self._conn.is_connected:
+                self.uploads_skipped += 1
+                return final
             sftp = self._sftp()
             try:
                 remote_size = self._sftp_call("stat", sftp.stat, final, missing_ok=True).st_size
@@ -536,6 +554,7 @@ class SshTransport(Transport):
                 remote_size = None
             if remote_size == size and self._remote_sha256(final) == local_sha:
                 self.uploads_skipped += 1
+                self._verified.add(key)
                 log.debug("artifact %s already on %s", key[:12], self._where())
                 return final
             if remote_size is not None:
@@ -555,6 +574,7 @@ class SshTransport(Transport):
                         f"{remote_sha}, expected {local_sha}"
                     )
                 self._rename(sftp, tmp, final)
+                self._verified.add(key)
             except BaseException:
                 if self._conn is not None and self._conn.is_connected:
                     self._remove_quietly(sftp, tmp)
@@ -600,6 +620,17 @@ class SshTransport(Transport):
                 ) from None
             return AgentOutcome(rc, out, err)
 
+    def log_dir(self, local_data_dir: Path, sweep_id: str, job_name: str) -> str:
+        """LoadGen logs stay on the board under <work_dir>/runs (the agent creates the folder)."""
+        return remote_join(self.work_dir, "runs", sweep_id, job_name)  # each name validated
+
+    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
+        """``python3 <agent>/farm_agent.py --health BACKEND`` (the agent is shipped first if needed)."""
+        with self._lock:
+            script = self.ensure_agent()
+            rc, out, err = self.exec([self.python, script, "--health", backend], timeout_s)
+            return AgentOutcome(rc, out, err)
+
     def _kill_run(self, pidfile: str) -> _KillResult:
         quoted = quote_arg(pidfile)
         # The pid file holds the process group id (digits only; checked before use).
@@ -617,6 +648,92 @@ class SshTransport(Transport):
             return _KillResult(False, err.strip() or f"exit status {rc}")
         log.warning("killed a hung agent on %s", self._where())
         return _KillResult(True, "")
+
+    # ------------------------------------------------------------------ generic files and commands
+    # (compile jobs on Docker hosts: workers/toolchains/runners)
+
+    def upload(self, local_path: str | os.PathLike[str], remote_path: str) -> str:
+        """Copy a local file to ``remote_path`` (parent folders made), verified by sha256 on the board, then
+        renamed into place: the path never holds a partial or corrupt file. Returns the sha256."""
+        validate_remote_path(remote_path)
+        local_path = Path(local_path)
+        with self._lock:
+            local_sha = sha256_file(local_path)
+            size = local_path.stat().st_size
+            sftp = self._sftp()
+            parent, name = posixpath.split(remote_path)
+            self._makedirs(sftp, parent)
+            tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+            try:
+                self._sftp_call("upload", sftp.put, str(local_path), tmp)
+                remote_sha = self._remote_sha256(tmp)
+                if remote_sha != local_sha:
+                    raise InfraError(
+                        f"{self._where()}: corrupt upload of {local_path.name}: sha256 on the board is "
+                        f"{remote_sha}, expected {local_sha}"
+                    )
+                self._rename(sftp, tmp, remote_path)
+            except BaseException:
+                if self._conn is not None and self._conn.is_connected:
+                    self._remove_quietly(sftp, tmp)
+                raise
+            self.bytes_uploaded += size
+            return local_sha
+
+    def download(self, remote_path: str, local_path: str | os.PathLike[str]) -> str:
+        """Copy a board file to ``local_path``, verified against its sha256 computed on the board, then
+        renamed into place (a mismatch is InfraError and leaves nothing behind). Returns the sha256."""
+        validate_remote_path(remote_path)
+        local_path = Path(local_path)
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local_path.with_name(f".{local_path.name}.{uuid.uuid4().hex}.tmp")
+        with self._lock:
+            sftp = self._sftp()
+            try:
+                self._sftp_call(f"download of {remote_path}", sftp.get, remote_path, str(tmp))
+                local_sha = sha256_file(tmp)
+                remote_sha = self._remote_sha256(remote_path)
+                if remote_sha != local_sha:
+                    raise InfraError(
+                        f"{self._where()}: corrupt download of {remote_path}: sha256 on the board is "
+                        f"{remote_sha}, the copy received has {local_sha}"
+                    )
+                os.replace(tmp, local_path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            return local_sha
+
+    def remove_tree(self, remote_path: str) -> None:
+        """``rm -rf`` a folder strictly inside ``work_dir`` (anything else is refused)."""
+        validate_remote_path(remote_path)
+        root = self.work_dir.rstrip("/") + "/"
+        if not remote_path.startswith(root) or remote_path == root:
+            raise UnsafeRemoteValue(f"refusing to remove {remote_path!r}: not inside the work dir {root}")
+        with self._lock:
+            rc, _, err = self._shell(quote_argv(["rm", "-rf", "--", remote_path]))
+            if rc != 0:
+                raise InfraError(f"{self._where()}: cannot remove {remote_path}: {err.strip()}")
+
+    def run_guarded(
+        self, argv: list[str], timeout_s: float, stdin: str = "", what: str = "command"
+    ) -> tuple[int, str, str]:
+        """Run ``argv`` under the board-side guard (:data:`_GUARD`), as ``run_agent`` runs the agent: its own
+        process group, killed from here on a timeout (InfraError) and by the guard itself ``GUARD_GRACE_S``
+        later if the connection is gone. Returns (rc, stdout, stderr)."""
+        with self._lock:
+            pidfile = remote_join(self.work_dir, "run", f"{uuid.uuid4().hex}.pid")
+            command = quote_argv(
+                [self.python, "-c", _GUARD, pidfile, f"{timeout_s + GUARD_GRACE_S:g}", *argv]
+            )
+            try:
+                return self._run(command, timeout_s, stdin=stdin)
+            except CommandTimedOut:
+                killed = self._kill_run(pidfile)
+                raise InfraError(
+                    f"{self._where()}: {what} did not finish within {timeout_s:g} s: "
+                    + ("killed its process group" if killed else f"could not kill it now ({killed.reason})")
+                ) from None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 """farm board agent: run one LoadGen benchmark and print ONE JSON document on stdout.
 
     python3 farm_agent.py --config cfg.json      # or --config - to read the config from stdin
+    python3 farm_agent.py --health BACKEND       # can this board take a job? (one JSON document)
 
 Exit status: 0 ok (the LoadGen result may still be INVALID: see ``result_valid``), 1 infra error,
 2 model error. Logs go to stderr. While the benchmark runs, file descriptor 1 is pointed at stderr so
@@ -33,7 +34,9 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def _parser():
     parser = _ArgumentParser(prog="farm_agent.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="config JSON file, or - for stdin")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--config", help="config JSON file, or - for stdin")
+    mode.add_argument("--health", metavar="BACKEND", help="check python, numpy, loadgen, the backend and disk")
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     return parser
 
@@ -70,6 +73,13 @@ def main(argv=None, protect_stdout=True):
                 level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                 format="farm-agent %(levelname)s: %(message)s",
             )
+            if args.health:
+                import health
+
+                doc, code = health.run(args.health, _HERE)
+                out.write(json.dumps(doc) + "\n")
+                out.flush()
+                return code
             config = _read_config(args.config)
         except InfraError as exc:
             config = exc

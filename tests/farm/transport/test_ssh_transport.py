@@ -130,6 +130,9 @@ def test_artifact_damaged_on_the_board_is_uploaded_again(sshd_host, make_transpo
     data = bytearray(remote.read_bytes())
     data[1000] ^= 0xFF  # same size, different bytes
     remote.write_bytes(bytes(data))
+    # Checked once per connection (the agent verifies the sha256 itself before loading); a caller that saw
+    # a mismatch invalidates the key, and the next request checks the board again and re-uploads.
+    transport.invalidate(key)
 
     assert transport.artifact_path(key, local) == str(remote)
 

@@ -1,0 +1,125 @@
+"""Board states, stored in the database with their history.
+
+idle -> running -> idle        a worker takes and finishes a job
+any but retired -> bad         a health check or a job's infrastructure failed
+idle|bad -> maintenance        `farm fleet drain` (a running board finishes its job first)
+bad|maintenance -> idle        `farm fleet enable`, or a passing health check for `bad`
+any -> retired                 `farm fleet retire`: never used again
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from farm.db.models import BoardEventRow, BoardRow, utcnow
+from farm.db.session import session_scope
+from farm.errors import FarmError
+from farm.inventory import Inventory
+
+STATES = ("idle", "running", "bad", "maintenance", "retired")
+USABLE = ("idle", "running")
+
+
+@dataclass(frozen=True)
+class BoardState:
+    name: str
+    board_type: str
+    state: str
+    reason: str | None
+    current_job_id: int | None
+    worker: str | None
+    last_health_ok: bool | None
+
+
+def sync_boards(s: Session, inventory: Inventory) -> None:
+    """Every inventory board gets a row (new boards start idle)."""
+    known = set(s.scalars(select(BoardRow.name)))
+    new = [b for b in inventory.boards if b.name not in known]
+    for board in new:
+        family = inventory.board_types[board.type].family
+        s.add(
+            BoardRow(
+                name=board.name, board_type=board.type, family=family, state="idle", state_changed_at=utcnow()
+            )
+        )
+    s.flush()  # boards before their events (no ORM relationship orders them)
+    for board in new:
+        s.add(
+            BoardEventRow(
+                board_name=board.name, kind="state", to_state="idle", reason="added from the inventory"
+            )
+        )
+    s.flush()
+
+
+def get_state(db_url: str, name: str) -> BoardState:
+    with session_scope(db_url) as s:
+        row = s.get(BoardRow, name)
+        if row is None:
+            raise FarmError(
+                f"board {name!r} is not in the database: run `farm fleet list` to sync the inventory"
+            )
+        return BoardState(
+            row.name,
+            row.board_type,
+            row.state,
+            row.state_reason,
+            row.current_job_id,
+            row.worker,
+            row.last_health_ok,
+        )
+
+
+def set_state(
+    db_url: str,
+    name: str,
+    to: str,
+    reason: str,
+    *,
+    only_from: tuple[str, ...] | None = None,
+    job_id: int | None = None,
+) -> bool:
+    """Move a board to `to` (recording why), if it is in one of `only_from`. Returns whether it moved.
+    The move is one conditional UPDATE, so two workers or a worker and the CLI cannot both win."""
+    if to not in STATES:
+        raise ValueError(f"unknown board state {to!r}")
+    with session_scope(db_url) as s:
+        row = s.get(BoardRow, name)
+        if row is None:
+            raise FarmError(f"no board named {name!r}")
+        before = row.state
+        cond = [BoardRow.name == name]
+        if only_from is not None:
+            cond.append(BoardRow.state.in_(only_from))
+        values: dict[str, Any] = {"state": to, "state_reason": reason, "state_changed_at": utcnow()}
+        values["current_job_id"] = job_id if to == "running" else None
+        moved = s.execute(update(BoardRow).where(*cond).values(**values)).rowcount == 1
+        if moved and before != to:
+            s.add(BoardEventRow(board_name=name, kind="state", from_state=before, to_state=to, reason=reason))
+        return moved
+
+
+def record_health(db_url: str, name: str, ok: bool, reason: str, details: dict[str, Any]) -> None:
+    with session_scope(db_url) as s:
+        row = s.get(BoardRow, name)
+        if row is None:
+            return
+        row.last_health_at, row.last_health_ok = utcnow(), ok
+        s.add(BoardEventRow(board_name=name, kind="health", ok=ok, reason=reason, details=details))
+
+
+def set_worker(db_url: str, name: str, worker: str | None) -> None:
+    with session_scope(db_url) as s:
+        row = s.get(BoardRow, name)
+        if row is not None:
+            row.worker = worker
+
+
+def boards_usable(db_url: str, board_type: str, exclude: str | None = None) -> list[str]:
+    with session_scope(db_url) as s:
+        query = select(BoardRow.name).where(BoardRow.board_type == board_type, BoardRow.state.in_(USABLE))
+        return [n for n in s.scalars(query) if n != exclude]
