@@ -10,9 +10,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
 from farm.config import load_settings
 from farm.errors import InfraError
-from farm.queues import COMPILE_TASK, RUN_TASK
+from farm.inventory import load_inventory
+from farm.queues import COMPILE_TASK, RUN_TASK, run_queue
 from farm.services.compile import run_compile_job
-from farm.services.run import run_run_job
+from farm.services.run import BoardUnavailable, NoHealthyBoard, run_run_job
 from farm.services.sweeps import fail_job
 
 log = logging.getLogger(__name__)
@@ -52,4 +53,34 @@ def compile_task(self: Task, job_id: int) -> str:
 
 @app.task(name=RUN_TASK, base=FarmTask, bind=True)
 def run_task(self: Task, job_id: int) -> str:
-    return run_run_job(load_settings(), job_id)
+    settings = load_settings()
+    try:
+        return run_run_job(settings, job_id)
+    except BoardUnavailable as exc:
+        # This worker's board is drained, bad or retired: stop taking jobs and give this one back.
+        queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
+        stop_consuming(self, queue)
+        requeue(settings.db_url, job_id, queue)
+        log.info("job %s handed back: %s", job_id, exc)
+        return "handed-back"
+    except NoHealthyBoard as exc:
+        fail_job(settings.db_url, job_id, str(exc))
+        return "failed"
+    except InfraError:
+        if settings.board:
+            stop_consuming(self, run_queue(load_inventory(settings.inventory_dir).board(settings.board).type))
+        raise
+
+
+def stop_consuming(task: Task, queue: str | None) -> None:
+    """A board worker whose board went bad or was drained stops taking run jobs (its health loop resumes)."""
+    if queue and task.request.hostname and not task.request.is_eager:
+        task.app.control.cancel_consumer(queue, destination=[task.request.hostname])
+
+
+def requeue(db_url: str, job_id: int, queue: str | None) -> None:
+    """Publish the job again for another board; its row stays queued, so nothing is duplicated."""
+    from farm.services.sweeps import mark_queued
+
+    mark_queued(db_url, job_id)
+    run_task.apply_async(args=[job_id], queue=queue, countdown=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import click
@@ -14,14 +15,21 @@ from farm.errors import FarmError
 
 
 @click.command()
-@click.option("-Q", "--queues", default=None, help="Comma-separated queues (default: all declared queues).")
+@click.option(
+    "-Q", "--queues", default=None, help="Comma-separated queues (default: compile and every run queue)."
+)
+@click.option(
+    "--board", default=None, help="Drive this one board: its type's run jobs, one at a time, health-checked."
+)
 @click.option(
     "-c", "--concurrency", default=1, show_default=True, help="Jobs at once (a board runs one job at a time)."
 )
-@click.option("-n", "--name", default=None, help="Worker node name (default: farm@<host>).")
+@click.option(
+    "-n", "--name", default=None, help="Worker node name (default: farm@<host>, or <board>@<host>)."
+)
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
-def worker(queues: str | None, concurrency: int, name: str | None, loglevel: str) -> None:
+def worker(queues: str | None, board: str | None, concurrency: int, name: str | None, loglevel: str) -> None:
     """Run a Celery worker for the farm's queues (needs FARM_BROKER_URL)."""
     settings = load_settings()
     if settings.embedded:
@@ -31,7 +39,13 @@ def worker(queues: str | None, concurrency: int, name: str | None, loglevel: str
 
     configure(app)
     declared = [q.name for q in app.conf.task_queues]
-    chosen = queues.split(",") if queues else declared
+    if board:
+        node = name or f"{board}@{socket.gethostname()}"
+        chosen = [_bind_board(app, settings, board, node)]
+        concurrency = 1
+    else:
+        node = name or f"farm@{socket.gethostname()}"
+        chosen = queues.split(",") if queues else [q for q in declared if not q.startswith("board.")]
     unknown = [q for q in chosen if q not in declared]
     if unknown:
         raise FarmError(f"unknown queue(s) {', '.join(unknown)}; declared: {', '.join(declared)}")
@@ -46,8 +60,47 @@ def worker(queues: str | None, concurrency: int, name: str | None, loglevel: str
         "-l",
         loglevel,
     ]
-    argv += ["-n", name or f"farm@{socket.gethostname()}", "--without-gossip", "--without-mingle"]
+    argv += ["-n", node, "--without-gossip", "--without-mingle"]
     app.worker_main(argv)
+
+
+def _bind_board(app, settings, board: str, node: str) -> str:
+    """Set up a worker that drives one board: it listens on the board's own queue, and its keeper adds the
+    type's run queue only while the board is healthy. Returns the queue to start with."""
+    from celery.signals import worker_ready, worker_shutdown
+
+    from farm.db.session import session_scope
+    from farm.fleet import states
+    from farm.fleet.keeper import BoardKeeper
+    from farm.inventory import load_inventory
+    from farm.queues import board_queue, run_queue
+
+    inventory = load_inventory(settings.inventory_dir)
+    run_q = run_queue(inventory.board(board).type)
+    os.environ["FARM_BOARD"] = board  # the pool's processes inherit it: run jobs use this board only
+    with session_scope(settings.db_url) as s:
+        states.sync_boards(s, inventory)
+    if states.get_state(settings.db_url, board).state == "retired":
+        raise FarmError(f"board {board} is retired")
+    keeper = BoardKeeper(
+        load_settings(),
+        inventory,
+        board,
+        consume=lambda: app.control.add_consumer(run_q, destination=[node], reply=False),
+        stop_consuming=lambda: app.control.cancel_consumer(run_q, destination=[node], reply=False),
+    )
+
+    @worker_ready.connect(weak=False)
+    def _ready(**_: object) -> None:
+        states.set_worker(settings.db_url, board, node)
+        keeper.start()
+
+    @worker_shutdown.connect(weak=False)
+    def _shutdown(**_: object) -> None:
+        keeper.stop()
+        states.set_worker(settings.db_url, board, None)
+
+    return board_queue(board)
 
 
 @click.group()

@@ -9,6 +9,7 @@ import click
 from farm import __version__
 from farm.cli.admin import db, worker
 from farm.cli.demo import demo
+from farm.cli.fleet import fleet
 from farm.cli.submit import results_cmd, status, submit
 
 
@@ -22,7 +23,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, demo, worker, db):
+for command in (submit, status, results_cmd, demo, worker, db, fleet):
     cli.add_command(command)
 
 

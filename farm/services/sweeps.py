@@ -103,3 +103,11 @@ def fail_job(db_url: str, job_id: int, reason: str) -> None:
         for dep in waiting:
             dep.state, dep.error, dep.finished_at = "failed", f"{job.kind} job failed: {reason}", utcnow()
     roll_up(db_url, sweep_id)
+
+
+def mark_queued(db_url: str, job_id: int) -> None:
+    """A job handed back to its queue (its board could not take it)."""
+    with session_scope(db_url) as s:
+        job = s.get(JobRow, job_id)
+        if job is not None and job.state not in TERMINAL:
+            job.state, job.board_name = "queued", None

@@ -1,0 +1,219 @@
+"""farm fleet: list, check, drain, enable, retire, trust, up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import click
+import pandas as pd
+from sqlalchemy import select
+
+from farm.cli.common import db_option, handle_errors, settings_for
+from farm.db.models import BoardRow
+from farm.db.session import session_scope
+from farm.errors import FarmError
+from farm.fleet import states
+from farm.fleet.health import check_board
+from farm.inventory import load_inventory
+from farm.queries import iso
+
+
+@click.group()
+def fleet() -> None:
+    """Boards and their states: idle, running, bad, maintenance, retired."""
+
+
+def _inventory_and_sync(settings):
+    inventory = load_inventory(settings.inventory_dir)
+    with session_scope(settings.db_url) as s:
+        states.sync_boards(s, inventory)
+    return inventory
+
+
+@fleet.command(name="list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@db_option
+@handle_errors
+def list_cmd(fmt: str, db_url: str | None) -> None:
+    """Every board in the inventory with its state, worker, current job and last health check."""
+    settings = settings_for(db_url)
+    inventory = _inventory_and_sync(settings)
+    rows = []
+    with session_scope(settings.db_url) as s:
+        db = {r.name: r for r in s.scalars(select(BoardRow))}
+        for b in inventory.boards:
+            r = db[b.name]
+            rows.append(
+                {
+                    "board": b.name,
+                    "type": b.type,
+                    "where": "local" if b.transport == "local" else f"{b.ssh.host}:{b.ssh.port}",
+                    "state": r.state,
+                    "reason": r.state_reason,
+                    "worker": r.worker,
+                    "job": r.current_job_id,
+                    "health": None if r.last_health_ok is None else ("ok" if r.last_health_ok else "FAILED"),
+                    "checked_at": iso(r.last_health_at),
+                }
+            )
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(pd.DataFrame(rows).fillna("-").to_string(index=False))
+
+
+@fleet.command()
+@click.argument("boards", nargs=-1)
+@click.option("--force", is_flag=True, help="Also check boards that are running a job.")
+@db_option
+@handle_errors
+def check(boards: tuple[str, ...], force: bool, db_url: str | None) -> None:
+    """Health-check boards (all by default): reachable, agent runs, backend loads, sensors read."""
+    settings = settings_for(db_url)
+    inventory = _inventory_and_sync(settings)
+    chosen = [inventory.board(n) for n in boards] if boards else inventory.boards
+    failed = 0
+    for board in chosen:
+        state = states.get_state(settings.db_url, board.name).state
+        if state == "retired" or (state == "running" and not force):
+            click.echo(f"{board.name}: skipped ({state})")
+            continue
+        report = check_board(settings.db_url, inventory, board)
+        failed += not report.ok
+        mark = click.style("ok", fg="green") if report.ok else click.style("FAILED", fg="red")
+        click.echo(
+            f"{board.name}: {mark} ({report.reason}); state {states.get_state(settings.db_url, board.name).state}"
+        )
+    if failed:
+        raise SystemExit(1)
+
+
+def _move(db_url: str | None, board: str, to: str, reason: str, only_from: tuple[str, ...]) -> None:
+    settings = settings_for(db_url)
+    inventory = _inventory_and_sync(settings)
+    inventory.board(board)
+    before = states.get_state(settings.db_url, board).state
+    if not states.set_state(settings.db_url, board, to, reason, only_from=only_from):
+        raise FarmError(f"board {board} is {before}: cannot go to {to} from there")
+    note = " (it finishes its current job first)" if before == "running" and to != "running" else ""
+    click.echo(f"{board}: {before} -> {to}{note}")
+
+
+@fleet.command()
+@click.argument("board")
+@click.option("--reason", default="drained by an operator")
+@db_option
+@handle_errors
+def drain(board: str, reason: str, db_url: str | None) -> None:
+    """Take a board out of service for maintenance; a running job finishes, no new one starts."""
+    _move(db_url, board, "maintenance", reason, ("idle", "running", "bad", "maintenance"))
+
+
+@fleet.command()
+@click.argument("board")
+@db_option
+@handle_errors
+def enable(board: str, db_url: str | None) -> None:
+    """Put a drained or bad board back in service (its worker health-checks it before the next job)."""
+    _move(db_url, board, "idle", "enabled by an operator", ("maintenance", "bad", "idle"))
+
+
+@fleet.command()
+@click.argument("board")
+@click.option("--reason", default="retired by an operator")
+@db_option
+@handle_errors
+def retire(board: str, reason: str, db_url: str | None) -> None:
+    """Retire a board for good: it never takes a job again."""
+    _move(db_url, board, "retired", reason, ("idle", "running", "bad", "maintenance"))
+
+
+@fleet.command()
+@click.argument("board")
+@click.option(
+    "--yes", is_flag=True, help="Pin without asking (after checking the fingerprint some other way)."
+)
+@handle_errors
+def trust(board: str, yes: bool) -> None:
+    """Show BOARD's SSH host key fingerprint and pin it in the board's known_hosts file."""
+    from farm.config import load_settings
+    from farm.transport.hostkeys import fingerprint_sha256, lookup_host_key, pin_host_key, scan_host_key
+
+    inventory = load_inventory(load_settings().inventory_dir)
+    b = inventory.board(board)
+    if b.ssh is None:
+        raise FarmError(f"board {board} is not reached over SSH")
+    known_hosts = inventory.resolve(b.ssh.known_hosts)
+    key = scan_host_key(b.ssh.host, b.ssh.port, timeout=10)
+    click.echo(f"{board} ({b.ssh.host}:{b.ssh.port}) offers {key.get_name()} {fingerprint_sha256(key)}")
+    pinned = lookup_host_key(known_hosts, b.ssh.host, b.ssh.port)
+    if pinned is not None:
+        same = pinned.asbytes() == key.asbytes()
+        click.echo(
+            f"currently pinned: {fingerprint_sha256(pinned)}" + (" (the same)" if same else " (DIFFERENT)")
+        )
+        if same:
+            return
+    if not yes and not click.confirm(
+        "Compare it with the board's console (ssh-keygen -lf on the board). Pin it?"
+    ):
+        raise SystemExit(1)
+    pin_host_key(known_hosts, b.ssh.host, b.ssh.port, key)
+    click.echo(f"pinned in {known_hosts}")
+
+
+@fleet.command()
+@click.option("--no-compile", is_flag=True, help="Do not start a compile worker.")
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@handle_errors
+def up(no_compile: bool, loglevel: str) -> None:
+    """Start one worker per board in the inventory (and a compile worker); restart any that dies."""
+    from farm.config import load_settings
+
+    settings = load_settings()
+    if settings.embedded:
+        raise FarmError("farm fleet up needs a broker: set FARM_BROKER_URL")
+    inventory = load_inventory(settings.inventory_dir)
+    host = socket.gethostname()
+    commands = {
+        f"{b.name}@{host}": ["worker", "--board", b.name, "-n", f"{b.name}@{host}"] for b in inventory.boards
+    }
+    if not no_compile:
+        commands[f"compile@{host}"] = ["worker", "-Q", "compile", "-n", f"compile@{host}"]
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def start(node: str) -> None:
+        argv = [sys.executable, "-m", "farm.cli.main", *commands[node], "-l", loglevel]
+        procs[node] = subprocess.Popen(argv, start_new_session=True)
+        click.echo(f"started {node} (pid {procs[node].pid})")
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for node in commands:
+        start(node)
+    while not stopping:
+        time.sleep(1)
+        for node, proc in list(procs.items()):
+            if proc.poll() is not None and not stopping:
+                click.echo(f"{node} exited with {proc.returncode}: restarting", err=True)
+                time.sleep(2)
+                start(node)
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
