@@ -152,11 +152,11 @@ def trust(board: str, yes: bool) -> None:
     known_hosts = inventory.resolve(b.ssh.known_hosts)
     key = scan_host_key(b.ssh.host, b.ssh.port, timeout=10)
     click.echo(f"{board} ({b.ssh.host}:{b.ssh.port}) offers {key.get_name()} {fingerprint_sha256(key)}")
-    pinned = lookup_host_key(known_hosts, b.ssh.host, b.ssh.port)
-    if pinned is not None:
-        same = pinned.asbytes() == key.asbytes()
+    pinned = lookup_host_key(known_hosts, b.ssh.host, b.ssh.port) if known_hosts.exists() else []
+    for old in pinned:
+        same = old.asbytes() == key.asbytes()
         click.echo(
-            f"currently pinned: {fingerprint_sha256(pinned)}" + (" (the same)" if same else " (DIFFERENT)")
+            f"currently pinned: {fingerprint_sha256(old)}" + (" (the same)" if same else " (DIFFERENT)")
         )
         if same:
             return
