@@ -26,7 +26,6 @@ from farm.transport.base import Transport
 
 log = logging.getLogger(__name__)
 
-AGENT_TIMEOUT_MARGIN_S = 120.0
 SAMPLE_MEMORY_BYTES = 256 * 1024 * 1024  # inputs the agent pre-generates, at most
 
 LATENCY_KEYS = {
@@ -205,7 +204,7 @@ def _measure(
         inventory.board_types[job.target].backend,
         transport.log_dir(settings.data_dir, job.sweep_id, f"job-{job.id}"),
     )
-    timeout = spec.loadgen.min_duration_ms / 1000 * 4 + AGENT_TIMEOUT_MARGIN_S
+    timeout = spec.loadgen.min_duration_ms / 1000 * 4 + settings.agent_timeout_margin_s
     outcome = transport.run_agent(config, timeout)
     try:
         return json.loads(outcome.stdout)

@@ -1,0 +1,164 @@
+"""The fleet for real: Redis, one `farm worker --board` process per sshd board, a compile worker, and faults
+(a worker killed outright mid-job, an agent that hangs). Every run is stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from farm.db.models import BoardEventRow, JobRow, RunRow
+from farm.db.session import session_scope
+from tests.conftest import TINY_SWEEP, write_sweep
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+class Cluster:
+    def __init__(self, env: dict, logs: Path) -> None:
+        self.env, self.logs, self.procs = env, logs, {}
+
+    def start(self, node: str, *args: str) -> None:
+        log = open(self.logs / f"{node}.log", "a")  # noqa: SIM115 - the process owns it
+        self.procs[node] = subprocess.Popen(
+            [sys.executable, "-m", "farm.cli.main", "worker", *args, "-n", f"{node}@test", "-l", "INFO"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, node: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(node)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def farm(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "farm.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def log_text(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Cluster]:
+    ssh_lab(2)
+    env = {**os.environ}
+    env["FARM_BROKER_URL"] = redis_url.rsplit("/", 1)[0] + "/14"
+    env.update(
+        FARM_DB_URL=farm_env.db_url,
+        FARM_DATA_DIR=str(farm_env.data_dir),
+        FARM_HEALTH_INTERVAL_S="1",
+        FARM_VISIBILITY_TIMEOUT_S="12",
+        FARM_AGENT_TIMEOUT_MARGIN_S="6",
+    )
+    subprocess.run(["redis-cli", "-u", env["FARM_BROKER_URL"], "FLUSHDB"], check=False, capture_output=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    c = Cluster(env, logs)
+    c.start("compile", "-Q", "compile")
+    for board in ("node-0", "node-1"):
+        c.start(board, "--board", board)
+    yield c
+    for node in list(c.procs):
+        c.kill(node, signal.SIGTERM)
+
+
+def _wait_for(cluster: Cluster, sweep_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = json.loads(cluster.farm("status", sweep_id, "--format", "json").stdout)
+        if status["state"] != "running":
+            return status
+        time.sleep(1)
+    raise AssertionError(f"sweep {sweep_id} still running:\n{cluster.log_text()}")
+
+
+def _running_job(db_url: str, timeout: float = 120) -> JobRow:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as s:
+            job = s.scalars(select(JobRow).where(JobRow.kind == "run", JobRow.state == "running")).first()
+            if job is not None and job.board_name:
+                s.expunge(job)
+                return job
+        time.sleep(0.2)
+    raise AssertionError("no run job started")
+
+
+def _submit(cluster: Cluster, tmp_path: Path, body: str) -> str:
+    out = cluster.farm("submit", str(write_sweep(tmp_path, body)), "--no-wait")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split("submitted sweep ")[1].split()[0]
+
+
+def test_board_workers_share_the_queue(cluster: Cluster, tmp_path: Path, tiny_onnx, farm_env) -> None:
+    body = TINY_SWEEP.format(onnx=tiny_onnx).replace("[fp32, int8]", "[fp32]") + "repeats: 4\n"
+    status = _wait_for(cluster, _submit(cluster, tmp_path, body))
+    assert status["state"] == "done" and status["runs_stored"] == 8, cluster.log_text()
+    listed = json.loads(cluster.farm("fleet", "list", "--format", "json").stdout)
+    assert {b["worker"] for b in listed} == {"node-0@test", "node-1@test"}
+    assert {b["health"] for b in listed} == {"ok"}  # checked before the first job
+    with session_scope(farm_env.db_url) as s:
+        boards = list(s.scalars(select(RunRow.board_name)))
+    assert len(boards) == 8 and set(boards) <= {"node-0", "node-1"}
+
+
+def test_worker_killed_mid_job_is_redelivered_once(
+    cluster: Cluster, tmp_path: Path, tiny_onnx, farm_env
+) -> None:
+    body = TINY_SWEEP.format(onnx=tiny_onnx).replace("[fp32, int8]", "[fp32]").replace(", Offline", "")
+    body = body.replace("min_duration_ms: 200", "min_duration_ms: 4000")
+    sweep_id = _submit(cluster, tmp_path, body)
+    job = _running_job(farm_env.db_url)
+    cluster.kill(job.board_name)  # kill -9 the whole worker (main process and pool) mid-job
+    status = _wait_for(cluster, sweep_id)
+    assert status["state"] == "done", cluster.log_text()
+    with session_scope(farm_env.db_url) as s:
+        assert s.scalar(select(func.count()).select_from(RunRow).where(RunRow.job_id == job.id)) == 1
+        assert s.get(JobRow, job.id).attempts >= 2
+
+
+def test_hung_agent_is_killed_and_the_job_moves(
+    cluster: Cluster, tmp_path: Path, tiny_onnx, farm_env
+) -> None:
+    body = TINY_SWEEP.format(onnx=tiny_onnx).replace("[fp32, int8]", "[fp32]").replace(", Offline", "")
+    body = body.replace("min_duration_ms: 200", "min_duration_ms: 1500")
+    sweep_id = _submit(cluster, tmp_path, body)
+    job = _running_job(farm_env.db_url)
+    deadline = time.monotonic() + 30
+    stopped: list[int] = []
+    while not stopped and time.monotonic() < deadline:
+        found = subprocess.run(
+            ["pgrep", "-f", "farm_agent.py --config"], capture_output=True, text=True
+        ).stdout.split()
+        for pid in found:
+            os.kill(int(pid), signal.SIGSTOP)  # the agent hangs
+            stopped.append(int(pid))
+        time.sleep(0.05)
+    assert stopped, "the agent process was not found"
+    status = _wait_for(cluster, sweep_id)
+    assert status["state"] == "done", cluster.log_text()
+    with session_scope(farm_env.db_url) as s:
+        run = s.scalars(select(RunRow).where(RunRow.job_id == job.id)).one()
+        assert run.board_name != job.board_name  # retried on the other board
+        reasons = [e.reason for e in s.scalars(select(BoardEventRow).where(BoardEventRow.to_state == "bad"))]
+    assert any("hung" in (r or "") for r in reasons), reasons
+    for pid in stopped:  # the hung agent was killed, not left behind
+        assert (
+            not Path(f"/proc/{pid}").exists() or "T" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
