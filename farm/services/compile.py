@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +17,12 @@ from farm.artifacts import ArtifactStore, artifact_key, sha256_bytes
 from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
-from farm.errors import ModelError
+from farm.errors import InfraError, ModelError
 from farm.inventory import load_inventory
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import ModelRef, Quantization, Sweep
 from workers.toolchains.base import QuantConfig
-from workers.toolchains.registry import get_toolchain
+from workers.toolchains.runners import artifact_columns, runner_for
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,10 @@ def input_shape(model: onnx.ModelProto) -> list[int]:
 
 
 def run_compile_job(settings: Settings, job_id: int) -> str:
-    """Returns the job's final state: 'cached' (nothing compiled), 'done', or 'failed' (model error)."""
+    """Returns the job's final state: 'cached' (nothing compiled), 'done', or 'failed' (model error).
+
+    The artifact key uses the toolchain version and target arch of where the compile runs (a Docker
+    host, a compile host, or this worker), so a different toolchain never hits a stale artifact."""
     with session_scope(settings.db_url) as s:
         job = s.get(JobRow, job_id)
         if job is None:
@@ -85,40 +87,49 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
         sweep = s.get(SweepRow, job.sweep_id)
         assert sweep is not None
         spec = Sweep.model_validate(sweep.spec)
-        job.state, job.started_at, job.attempts = "running", utcnow(), job.attempts + 1
-        model_name, precision, target, batch, sweep_id = (
-            job.model,
-            job.precision,
-            job.target,
-            job.batch_size,
-            job.sweep_id,
-        )
+        job.state, job.started_at = "running", utcnow()
+        job.attempts += 1
+        model_name, precision, target, batch = job.model, job.precision, job.target, job.batch_size
+        sweep_id = job.sweep_id
 
     ref = next(m for m in spec.models if m.name == model_name)
-    board_type = load_inventory(settings.inventory_dir).board_types[target]
-    toolchain = get_toolchain(board_type.toolchain)
+    inventory = load_inventory(settings.inventory_dir)
+    toolchain_name = inventory.board_types[target].toolchain
     qcfg = quant_config(spec.quantization)
     try:
-        model = build_model(ref, batch)
-        model_bytes = model.SerializeToString()
-        key = artifact_key(
-            model_sha256=sha256_bytes(model_bytes),
-            precision=precision,
-            quant_config=qcfg.as_dict(),
-            target_arch=toolchain.target_arch,
-            batch_size=batch,
-            toolchain_version=toolchain.version(),
-        )
-        store = ArtifactStore(settings.artifact_dir)
-        with session_scope(settings.db_url) as s:
-            cached = store.has(key) and s.get(ArtifactRow, key) is not None
-        if cached:
-            state = "cached"
-        else:
-            _compile_into_store(
-                settings, store, toolchain, model, model_bytes, ref, precision, qcfg, batch, key
+        with runner_for(inventory, toolchain_name) as runner:
+            model = build_model(ref, batch)
+            model_bytes = model.SerializeToString()
+            info = runner.toolchain_info(toolchain_name)
+            key = artifact_key(
+                model_sha256=sha256_bytes(model_bytes),
+                precision=precision,
+                quant_config=qcfg.as_dict(),
+                target_arch=info.target_arch,
+                batch_size=batch,
+                toolchain_version=info.version,
             )
-            state = "done"
+            store = ArtifactStore(settings.artifact_dir)
+            with session_scope(settings.db_url) as s:
+                cached = store.has(key) and s.get(ArtifactRow, key) is not None
+            if cached:
+                state = "cached"
+            else:
+                _compile_into_store(
+                    settings,
+                    store,
+                    runner,
+                    toolchain_name,
+                    info,
+                    model,
+                    model_bytes,
+                    ref,
+                    precision,
+                    qcfg,
+                    batch,
+                    key,
+                )
+                state = "done"
     except ModelError as exc:
         fail_job(settings.db_url, job_id, str(exc))
         return "failed"
@@ -129,16 +140,31 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
 
 
 def _compile_into_store(
-    settings, store, toolchain, model, model_bytes, ref, precision, qcfg, batch, key
+    settings, store, runner, toolchain_name, info, model, model_bytes, ref, precision, qcfg, batch, key
 ) -> None:
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="farm-compile-") as tmp:
-        result = toolchain.compile(model, precision, qcfg, Path(tmp))
+        src = Path(tmp) / "input.onnx"
+        src.write_bytes(model_bytes)
+        result = runner.compile(toolchain_name, src, precision, qcfg, Path(tmp) / "out")
+        if result.toolchain_version != info.version:
+            raise InfraError(
+                f"the toolchain changed during the job ({info.version} -> {result.toolchain_version})"
+            )
         for warning in result.warnings:
             log.warning("%s %s: %s", ref.name, precision, warning)
-        seconds = time.perf_counter() - started
-        details = {**result.details, "input_shape": input_shape(model), "warnings": result.warnings}
-        meta = {"model": ref.name, "precision": precision, "toolchain": toolchain.name, "details": details}
+        details = {
+            **result.details,
+            "input_shape": input_shape(model),
+            "warnings": result.warnings,
+            "toolchain_seconds": result.toolchain_seconds,
+        }
+        meta = {
+            "model": ref.name,
+            "precision": precision,
+            "toolchain": result.toolchain,
+            "runner": result.runner,
+            "details": details,
+        }
         path = store.put(key, result.path, meta)
     fidelity = result.fidelity or {}
     row = ArtifactRow(
@@ -146,17 +172,18 @@ def _compile_into_store(
         model=ref.name,
         model_sha256=sha256_bytes(model_bytes),
         precision=precision,
-        target_arch=toolchain.target_arch,
+        target_arch=result.target_arch,
         batch_size=batch,
-        toolchain=toolchain.name,
-        toolchain_version=toolchain.version(),
+        toolchain=result.toolchain,
+        toolchain_version=result.toolchain_version,
         quant_config=qcfg.as_dict() if precision == "int8" else None,
         file_sha256=store.meta(key)["file_sha256"],
         size_bytes=path.stat().st_size,
         top1_agreement=fidelity.get("top1_agreement"),
         sqnr_db=fidelity.get("sqnr_db"),
         details={**details, "fidelity_samples": fidelity.get("samples")},
-        compile_seconds=seconds,
+        compile_seconds=result.seconds,
+        **artifact_columns(result.runner),
     )
     try:
         with session_scope(settings.db_url) as s:

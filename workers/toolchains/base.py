@@ -67,9 +67,45 @@ def check_precision(precision: str, supported=PRECISIONS) -> None:
 
 
 class Toolchain(ABC):
+    """A compiler for one target.
+
+    Out of process (``workers/toolchains/runners``) a toolchain runs through ``python -m
+    workers.toolchains.cli``, either installed on a compile host (``runner: host``) or inside the image
+    it declares (``container_image``, ``runner: docker``) as ``container_command`` with the job folder
+    mounted at ``/work``. A toolchain whose image has no farm in it (e.g. Vitis AI's
+    ``xilinx/vitis-ai-pytorch-cpu`` with vai_q_pytorch / vai_c_xir) overrides ``container_command`` to
+    write the same ``<out_dir>/result.json`` + artifact contract (see ``workers.toolchains.cli``).
+    """
+
     name: str  # e.g. "onnxruntime"
     target_arch: str  # e.g. "x86_64-cpu"
     precisions: tuple[str, ...] = PRECISIONS
+    #: The Docker image that holds this toolchain (None: no image; it runs in-process or on a host).
+    container_image: str | None = None
+
+    def catalog_name(self) -> str:
+        """The name this toolchain has in the catalog (``workers.toolchains.registry.TOOLCHAINS``)."""
+        from workers.toolchains.registry import TOOLCHAINS
+
+        cls = type(self)
+        target = f"{cls.__module__}:{cls.__qualname__}"
+        for name, where in TOOLCHAINS.items():
+            if where == target:
+                return name
+        raise KeyError(f"{target} is not in the toolchain registry")
+
+    def container_command(self, in_path: str, out_dir: str, precision: str, quant: QuantConfig) -> list[str]:
+        """argv run inside ``container_image`` (paths are the container's, under ``/work``). It must write
+        ``<out_dir>/result.json`` and the artifact and exit 0, 2 (model error) or 1 (anything else)."""
+        from workers.toolchains.cli import compile_argv
+
+        return compile_argv("python3", self.catalog_name(), in_path, precision, quant, out_dir)
+
+    def container_version_command(self) -> list[str]:
+        """argv run inside ``container_image`` that prints ``{"name", "version", "target_arch"}`` as JSON."""
+        from workers.toolchains.cli import version_argv
+
+        return version_argv("python3", self.catalog_name())
 
     @abstractmethod
     def version(self) -> str:

@@ -38,6 +38,7 @@ from farm.zoo.inputs import synthetic_inputs
 from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
 MODEL_FILE = "model.onnx"
+CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime"
 FIDELITY_SAMPLES = 32
 FIDELITY_SEED_OFFSET = 1000
 SQNR_CAP_DB = 999.0
@@ -175,6 +176,13 @@ class OnnxRuntimeCpuToolchain(Toolchain):
         import onnxruntime
 
         return f"onnxruntime-{onnxruntime.__version__}"
+
+    @property
+    def container_image(self) -> str:  # type: ignore[override]
+        """The image built from workers/toolchains/docker/onnxruntime.Dockerfile for this ORT version."""
+        import onnxruntime
+
+        return f"{CONTAINER_REPOSITORY}:{onnxruntime.__version__}"
 
     # -- sessions -----------------------------------------------------------------------------------
     def _session_options(self):

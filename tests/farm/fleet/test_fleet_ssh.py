@@ -111,3 +111,18 @@ def test_trust_pins_the_host_key(ssh_lab, farm_env) -> None:
     close_all()
     assert _cli("fleet", "enable", "node-0").exit_code == 0
     assert _cli("fleet", "check", "node-0").exit_code == 0
+
+
+def test_compile_runs_on_a_compile_host_over_ssh(tmp_path: Path, ssh_lab, farm_env, tiny_onnx) -> None:
+    from farm.db.models import ArtifactRow
+
+    ssh_lab(1, compile_host=True)
+    result = _cli("submit", str(write_sweep(tmp_path, TINY_SWEEP.format(onnx=tiny_onnx))))
+    assert result.exit_code == 0, result.output
+    assert "compile jobs executed: 2" in result.output and "runs stored: 4" in result.output
+    with session_scope(farm_env.db_url) as s:
+        artifacts = list(s.scalars(select(ArtifactRow)))
+    assert {(a.compile_runner, a.compile_host) for a in artifacts} == {("host", "builder")}
+    assert all(a.toolchain_version.startswith("onnxruntime") for a in artifacts)
+    int8 = next(a for a in artifacts if a.precision == "int8")
+    assert int8.top1_agreement is not None and int8.sqnr_db > 5
