@@ -30,9 +30,8 @@ def _numpy():
 
 
 def _loadgen():
-    import mlperf_loadgen  # noqa: F401
-
     import environment
+    import mlperf_loadgen  # noqa: F401
 
     return environment.loadgen_package_version() or "installed"
 
