@@ -192,7 +192,8 @@ def test_single_stream_batch_2_from_stdin(model_path, tmp_path):
     # SingleStream: throughput = LoadGen queries/s * batch size.
     summary = Path(doc["loadgen"]["summary_path"]).read_text()
     qps = float(summary.split("QPS w/ loadgen overhead")[1].split(":")[1].split()[0])
-    assert doc["throughput_ips"] == pytest.approx(2 * qps, rel=1e-6)
+    # The summary and the detail log print the same figure with different precision (13125.04 vs 13125.0).
+    assert doc["throughput_ips"] == pytest.approx(2 * qps, rel=1e-4)
 
 
 def test_fixed_batch_model_rejects_other_batch_size(tmp_path):
