@@ -135,6 +135,7 @@ def agent_config(
 
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
     """Returns the job's final state. Raises InfraError for the task layer to retry."""
+    received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
     with session_scope(settings.db_url) as s:
         job = s.get(JobRow, job_id)
         if job is None:
@@ -156,7 +157,7 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         with session_scope(settings.db_url) as s:
             row = s.get(JobRow, job_id)
             assert row is not None
-            row.state, row.started_at, row.board_name = "running", utcnow(), board.name
+            row.state, row.started_at, row.board_name = "running", received, board.name
             row.attempts += 1
         job.board_name = board.name
         try:
@@ -196,6 +197,7 @@ def _measure(
     if not local_path.is_file():
         raise InfraError(f"artifact {artifact.key[:12]} is missing from the store at {settings.artifact_dir}")
     transport = transport or transport_for(inventory, board)
+    sent_before = getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0)
     config = agent_config(
         spec,
         job,
@@ -206,8 +208,11 @@ def _measure(
     )
     timeout = spec.loadgen.min_duration_ms / 1000 * 4 + settings.agent_timeout_margin_s
     outcome = transport.run_agent(config, timeout)
+    sent = getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
     try:
-        return json.loads(outcome.stdout)
+        report = json.loads(outcome.stdout)
+        report["farm_bytes_uploaded"] = sent  # artifact and agent bytes this run shipped to the board
+        return report
     except json.JSONDecodeError:
         tail = (outcome.stderr or outcome.stdout)[-400:]
         raise InfraError(f"agent crashed (exit {outcome.returncode}) without a report: {tail}") from None
@@ -281,6 +286,8 @@ def store_result(
                 **env,
                 "loadgen": report.get("loadgen"),
                 "latency_source": report.get("latency_source"),
+                "agent_process_started_at": report.get("process_started_at"),
+                "bytes_uploaded": report.get("farm_bytes_uploaded"),
             },
         ),
     )

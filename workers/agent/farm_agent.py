@@ -11,6 +11,10 @@ that nothing a native library prints can corrupt the JSON on stdout.
 
 from __future__ import annotations
 
+import time
+
+_PROCESS_STARTED = time.time()  # before the heavy imports: lets the farm tell its overhead from the agent's
+
 import argparse
 import json
 import logging
@@ -86,6 +90,7 @@ def main(argv=None, protect_stdout=True):
         except SystemExit as exc:  # --help
             return exc.code if isinstance(exc.code, int) else 0
         doc, code = harness.run(config)
+        doc["process_started_at"] = harness.utc_iso(_PROCESS_STARTED)
         out.write(json.dumps(doc, allow_nan=False) + "\n")
         out.flush()
         return code

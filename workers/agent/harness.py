@@ -45,6 +45,11 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def utc_iso(epoch_seconds):
+    """A time.time() value in the same format as :func:`utc_now`."""
+    return datetime.datetime.fromtimestamp(epoch_seconds, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
 # --------------------------------------------------------------------------- config
 
 
