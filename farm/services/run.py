@@ -208,7 +208,9 @@ def _measure(
     )
     timeout = spec.loadgen.min_duration_ms / 1000 * 4 + settings.agent_timeout_margin_s
     outcome = transport.run_agent(config, timeout)
-    sent = getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
+    sent = (
+        getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
+    )
     try:
         report = json.loads(outcome.stdout)
         report["farm_bytes_uploaded"] = sent  # artifact and agent bytes this run shipped to the board

@@ -11,15 +11,14 @@ that nothing a native library prints can corrupt the JSON on stdout.
 
 from __future__ import annotations
 
-import time
-
-_PROCESS_STARTED = time.time()  # before the heavy imports: lets the farm tell its overhead from the agent's
-
 import argparse
 import json
 import logging
 import os
 import sys
+import time
+
+_PROCESS_STARTED = time.time()  # before the heavy imports: lets the farm tell its overhead from the agent's
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
@@ -40,7 +39,9 @@ def _parser():
     parser = _ArgumentParser(prog="farm_agent.py", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--config", help="config JSON file, or - for stdin")
-    mode.add_argument("--health", metavar="BACKEND", help="check python, numpy, loadgen, the backend and disk")
+    mode.add_argument(
+        "--health", metavar="BACKEND", help="check python, numpy, loadgen, the backend and disk"
+    )
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     return parser
 

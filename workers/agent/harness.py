@@ -47,7 +47,9 @@ def utc_now():
 
 def utc_iso(epoch_seconds):
     """A time.time() value in the same format as :func:`utc_now`."""
-    return datetime.datetime.fromtimestamp(epoch_seconds, datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.fromtimestamp(epoch_seconds, datetime.timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
 
 
 # --------------------------------------------------------------------------- config

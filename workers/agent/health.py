@@ -60,5 +60,10 @@ def run(backend_name, work_dir):
         _check("disk", lambda: _disk(work_dir or os.getcwd())),
     ]
     ok = all(c["ok"] for c in checks)
-    doc = {"status": "ok" if ok else "error", "backend": backend_name, "checks": checks, "hostname": platform.node()}
+    doc = {
+        "status": "ok" if ok else "error",
+        "backend": backend_name,
+        "checks": checks,
+        "hostname": platform.node(),
+    }
     return doc, 0 if ok else 1

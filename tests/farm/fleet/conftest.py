@@ -37,7 +37,13 @@ def write_lab(
         lines += [f"  - name: node-{i}", f"    type: {board_type}", "    transport: ssh", "    ssh:"]
         lines += _ssh_lines(srv, "      ")
     if compile_host is not None:
-        lines += ["docker_hosts:", "  - name: builder", "    runner: host", "    ssh:", *_ssh_lines(compile_host, "      ")]
+        lines += [
+            "docker_hosts:",
+            "  - name: builder",
+            "    runner: host",
+            "    ssh:",
+            *_ssh_lines(compile_host, "      "),
+        ]
     (directory / "lab.yaml").write_text("\n".join(lines) + "\n")
     return directory
 
