@@ -50,6 +50,12 @@ def test_repository_inventory_loads() -> None:
     assert inv.targets() == ["cpu"] and inv.board("local-cpu").transport == "local"
 
 
+def test_example_lab_loads() -> None:
+    inv = load_inventory(REPO_ROOT / "inventory", "example-lab.yaml")
+    assert [b.name for b in inv.boards] == ["bench-x86-01", "bench-x86-02"]
+    assert inv.docker_hosts[0].runner == "docker" and inv.pools["x86"] == ["bench-x86-01", "bench-x86-02"]
+
+
 def test_lab_with_ssh_boards_hosts_and_pools(tmp_path: Path) -> None:
     inv = _inv(tmp_path, LAB)
     node = inv.board("node-a")

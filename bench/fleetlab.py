@@ -1,0 +1,126 @@
+"""A throwaway distributed farm on loopback for the fleet benchmarks: a redis-server, N real sshd boards
+(tests/sshd.py), one `farm worker --board` per board and a compile worker, a SQLite results DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import tiny_model  # noqa: E402
+from tests.farm.fleet.conftest import write_lab  # noqa: E402
+from tests.sshd import ClientKey, SshdFactory, _keygen  # noqa: E402
+
+FARM = [sys.executable, "-m", "farm.cli.main"]
+
+
+def naive(ts: datetime) -> datetime:
+    """UTC without its zone: SQLite hands stored timestamps back that way."""
+    return ts.replace(tzinfo=None) if ts.tzinfo else ts
+
+
+class FleetLab:
+    def __init__(self, boards: int) -> None:
+        self.boards = boards
+        self.tmp = Path(tempfile.mkdtemp(prefix="farm-fleet-bench-"))
+        self.procs: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
+
+    def __enter__(self) -> FleetLab:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.procs.append(
+            subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        key = self.tmp / "client" / "id_ed25519"
+        key.parent.mkdir()
+        _keygen(key, "farm-bench")
+        (self.tmp / "sshd").mkdir()
+        self.factory = SshdFactory(self.tmp / "sshd", ClientKey(key, Path(f"{key}.pub")))
+        servers = self.factory.start(self.boards)
+        inventory = write_lab(self.tmp / "inventory", servers)
+        self.db_url = f"sqlite:///{self.tmp / 'farm.db'}"
+        self.env = {
+            **os.environ,
+            "FARM_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+            "FARM_DB_URL": self.db_url,
+            "FARM_DATA_DIR": str(self.tmp / "data"),
+            "FARM_INVENTORY": str(inventory),
+            "FARM_LAB": "lab.yaml",
+            "FARM_HEALTH_INTERVAL_S": "60",
+        }
+        import onnx
+
+        onnx.save(tiny_model(batch="N"), self.tmp / "tiny.onnx")
+        subprocess.run([*FARM, "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        return self
+
+    def sweep(self, jobs: int, min_duration_ms: int) -> Path:
+        path = self.tmp / f"sweep-{jobs}-{min_duration_ms}.yaml"
+        path.write_text(
+            f"name: fleet-bench\nmodels:\n  - name: tiny\n    onnx: {self.tmp / 'tiny.onnx'}\nprecisions: [fp32]\n"
+            f"targets: [cpu]\nscenarios: [SingleStream]\nrepeats: {jobs}\n"
+            f"loadgen: {{min_duration_ms: {min_duration_ms}, min_query_count: 64}}\n"
+        )
+        return path
+
+    def start_workers(self, wait_ready_s: float = 300) -> None:
+        def spawn(*args: str) -> subprocess.Popen:
+            return subprocess.Popen(
+                [*FARM, "worker", *args, "-l", "WARNING"],
+                env=self.env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        self.workers = [spawn("-Q", "compile", "-n", "compile@bench")]
+        self.workers += [spawn("--board", f"node-{i}", "-n", f"node-{i}@bench") for i in range(self.boards)]
+        deadline = time.monotonic() + wait_ready_s
+        while time.monotonic() < deadline:  # every board checked healthy and served by its worker
+            out = subprocess.run(
+                [*FARM, "fleet", "list", "--format", "json"], env=self.env, capture_output=True, text=True
+            )
+            listed = json.loads(out.stdout) if out.returncode == 0 else []
+            if listed and all(b["worker"] and b["health"] == "ok" for b in listed):
+                return
+            time.sleep(1)
+        raise SystemExit("board workers did not come up")
+
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            os.killpg(w.pid, signal.SIGTERM)
+        for w in self.workers:
+            w.wait(timeout=120)
+        self.workers = []
+
+    def submit(self, sweep: Path) -> str:
+        out = subprocess.run(
+            [*FARM, "submit", str(sweep)], env=self.env, capture_output=True, text=True, timeout=3600
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"sweep failed: {out.stderr}\n{out.stdout[-2000:]}")
+        return out.stdout.split("submitted sweep ")[1].split()[0]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.workers:
+            self.stop_workers()
+        self.factory.stop_all()
+        for p in self.procs:
+            p.terminate()
+        shutil.rmtree(self.tmp, ignore_errors=True)
