@@ -143,6 +143,22 @@ def tiny_model(batch: int | str = 1, hw: int = 16, classes: int = 10, seed: int 
     return model
 
 
+def unknown_op_model() -> onnx.ModelProto:
+    """A well-formed ONNX model whose only op comes from a domain no runtime knows (a model error)."""
+    node = helper.make_node("Frobnicate", ["input"], ["output"], domain="com.example.nowhere")
+    graph = helper.make_graph(
+        [node],
+        "weird",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 16, 16])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example.nowhere", 1)]
+    )
+    model.ir_version = 8
+    return model
+
+
 @pytest.fixture
 def tiny_onnx(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.onnx"

@@ -12,30 +12,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 
 from farm.zoo import synthetic_inputs
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, unknown_op_model
 from workers.toolchains import cli
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import EXIT_MODEL, EXIT_OK, EXIT_OTHER, RESULT_FILE
 from workers.toolchains.registry import get_toolchain
-
-
-def unknown_op_model() -> onnx.ModelProto:
-    """A well-formed ONNX model whose only op comes from a domain no runtime knows."""
-    node = helper.make_node("Frobnicate", ["input"], ["output"], domain="com.example.nowhere")
-    graph = helper.make_graph(
-        [node],
-        "weird",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 16, 16])],
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example.nowhere", 1)]
-    )
-    model.ir_version = 8
-    return model
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 
 from farm.artifacts import sha256_file
 from farm.errors import InfraError, ModelError
 from farm.transport.ssh import SshTransport
 from farm.zoo import synthetic_inputs
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, unknown_op_model
 from tests.sshd import SshdServer, _processes_mentioning
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.runners import HostRunner, LocalRunner, RunnerResult, artifact_columns
@@ -60,19 +59,8 @@ def tiny_path(tmp_path: Path) -> Path:
 
 
 def unknown_op_model_path(directory: Path) -> Path:
-    node = helper.make_node("Frobnicate", ["input"], ["output"], domain="com.example.nowhere")
-    graph = helper.make_graph(
-        [node],
-        "weird",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 16, 16])],
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example.nowhere", 1)]
-    )
-    model.ir_version = 8
     path = directory / "weird.onnx"
-    onnx.save(model, path)
+    onnx.save(unknown_op_model(), path)
     return path
 
 
