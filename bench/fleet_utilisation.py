@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--boards", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--min-duration-ms", type=int, default=1000)
+    parser.add_argument("--db", default=None, help="results DB URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     print(
         f"# fleet utilisation benchmark {date.today()} on {platform.node()} ({os.cpu_count()} cores): "
@@ -38,7 +39,7 @@ def main() -> None:
     from farm.db.models import JobRow
     from farm.db.session import session_scope
 
-    with FleetLab(args.boards) as lab:
+    with FleetLab(args.boards, args.db) as lab:
         lab.start_workers()
         sweep_id = lab.submit(lab.sweep(args.jobs, args.min_duration_ms))
         with session_scope(lab.db_url) as s:

@@ -31,8 +31,9 @@ def naive(ts: datetime) -> datetime:
 
 
 class FleetLab:
-    def __init__(self, boards: int) -> None:
+    def __init__(self, boards: int, db_url: str | None = None) -> None:
         self.boards = boards
+        self.given_db_url = db_url
         self.tmp = Path(tempfile.mkdtemp(prefix="farm-fleet-bench-"))
         self.procs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
@@ -54,7 +55,7 @@ class FleetLab:
         self.factory = SshdFactory(self.tmp / "sshd", ClientKey(key, Path(f"{key}.pub")))
         servers = self.factory.start(self.boards)
         inventory = write_lab(self.tmp / "inventory", servers)
-        self.db_url = f"sqlite:///{self.tmp / 'farm.db'}"
+        self.db_url = self.given_db_url or f"sqlite:///{self.tmp / 'farm.db'}"
         self.env = {
             **os.environ,
             "FARM_BROKER_URL": f"redis://127.0.0.1:{port}/0",
@@ -71,22 +72,45 @@ class FleetLab:
         return self
 
     def sweep(self, jobs: int, min_duration_ms: int) -> Path:
+        """`jobs` run jobs: repeats (at most 100) x batch sizes x SingleStream [and Offline]."""
+        shape = next(
+            (
+                (b, s)
+                for b, s in (
+                    ([1], ["SingleStream"]),
+                    ([1, 2], ["SingleStream"]),
+                    ([1, 2], ["SingleStream", "Offline"]),
+                )
+                if jobs % (len(b) * len(s)) == 0 and jobs // (len(b) * len(s)) <= 100
+            ),
+            None,
+        )
+        if shape is None:
+            raise SystemExit(
+                f"cannot make a sweep of exactly {jobs} jobs (repeats <= 100 x up to 2 batch sizes x 2 scenarios)"
+            )
+        batches, scenarios = shape
         path = self.tmp / f"sweep-{jobs}-{min_duration_ms}.yaml"
         path.write_text(
             f"name: fleet-bench\nmodels:\n  - name: tiny\n    onnx: {self.tmp / 'tiny.onnx'}\nprecisions: [fp32]\n"
-            f"targets: [cpu]\nscenarios: [SingleStream]\nrepeats: {jobs}\n"
+            f"targets: [cpu]\nbatch_sizes: {batches}\nscenarios: [{', '.join(scenarios)}]\n"
+            f"repeats: {jobs // (len(batches) * len(scenarios))}\n"
             f"loadgen: {{min_duration_ms: {min_duration_ms}, min_query_count: 64}}\n"
         )
         return path
 
     def start_workers(self, wait_ready_s: float = 300) -> None:
+        logs = self.tmp / "logs"
+        logs.mkdir(exist_ok=True)
+
         def spawn(*args: str) -> subprocess.Popen:
+            log = open(logs / f"{args[-1]}.log", "a")  # noqa: SIM115 - the worker owns it
             return subprocess.Popen(
                 [*FARM, "worker", *args, "-l", "WARNING"],
                 env=self.env,
                 start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
         self.workers = [spawn("-Q", "compile", "-n", "compile@bench")]
@@ -100,7 +124,13 @@ class FleetLab:
             if listed and all(b["worker"] and b["health"] == "ok" for b in listed):
                 return
             time.sleep(1)
-        raise SystemExit("board workers did not come up")
+        missing = [b["board"] for b in listed if not (b["worker"] and b["health"] == "ok")]
+        tails = "\n".join(
+            f"--- {p.name}\n{p.read_text()[-1500:]}"
+            for p in sorted(logs.glob("node-*.log"))
+            if p.stem.split("@")[0] in missing
+        )
+        raise SystemExit(f"board workers did not come up: {missing}\n{tails}")
 
     def stop_workers(self) -> None:
         for w in self.workers:
