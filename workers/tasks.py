@@ -6,10 +6,14 @@ import logging
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from sqlalchemy.exc import OperationalError
 
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
 from farm.config import load_settings
+from farm.db.session import dispose_engines
 from farm.errors import InfraError
+from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
 from farm.queues import COMPILE_TASK, RUN_TASK, run_queue
 from farm.services.compile import run_compile_job
@@ -18,13 +22,25 @@ from farm.services.sweeps import fail_job
 
 log = logging.getLogger(__name__)
 
+
+@worker_process_init.connect
+def _own_connections(**_: object) -> None:
+    """A pool process is forked from a worker that already used the database and SSH: start with none."""
+    dispose_engines(close=False)
+    drop_inherited()
+
+
 MAX_RETRIES = 3
 
 
 class FarmTask(Task):
     """Retries infrastructure failures with jittered backoff; anything else fails the job with its reason."""
 
-    autoretry_for = (InfraError, SoftTimeLimitExceeded)
+    autoretry_for = (
+        InfraError,
+        SoftTimeLimitExceeded,
+        OperationalError,
+    )  # OperationalError: the DB went away
     max_retries = MAX_RETRIES
     retry_backoff = 2
     retry_backoff_max = 60

@@ -20,10 +20,11 @@ def get_engine(url: str) -> Engine:
     return _ENGINES[url]
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection (tests, and before a database is dropped)."""
+def dispose_engines(close: bool = True) -> None:
+    """Drop every pooled connection. In a forked child pass close=False: the parent's connections must
+    be left alone, and the child must never use them (two processes on one PostgreSQL connection)."""
     for engine in _ENGINES.values():
-        engine.dispose()
+        engine.dispose(close=close)
     _ENGINES.clear()
 
 

@@ -54,3 +54,9 @@ def close_all() -> None:
         _CACHE.clear()
     for transport in transports:
         transport.close()
+
+
+def drop_inherited() -> None:
+    """In a forked child: forget the parent's connections without touching them (their threads did not
+    survive the fork, and closing would disturb the parent's sessions)."""
+    _CACHE.clear()
