@@ -47,6 +47,9 @@ def main() -> None:
             spans = [
                 (naive(j.started_at), naive(j.finished_at), j.board_name) for j in jobs if j.state == "done"
             ]
+            failed = [(j.key, (j.error or "")[:200]) for j in jobs if j.state != "done"]
+    for key, error in failed[:5]:
+        print(f"NOT DONE {key}: {error}")
     start = min(a for a, _, _ in spans)
     end = max(b for _, b, _ in spans)
     makespan = (end - start).total_seconds()
