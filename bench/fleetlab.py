@@ -139,11 +139,12 @@ class FleetLab:
             w.wait(timeout=120)
         self.workers = []
 
-    def submit(self, sweep: Path) -> str:
+    def submit(self, sweep: Path, allow_failures: bool = False) -> str:
+        """The sweep id, once the sweep has finished; with allow_failures, also when some jobs failed."""
         out = subprocess.run(
             [*FARM, "submit", str(sweep)], env=self.env, capture_output=True, text=True, timeout=3600
         )
-        if out.returncode != 0:
+        if out.returncode != 0 and not (allow_failures and "submitted sweep " in out.stdout):
             raise SystemExit(f"sweep failed: {out.stderr}\n{out.stdout[-2000:]}")
         return out.stdout.split("submitted sweep ")[1].split()[0]
 
