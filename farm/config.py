@@ -8,6 +8,7 @@ FARM_INVENTORY  inventory directory (default: the repository's inventory/)
 FARM_LAB        lab file in it (default: local.yaml)
 FARM_BOARD      set by `farm worker --board NAME`: the one board this worker drives
 FARM_HEALTH_INTERVAL_S  how often a board worker re-checks its board (default 300)
+FARM_BAD_COOLDOWN_S     a board that failed a job is not re-checked for this long (default 600)
 FARM_AGENT_TIMEOUT_MARGIN_S  an agent run is killed after 4 x min_duration + this (default 120)
 FARM_VISIBILITY_TIMEOUT_S  Redis redelivers a job whose worker died after this (default 7400)
 """
@@ -33,6 +34,7 @@ class Settings:
     board: str | None = None
     health_interval_s: float = 300.0
     agent_timeout_margin_s: float = 120.0
+    bad_cooldown_s: float = 600.0
 
     @property
     def embedded(self) -> bool:
@@ -54,4 +56,5 @@ def load_settings(db_url: str | None = None) -> Settings:
         board=os.environ.get("FARM_BOARD") or None,
         health_interval_s=float(os.environ.get("FARM_HEALTH_INTERVAL_S") or 300),
         agent_timeout_margin_s=float(os.environ.get("FARM_AGENT_TIMEOUT_MARGIN_S") or 120),
+        bad_cooldown_s=float(os.environ.get("FARM_BAD_COOLDOWN_S") or 600),
     )

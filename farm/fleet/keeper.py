@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from farm.config import Settings
 from farm.fleet import states
@@ -44,9 +45,17 @@ class BoardKeeper:
         self._stop.set()
 
     def tick(self) -> str:
-        """One round: check the board unless it is busy or parked, then consume or not. Returns the state."""
-        state = states.get_state(self.settings.db_url, self.board.name).state
+        """One round: check the board unless it is busy, parked or cooling down, then consume or not.
+
+        A board that just went bad is left alone for `bad_cooldown_s`: its failed job is being retried
+        meanwhile, and should land on another board rather than on this one the moment a quick check
+        passes. Returns the state."""
+        current = states.get_state(self.settings.db_url, self.board.name)
+        state = current.state
         if state == "running":
+            return state
+        if state == "bad" and _age_s(current.changed_at) < self.settings.bad_cooldown_s:
+            self._set_consuming(False)
             return state
         if state in ("idle", "bad"):
             report = check_board(self.settings.db_url, self.inventory, self.board)
@@ -69,3 +78,10 @@ class BoardKeeper:
             except Exception:  # the keeper must outlive a database hiccup
                 log.exception("board keeper for %s", self.board.name)
             self._stop.wait(self.settings.health_interval_s)
+
+
+def _age_s(ts: datetime | None) -> float:
+    if ts is None:
+        return float("inf")
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)  # SQLite returns UTC without its zone
+    return (datetime.now(timezone.utc) - ts).total_seconds()

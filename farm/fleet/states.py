@@ -10,6 +10,7 @@ any -> retired                 `farm fleet retire`: never used again
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,6 +34,7 @@ class BoardState:
     current_job_id: int | None
     worker: str | None
     last_health_ok: bool | None
+    changed_at: datetime | None = None
 
 
 def sync_boards(s: Session, inventory: Inventory) -> None:
@@ -71,6 +73,7 @@ def get_state(db_url: str, name: str) -> BoardState:
             row.current_job_id,
             row.worker,
             row.last_health_ok,
+            row.state_changed_at,
         )
 
 

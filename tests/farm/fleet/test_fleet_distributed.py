@@ -65,6 +65,7 @@ def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Clust
         FARM_HEALTH_INTERVAL_S="1",
         FARM_VISIBILITY_TIMEOUT_S="12",
         FARM_AGENT_TIMEOUT_MARGIN_S="6",
+        FARM_BAD_COOLDOWN_S="60",  # a board that failed a job stays out while its job is retried
     )
     subprocess.run(["redis-cli", "-u", env["FARM_BROKER_URL"], "FLUSHDB"], check=False, capture_output=True)
     logs = tmp_path / "logs"
