@@ -15,28 +15,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.workers.agent.agent_contract import ENV_KEYS, LATENCY_KEYS
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 AGENT_DIR = os.path.join(REPO, "workers", "agent")
 AGENT = os.path.join(AGENT_DIR, "farm_agent.py")
 
-LATENCY_KEYS = ["min", "max", "mean", "p50", "p90", "p95", "p99", "p99.9"]
-ENV_KEYS = [
-    "hostname",
-    "kernel",
-    "machine",
-    "cpu_model",
-    "cpu_count",
-    "cpu_freq_mhz",
-    "python",
-    "numpy",
-    "runtime",
-    "runtime_version",
-    "runtime_providers",
-    "loadgen_version",
-    "board_serial",
-    "agent_version",
-    "load_avg",
-]
 FAST_LOADGEN = {"min_duration_ms": 300, "min_query_count": 32}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 
+from tests.workers.agent.agent_contract import ENV_KEYS
+
 AGENT_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
     "workers",
@@ -46,23 +48,7 @@ def test_board_serial_strips_nul_and_never_fails(tmp_path, monkeypatch):
 
 def test_collect_has_every_contract_key():
     env = environment.collect()
-    for key in (
-        "hostname",
-        "kernel",
-        "machine",
-        "cpu_model",
-        "cpu_count",
-        "cpu_freq_mhz",
-        "python",
-        "numpy",
-        "runtime",
-        "runtime_version",
-        "runtime_providers",
-        "loadgen_version",
-        "board_serial",
-        "agent_version",
-        "load_avg",
-    ):
+    for key in ENV_KEYS:
         assert key in env, key
     assert env["agent_version"] == environment.AGENT_VERSION == "1"
     assert env["cpu_count"] >= 1
