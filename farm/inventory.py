@@ -32,7 +32,46 @@ class Accelerator(Strict):
     ip: str | None = None  # e.g. DPUCZDX8G
     config: str | None = None  # e.g. B4096
     cores: PositiveInt = 1
-    clock_mhz: float | None = None
+    clock_mhz: float | None = Field(default=None, gt=0)
+    peak_tops_int8: float | None = Field(default=None, gt=0)  # GPUs: vendor peak figures
+    peak_tflops_fp32: float | None = Field(default=None, gt=0)
+
+
+class Memory(Strict):
+    bandwidth_gbps: float = Field(gt=0)  # peak, 1e9 bytes/s
+    capacity_mib: PositiveInt
+
+
+class HostCpu(Strict):
+    model: str
+    cores: PositiveInt
+    clock_mhz: float = Field(gt=0)
+
+
+class PowerModel(Strict):
+    """Board power = static + dynamic x accelerator utilisation (the virtual lab's power model)."""
+
+    static_w: float = Field(ge=0)
+    dynamic_w: float = Field(ge=0)
+
+
+class ThermalModel(Strict):
+    """First-order thermal model: T' = (ambient + r_th * P - T) / tau; above limit_c the clock drops to
+    throttle_clock_fraction until T falls hysteresis_c below the limit."""
+
+    ambient_c: float = 25.0
+    r_th_c_per_w: float = Field(gt=0)
+    tau_s: float = Field(gt=0)
+    limit_c: float
+    throttle_clock_fraction: float = Field(default=0.5, gt=0, le=1)
+    hysteresis_c: float = Field(default=3.0, ge=0)
+
+
+class Emulation(Strict):
+    """How the virtual lab drives this type: its own toolchain (plan + timing) and the emulated backend."""
+
+    toolchain: str
+    backend: str = "emulated"
 
 
 class BoardType(Strict):
@@ -41,11 +80,29 @@ class BoardType(Strict):
     toolchain: str
     backend: str
     source: Literal["measured", "emulated"] = "measured"
+    precisions: list[Literal["fp32", "int8"]] = ["fp32", "int8"]
     accelerator: Accelerator | None = None
+    memory: Memory | None = None
+    host_cpu: HostCpu | None = None
+    power: PowerModel | None = None
+    thermal: ThermalModel | None = None
     sensors: list[str] = []
     list_price_usd: float | None = Field(default=None, ge=0)
     tdp_w: float | None = Field(default=None, gt=0)
     notes: str = ""
+    emulation: Emulation | None = None
+
+    def emulated(self) -> BoardType:
+        """This type as the virtual lab drives it (emulation toolchain and backend, source emulated)."""
+        if self.emulation is None:
+            raise ValueError("this board type has no emulation: section")
+        return self.model_copy(
+            update={
+                "toolchain": self.emulation.toolchain,
+                "backend": self.emulation.backend,
+                "source": "emulated",
+            }
+        )
 
 
 class SshEndpoint(Strict):
@@ -66,12 +123,27 @@ class SshEndpoint(Strict):
         return self
 
 
+class BoardEmulation(Strict):
+    """An emulated board (virtual lab): where its emulated sensor files and state live ON the board host
+    (a tree laid out like / : <root>/sys/class/hwmon/..., <root>/emu/...), and how fast its time runs."""
+
+    root: str = Field(pattern=REMOTE_DIR)
+    time_scale: float = Field(default=1.0, gt=0, le=1)  # < 1 speeds emulated time up (tests)
+
+    @model_validator(mode="after")
+    def _no_dotdot(self) -> BoardEmulation:
+        if ".." in self.root.split("/"):
+            raise ValueError("root must not contain '..'")
+        return self
+
+
 class Board(Strict):
     name: str = Field(pattern=NAME)
     type: str = Field(pattern=NAME)
     transport: Literal["local", "ssh"] = "local"
     ssh: SshEndpoint | None = None
     serial: str | None = None
+    emulation: BoardEmulation | None = None
 
     @model_validator(mode="after")
     def _ssh_needs_endpoint(self) -> Board:
@@ -161,6 +233,7 @@ def load_inventory(directory: Path, lab: str | None = None) -> Inventory:
         return InventoryError(msg, path=str(path), line=line_for(lines, loc), field=dotted(loc))
 
     seen: set[str] = set()
+    emulated_types: dict[str, bool] = {}
     for i, board in enumerate(lab_data.boards):
         if board.type not in catalog.board_types:
             valid = ", ".join(sorted(catalog.board_types))
@@ -168,6 +241,15 @@ def load_inventory(directory: Path, lab: str | None = None) -> Inventory:
         if board.name in seen:
             raise fail(f"duplicate board name {board.name!r}", ("boards", i, "name"))
         seen.add(board.name)
+        emulated = board.emulation is not None
+        if emulated and catalog.board_types[board.type].emulation is None:
+            raise fail(f"board type {board.type!r} cannot be emulated", ("boards", i, "emulation"))
+        if emulated_types.setdefault(board.type, emulated) != emulated:
+            raise fail(
+                f"boards of type {board.type!r} are both real and emulated in this lab; one lab keeps "
+                "measured and emulated results of a type apart, so use one or the other",
+                ("boards", i, "emulation"),
+            )
     for pool, members in lab_data.pools.items():
         for j, member in enumerate(members):
             if member not in seen:
@@ -176,8 +258,11 @@ def load_inventory(directory: Path, lab: str | None = None) -> Inventory:
     for i, name in enumerate(hosts):
         if hosts.count(name) > 1:
             raise fail(f"duplicate docker host name {name!r}", ("docker_hosts", i, "name"))
+    board_types = {
+        name: (bt.emulated() if emulated_types.get(name) else bt) for name, bt in catalog.board_types.items()
+    }
     return Inventory(
-        board_types=catalog.board_types,
+        board_types=board_types,
         boards=lab_data.boards,
         docker_hosts=lab_data.docker_hosts,
         pools=lab_data.pools,

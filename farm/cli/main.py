@@ -10,6 +10,7 @@ from farm import __version__
 from farm.cli.admin import db, worker
 from farm.cli.demo import demo
 from farm.cli.fleet import fleet
+from farm.cli.lab import lab
 from farm.cli.submit import results_cmd, status, submit
 
 
@@ -23,7 +24,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, demo, worker, db, fleet):
+for command in (submit, status, results_cmd, demo, worker, db, fleet, lab):
     cli.add_command(command)
 
 

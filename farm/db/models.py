@@ -157,6 +157,9 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     samples_ms: Mapped[list[Any] | None] = mapped_column(JSON)
+    # {"power"|"thermal"|"clock": {"t_s": [...], "values": [...], "unit": ..., "sensor": ...}} (migration 0003)
+    traces: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    emulation_model: Mapped[str | None] = mapped_column(String(64))  # what produced an emulated result
     metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", cascade="all, delete-orphan")
     provenance: Mapped[ProvenanceRow | None] = relationship(
         back_populates="run", cascade="all, delete-orphan"

@@ -1,0 +1,17 @@
+"""`farm lab`: the virtual lab. Model commands (predict, calibrate) live in lab_model.py, fleet commands
+(up, down, status) in lab_fleet.py; this file only groups them."""
+
+from __future__ import annotations
+
+import click
+
+from farm.cli import lab_fleet, lab_model
+
+
+@click.group()
+def lab() -> None:
+    """The virtual lab: emulated FPGA and GPU boards, and the performance model behind them."""
+
+
+for command in (*lab_model.COMMANDS, *lab_fleet.COMMANDS):
+    lab.add_command(command)
