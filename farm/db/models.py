@@ -131,7 +131,10 @@ class BoardEventRow(Base):
     ok: Mapped[bool | None] = mapped_column()
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    __table_args__ = (Index("ix_board_events_board_at", "board_name", "at"),)
+    __table_args__ = (
+        Index("ix_board_events_board_at", "board_name", "at"),
+        Index("ix_board_events_at", "at"),
+    )
 
 
 class RunRow(Base):
@@ -168,6 +171,11 @@ class RunRow(Base):
         UniqueConstraint("idempotency_key", name="uq_runs_idempotency_key"),
         Index("ix_runs_sweep", "sweep_id"),
         Index("ix_runs_fingerprint_created", "fingerprint", "created_at"),
+        Index(
+            "ix_runs_selection", "model", "precision", "batch_size", "scenario", "target", "source", "created_at"
+        ),
+        Index("ix_runs_created", "created_at"),
+        Index("ix_runs_job", "job_id"),
     )
 
 
