@@ -8,6 +8,7 @@ import click
 
 from farm import __version__
 from farm.cli.admin import db, worker
+from farm.cli.dashboard import dashboard
 from farm.cli.demo import demo
 from farm.cli.fleet import fleet
 from farm.cli.lab import lab
@@ -24,7 +25,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, demo, worker, db, fleet, lab):
+for command in (submit, status, results_cmd, demo, worker, db, fleet, lab, dashboard):
     cli.add_command(command)
 
 

@@ -1,0 +1,168 @@
+"""Altair charts (Vega-Lite): declarative, interactive tooltips, and already a Streamlit dependency.
+
+Emulated series are drawn faded and carry "(emulated)" in their label, so they never pass for measured.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+SOURCE_OPACITY = alt.Opacity(
+    "source:N",
+    scale=alt.Scale(domain=["measured", "emulated"], range=[1.0, 0.5]),
+    legend=alt.Legend(title="source"),
+)
+
+
+def grouped_bars(df: pd.DataFrame, *, x: str, y: str, group: str, title: str, y_title: str) -> alt.Chart:
+    """Bars of `y` per `x`, one bar per `group` side by side (e.g. percentiles per target)."""
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:N", title=None, sort=None),
+            xOffset=alt.XOffset(f"{group}:N", sort=None),
+            y=alt.Y(f"{y}:Q", title=y_title),
+            color=alt.Color(f"{group}:N", sort=None),
+            opacity=SOURCE_OPACITY,
+            tooltip=[x, group, "source", alt.Tooltip(f"{y}:Q", format=",.3f")],
+        )
+        .properties(height=320)
+    )
+
+
+def bars(df: pd.DataFrame, *, x: str, y: str, title: str, y_title: str, color: str = "family") -> alt.Chart:
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:N", title=None, sort="-y"),
+            y=alt.Y(f"{y}:Q", title=y_title),
+            color=alt.Color(f"{color}:N"),
+            opacity=SOURCE_OPACITY,
+            tooltip=[x, color, "source", alt.Tooltip(f"{y}:Q", format=",.3f")],
+        )
+        .properties(height=280)
+    )
+
+
+def speedup_bars(df: pd.DataFrame, *, value: str, title: str) -> alt.Chart:
+    """FPGA speedups over each baseline, with the 1x line (above it the FPGA is ahead)."""
+    base = alt.Chart(df, title=title)
+    barsc = base.mark_bar().encode(
+        x=alt.X("fpga:N", title=None),
+        xOffset=alt.XOffset("baseline:N"),
+        y=alt.Y(f"{value}:Q", title="speedup (x)"),
+        color=alt.Color("baseline:N", title="over baseline"),
+        tooltip=["fpga", "baseline", "emulated", alt.Tooltip(f"{value}:Q", format=",.2f")],
+    )
+    rule = base.mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(1.0))
+    return (barsc + rule).properties(height=300)
+
+
+def histogram(samples: list[float], *, title: str, bins: int = 60) -> alt.Chart:
+    """Latency distribution, binned here so a 10,000-sample run stays a small chart; p50/p99 marked."""
+    values = np.asarray(samples, dtype=float)
+    counts, edges = np.histogram(values, bins=bins)
+    df = pd.DataFrame({"from_ms": edges[:-1], "to_ms": edges[1:], "count": counts})
+    hist = (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("from_ms:Q", title="latency (ms)", bin="binned"),
+            x2="to_ms:Q",
+            y=alt.Y("count:Q", title="samples"),
+            tooltip=[alt.Tooltip("from_ms:Q", format=",.3f"), alt.Tooltip("to_ms:Q", format=",.3f"), "count"],
+        )
+    )
+    marks = pd.DataFrame(
+        {"label": ["p50", "p99"], "ms": [float(np.percentile(values, 50)), float(np.percentile(values, 99))]}
+    )
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[4, 4])
+        .encode(x="ms:Q", color=alt.Color("label:N", title="percentile"), tooltip=["label", "ms"])
+    )
+    return (hist + rules).properties(height=300)
+
+
+def trace(t_s: list[float], values: list[float], *, title: str, y_title: str) -> alt.Chart:
+    df = pd.DataFrame({"t_s": t_s[: len(values)], "value": values[: len(t_s)]})
+    return (
+        alt.Chart(df, title=title)
+        .mark_line()
+        .encode(
+            x=alt.X("t_s:Q", title="time in the measured window (s)"),
+            y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("t_s:Q", format=",.2f"), alt.Tooltip("value:Q", format=",.2f")],
+        )
+        .properties(height=240)
+    )
+
+
+def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
+    """A metric over time; points coloured by source, tooltips with the toolchain and runtime."""
+    df = df.assign(created_at=pd.to_datetime(df["created_at"], utc=True, format="ISO8601"))
+    base = alt.Chart(df, title=title).encode(
+        x=alt.X("created_at:T", title="run time (UTC)"),
+        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+        color=alt.Color(
+            "source:N", scale=alt.Scale(domain=["measured", "emulated"], range=["#1f77b4", "#ff7f0e"])
+        ),
+    )
+    line = base.mark_line(opacity=0.4)
+    points = base.mark_circle(size=30).encode(
+        tooltip=[
+            "run_id",
+            "created_at:T",
+            "source",
+            "board",
+            "toolchain",
+            "runtime",
+            alt.Tooltip("value:Q", format=",.3f"),
+        ]
+    )
+    return (line + points).properties(height=360)
+
+
+def timeline(df: pd.DataFrame, *, title: str) -> alt.Chart:
+    """Board events over time: health checks as green/red ticks, state changes as labelled points."""
+    df = df.assign(
+        at=pd.to_datetime(df["at"], utc=True, format="ISO8601"),
+        outcome=df.apply(
+            lambda r: ("passed" if r["ok"] else "failed") if r["kind"] == "health" else f"-> {r['to_state']}",
+            axis=1,
+        ),
+    )
+    return (
+        alt.Chart(df, title=title)
+        .mark_tick(thickness=2)
+        .encode(
+            x=alt.X("at:T", title="time (UTC)"),
+            y=alt.Y("board:N", title=None),
+            color=alt.Color("outcome:N", title="event"),
+            tooltip=["at:T", "board", "kind", "outcome", "reason"],
+        )
+        .properties(height=max(120, 22 * df["board"].nunique()))
+    )
+
+
+def state_bars(df: pd.DataFrame, *, title: str) -> alt.Chart:
+    """Boards per type, stacked by state."""
+    palette = alt.Scale(
+        domain=["idle", "running", "bad", "maintenance", "retired"],
+        range=["#2ca02c", "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"],
+    )
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("type:N", title=None),
+            y=alt.Y("count():Q", title="boards"),
+            color=alt.Color("state:N", scale=palette),
+            tooltip=["type", "state", "count()"],
+        )
+        .properties(height=260)
+    )

@@ -1,0 +1,48 @@
+"""The dashboard's only way to the results database: farm query functions run in one session each.
+
+A database that cannot be read (unreachable, behind on migrations) becomes a clear message on the page
+and stops it; nothing here ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from farm.config import load_settings
+from farm.db.migrate import ensure_schema
+from farm.db.session import redact, session_scope
+from farm.errors import FarmError
+
+T = TypeVar("T")
+
+
+def db_url() -> str:
+    """FARM_DB_URL (set by `farm dashboard --db URL`), else the embedded SQLite database."""
+    return load_settings().db_url
+
+
+@st.cache_resource(show_spinner=False)
+def _schema_ready(url: str) -> bool:
+    ensure_schema(url)  # creates the schema on a brand-new empty database, refuses an old one
+    return True
+
+
+def fetch(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """fn(session, *args, **kwargs) in one read transaction."""
+    url = db_url()
+    try:
+        _schema_ready(url)
+        with session_scope(url) as s:
+            return fn(s, *args, **kwargs)
+    except FarmError as exc:
+        st.error(f"The results database cannot be used: {exc}")
+        st.stop()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        st.error(f"The results database {redact(url)} cannot be read ({type(exc).__name__}): {reason}")
+        st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises

@@ -1,0 +1,106 @@
+"""Compare: one model, precision, batch size and scenario across every target, FPGA vs GPU vs CPU."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, filters, ui
+from dashboard.data import fetch
+from farm.queries_results import LATENCY_PERCENTILES, compare, selection_options, speedups
+
+st.title("Compare targets")
+
+options = fetch(selection_options)
+if not options:
+    ui.empty(ui.NO_DATA)
+
+
+def pick(label: str, key: str, rows: list[dict], column, default=None) -> tuple:
+    values = sorted({r[key] for r in rows}, key=lambda v: (str(type(v)), v))
+    value = filters.choice(label, key, values, default=default, container=column)
+    return value, [r for r in rows if r[key] == value]
+
+
+cols = st.columns(5)
+model, rows = pick("Model", "model", options, cols[0])
+precision, rows = pick("Precision", "precision", rows, cols[1], default="int8")
+batch_size, rows = pick("Batch size", "batch_size", rows, cols[2])
+scenario, rows = pick("Scenario", "scenario", rows, cols[3], default="SingleStream")
+include_emulated = filters.flag(
+    "Include emulated", "emulated", default=True, help=ui.EMULATED_NOTE, container=cols[4]
+)
+
+results = fetch(
+    compare,
+    model=model,
+    precision=precision,
+    batch_size=batch_size,
+    scenario=scenario,
+    include_emulated=include_emulated,
+)
+if not results:
+    ui.empty("No measured results for this selection: tick *Include emulated* or choose another one.")
+st.caption(
+    "Per target: the median over the repeats of the latest sweep that ran this selection. "
+    "Speedups and perf/W compare each FPGA with each CPU and GPU baseline."
+)
+ui.emulated_banner(sum(r["source"] == "emulated" for r in results))
+
+df = pd.DataFrame(results)
+latency_cols = [f"latency_ms_{p}" for p in LATENCY_PERCENTILES]
+has = {c: df[c].notna().any() for c in df.columns}
+
+if any(has[c] for c in latency_cols):
+    long = df.melt(
+        id_vars=["label", "source"], value_vars=latency_cols, var_name="percentile", value_name="ms"
+    )
+    long["percentile"] = long["percentile"].str.removeprefix("latency_ms_").str.replace("_", ".")
+    st.altair_chart(
+        charts.grouped_bars(
+            long.dropna(), x="label", y="ms", group="percentile", title="Latency percentiles", y_title="ms"
+        )
+    )
+else:
+    st.info(f"No latency percentiles for {scenario}: its headline is throughput.")
+
+left, right = st.columns(2)
+for column, metric, title, unit in (
+    (left, "throughput_ips", "Throughput", "inferences/s"),
+    (right, "inferences_per_joule", "Perf per watt", "inferences/J"),
+    (left, "energy_mj_per_inference", "Energy per inference", "mJ"),
+    (right, "power_w", "Average power", "W"),
+):
+    if has.get(metric):
+        column.altair_chart(
+            charts.bars(df.dropna(subset=[metric]), x="label", y=metric, title=title, y_title=unit)
+        )
+    else:
+        column.info(f"{title}: no target reported it for this selection.")
+
+missing = [
+    f"{r['label']}: {', '.join(m for m in ('throughput_ips', 'latency_ms_p99', 'power_w') if r[m] is None)}"
+    for r in results
+    if any(r[m] is None for m in ("throughput_ips", "latency_ms_p99", "power_w"))
+]
+if missing:
+    st.caption("Not reported (shown as empty): " + "; ".join(missing))
+
+st.subheader("Per target")
+shown = df.drop(columns=["run_ids"]).assign(sweep=df["sweep_id"].map(ui.sweep_link))
+ui.table(shown.drop(columns=["sweep_id"]), "compare", column_config={"sweep": ui.SWEEP_LINK})
+
+st.subheader("FPGA speedup over the CPU and GPU baselines")
+ups = speedups(results)
+if not ups:
+    st.info("Speedups need at least one FPGA target and one CPU or GPU baseline in this selection.")
+else:
+    ups_df = pd.DataFrame(ups)
+    for value, title in (
+        ("throughput_speedup", "Throughput speedup"),
+        ("p50_latency_speedup", "p50 latency speedup"),
+        ("perf_per_watt_ratio", "Perf/W ratio"),
+    ):
+        if ups_df[value].notna().any():
+            st.altair_chart(charts.speedup_bars(ups_df.dropna(subset=[value]), value=value, title=title))
+    ui.table(ups_df, "speedups")

@@ -1,0 +1,102 @@
+"""Run detail: one run's latency distribution, power / temperature / clock traces, and provenance."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, filters, ui
+from dashboard.data import fetch
+from farm.queries_results import latest_runs, run_detail
+
+st.title("Run detail")
+
+recent = fetch(latest_runs, 200)
+if not recent:
+    ui.empty(ui.NO_DATA)
+
+wanted = filters.int_param("run", "run id")
+run = fetch(run_detail, wanted) if wanted is not None else None
+if wanted is not None and run is None:
+    st.warning(f"There is no run {wanted}; showing the latest run instead.")
+if run is None:
+    run = fetch(run_detail, recent[0]["run_id"])
+    assert run is not None
+st.query_params["run"] = str(run["run_id"])
+
+with st.expander("Choose another run (the 200 latest; any run id also works in the URL as ?run=ID)"):
+    for r in recent:
+        r["link"] = ui.run_link(r["run_id"])
+    ui.table(recent, "latest_runs", column_config={"link": ui.RUN_LINK}, height=300)
+
+emulated = run["source"] == "emulated"
+label = f"{run['target']} (emulated)" if emulated else run["target"]
+st.subheader(
+    f"Run {run['run_id']}: {run['model']} {run['precision']} batch {run['batch_size']} "
+    f"{run['scenario']} on {label}"
+)
+if emulated:
+    st.warning(
+        f"Emulated result (model {run['emulation_model'] or 'unknown'}). " + ui.EMULATED_NOTE, icon="⚠️"
+    )
+if run["result_valid"] is False:
+    st.error("LoadGen marked this result INVALID (its run did not meet the scenario's requirements).")
+st.markdown(
+    f"Board `{run['board']}` · sweep [{run['sweep_id'][:8]}]({ui.sweep_link(run['sweep_id'])}) · "
+    f"repeat {run['repeat']} · started {run['started_at'] or 'unknown'} · fingerprint `{run['fingerprint'][:12]}`"
+)
+
+left, right = st.columns([3, 2])
+with left:
+    if run["samples_ms"]:
+        st.altair_chart(
+            charts.histogram(
+                run["samples_ms"], title=f"Latency distribution ({len(run['samples_ms'])} samples)"
+            )
+        )
+    else:
+        st.info("This run stored no latency samples (runs.samples_ms is empty).")
+with right:
+    if run["metrics"]:
+        metrics = pd.DataFrame(run["metrics"])
+        metrics["source"] = metrics["source"].replace({"emulated": "emulated ⚠"})
+        ui.table(metrics, f"run_{run['run_id']}_metrics")
+    else:
+        st.info("This run stored no metrics.")
+
+TRACES = (("power", "Power", "W"), ("thermal", "Temperature", "°C"), ("clock", "Clock", "MHz"))
+traces = run["traces"]
+present = [(k, t, u) for k, t, u in TRACES if (traces.get(k) or {}).get("values")]
+if present:
+    for column, (key, title, unit) in zip(st.columns(len(present)), present, strict=True):
+        tr = traces[key]
+        suffix = " (emulated)" if emulated else ""
+        column.altair_chart(
+            charts.trace(
+                tr.get("t_s") or list(range(len(tr["values"]))),
+                tr["values"],
+                title=f"{title}{suffix}: {tr.get('sensor') or 'sensor'}",
+                y_title=tr.get("unit") or unit,
+            )
+        )
+missing = [t.lower() for k, t, _u in TRACES if not (traces.get(k) or {}).get("values")]
+if missing:
+    st.caption(f"No {', '.join(missing)} trace for this run (the board has no such sensor, or it was off).")
+
+st.subheader("Provenance")
+prov = run["provenance"]
+if prov is None:
+    st.warning("This run has no provenance record: it is not comparable with other runs.")
+else:
+    environment = prov.pop("environment", None)
+    facts = {
+        "artifact": run["artifact_key"],
+        "job": run["job_id"],
+        "created_at": run["created_at"],
+        "finished_at": run["finished_at"],
+        **prov,
+    }
+    ui.table([{"field": k, "value": "" if v is None else str(v)} for k, v in facts.items()], "provenance")
+    if environment:
+        with st.expander("Environment reported by the agent"):
+            st.json(environment)

@@ -1,0 +1,75 @@
+"""Trends: one metric's history within one comparability fingerprint (so only like is compared with like)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, filters, ui
+from dashboard.data import fetch
+from farm.queries_results import TREND_METRICS, fingerprints, selection_options, trend
+
+st.title("Trends")
+st.caption(
+    "A comparability fingerprint is model, precision, board type, batch size, scenario and input shape. "
+    "Toolchain, runtime and model bytes are not in it: their changes are what a trend shows."
+)
+
+options = fetch(selection_options)
+if not options:
+    ui.empty(ui.NO_DATA)
+
+
+def pick(label: str, key: str, rows: list[dict], column, default=None) -> tuple:
+    values = sorted({r[key] for r in rows}, key=lambda v: (str(type(v)), v))
+    value = filters.choice(label, key, values, default=default, container=column)
+    return value, [r for r in rows if r[key] == value]
+
+
+cols = st.columns(6)
+model, rows = pick("Model", "model", options, cols[0])
+precision, rows = pick("Precision", "precision", rows, cols[1], default="int8")
+batch_size, rows = pick("Batch size", "batch_size", rows, cols[2])
+scenario, rows = pick("Scenario", "scenario", rows, cols[3], default="SingleStream")
+target, rows = pick("Target", "target", rows, cols[4])
+default_metric = "throughput_ips" if scenario == "Offline" else "latency_ms_p90"
+metric = filters.choice("Metric", "metric", TREND_METRICS, default=default_metric, container=cols[5])
+
+groups = fetch(
+    fingerprints, model=model, precision=precision, batch_size=batch_size, scenario=scenario, target=target
+)
+if len(groups) > 1:
+    chosen = filters.choice(
+        "Fingerprint (input shapes differ)",
+        "fingerprint",
+        [g["fingerprint"] for g in groups],
+        format_func=lambda fp: fp[:12],
+    )
+else:
+    chosen = groups[0]["fingerprint"]
+    st.query_params.pop("fingerprint", None)
+
+points = fetch(trend, chosen, metric)
+if not points:
+    ui.empty(f"No run of this fingerprint reported {metric}: choose another metric.")
+df = pd.DataFrame(points)
+ui.emulated_banner(int((df["source"] == "emulated").sum()))
+label = f"{target} (emulated)" if set(df["source"]) == {"emulated"} else target
+st.altair_chart(
+    charts.history(
+        df, title=f"{metric}: {model} {precision} b{batch_size} {scenario} on {label}", y_title=metric
+    )
+)
+first, last = df["value"].iloc[0], df["value"].iloc[-1]
+cols = st.columns(4)
+cols[0].metric("runs", len(df))
+cols[1].metric(
+    "latest",
+    f"{last:,.3f}",
+    delta=f"{(last - first) / first * 100:+.1f}% since first" if first else None,
+    delta_color="off",
+)
+cols[2].metric("median", f"{df['value'].median():,.3f}")
+cols[3].metric("fingerprint", chosen[:12])
+df["run"] = df["run_id"].map(ui.run_link)
+ui.table(df.iloc[::-1], "trend", column_config={"run": ui.RUN_LINK})

@@ -1,0 +1,262 @@
+"""Read side for the dashboard's result pages: Compare, Run detail and Trends (no raw SQL in pages).
+
+Every function takes an open Session and returns plain dicts and lists, so the CLI could use them too.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from farm.db.models import BoardRow, MetricRow, ProvenanceRow, RunRow
+from farm.queries import iso
+
+LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9")
+COMPARE_METRICS = (
+    *(f"latency_ms_{p}" for p in LATENCY_PERCENTILES),
+    "latency_ms_mean",
+    "throughput_ips",
+    "power_w",
+    "energy_mj_per_inference",
+    "inferences_per_joule",
+    "temp_c_max",
+    "clock_mhz_min",
+)
+# What a trend can follow (a fixed list: a DISTINCT over the metrics table would read all of it).
+TREND_METRICS = (*COMPARE_METRICS, "power_w_peak", *(f"offline_completion_ms_{p}" for p in ("p50", "p99")))
+SELECTION_KEYS = ("model", "precision", "batch_size", "scenario")
+
+
+def selection_options(s: Session) -> list[dict[str, Any]]:
+    """Every (model, precision, batch_size, scenario, target, source) that has runs: one index-only scan."""
+    cols = (RunRow.model, RunRow.precision, RunRow.batch_size, RunRow.scenario, RunRow.target, RunRow.source)
+    rows = s.execute(select(*cols).distinct()).all()
+    keys = (*SELECTION_KEYS, "target", "source")
+    return sorted((dict(zip(keys, r, strict=True)) for r in rows), key=lambda d: tuple(map(str, d.values())))
+
+
+def target_families(s: Session) -> dict[str, str]:
+    """board type -> family (fpga, gpu, cpu), from the boards the farm knows; names say it otherwise."""
+    families = {t: f for t, f in s.execute(select(BoardRow.board_type, BoardRow.family).distinct())}
+    return families
+
+
+def family_of(target: str, families: dict[str, str]) -> str:
+    if target in families:
+        return families[target]
+    if target == "cpu":
+        return "cpu"
+    if target == "gpu" or target.startswith(("jetson", "rtx", "a100", "h100", "t4")):
+        return "gpu"
+    return "fpga"
+
+
+def compare(
+    s: Session,
+    *,
+    model: str,
+    precision: str,
+    batch_size: int,
+    scenario: str,
+    include_emulated: bool = True,
+    sweep_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (target, source): the median over the repeats of the latest sweep that ran it (or of
+    `sweep_id`), with the run count and the runs' ids. Metrics a run did not report are None."""
+    query = select(RunRow.id, RunRow.target, RunRow.source, RunRow.sweep_id, RunRow.created_at).where(
+        RunRow.model == model,
+        RunRow.precision == precision,
+        RunRow.batch_size == batch_size,
+        RunRow.scenario == scenario,
+    )
+    if not include_emulated:
+        query = query.where(RunRow.source != "emulated")
+    if sweep_id:
+        query = query.where(RunRow.sweep_id == sweep_id)
+    latest: dict[tuple[str, str], tuple[Any, str]] = {}
+    runs = s.execute(query).all()
+    for _id, target, source, sweep, created in runs:
+        key = (target, source)
+        if key not in latest or created > latest[key][0]:
+            latest[key] = (created, sweep)
+    chosen: dict[tuple[str, str], list[int]] = {}
+    for run_id, target, source, sweep, _created in runs:
+        if latest[(target, source)][1] == sweep:
+            chosen.setdefault((target, source), []).append(run_id)
+    values = _metric_values(s, [i for ids in chosen.values() for i in ids], COMPARE_METRICS)
+    families = target_families(s)
+    out = []
+    for (target, source), ids in sorted(chosen.items()):
+        row: dict[str, Any] = {
+            "target": target,
+            "source": source,
+            "family": family_of(target, families),
+            "label": f"{target} (emulated)" if source == "emulated" else target,
+            "runs": len(ids),
+            "sweep_id": latest[(target, source)][1],
+            "latest_at": iso(latest[(target, source)][0]),
+            "run_ids": sorted(ids),
+        }
+        for name in COMPARE_METRICS:
+            found = [values[i][name] for i in ids if name in values.get(i, {})]
+            row[name] = statistics.median(found) if found else None
+        _derive_energy(row)
+        out.append(row)
+    return out
+
+
+def _metric_values(s: Session, run_ids: list[int], names: tuple[str, ...]) -> dict[int, dict[str, float]]:
+    out: dict[int, dict[str, float]] = {}
+    for start in range(0, len(run_ids), 500):
+        chunk = run_ids[start : start + 500]
+        query = select(MetricRow.run_id, MetricRow.name, MetricRow.value).where(
+            MetricRow.run_id.in_(chunk), MetricRow.name.in_(names)
+        )
+        for run_id, name, value in s.execute(query):
+            out.setdefault(run_id, {})[name] = value
+    return out
+
+
+def _derive_energy(row: dict[str, Any]) -> None:
+    """perf/W and energy per inference from power and throughput where the run did not store them."""
+    watts, ips = row.get("power_w"), row.get("throughput_ips")
+    if row.get("inferences_per_joule") is None and watts and ips:
+        row["inferences_per_joule"] = ips / watts
+    if row.get("energy_mj_per_inference") is None and watts and ips:
+        row["energy_mj_per_inference"] = 1000.0 * watts / ips
+
+
+def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each FPGA row against each CPU and GPU baseline row: throughput ratio and p50/p99 latency ratio
+    (>1 means the FPGA is faster). Emulated stays labelled on either side."""
+    out = []
+    for fpga in (r for r in rows if r["family"] == "fpga"):
+        for base in (r for r in rows if r["family"] in ("cpu", "gpu")):
+            out.append(
+                {
+                    "fpga": fpga["label"],
+                    "baseline": base["label"],
+                    "baseline_family": base["family"],
+                    "emulated": "yes" if "emulated" in (fpga["source"], base["source"]) else "no",
+                    "throughput_speedup": _ratio(fpga["throughput_ips"], base["throughput_ips"]),
+                    "p50_latency_speedup": _ratio(base["latency_ms_p50"], fpga["latency_ms_p50"]),
+                    "p99_latency_speedup": _ratio(base["latency_ms_p99"], fpga["latency_ms_p99"]),
+                    "perf_per_watt_ratio": _ratio(fpga["inferences_per_joule"], base["inferences_per_joule"]),
+                }
+            )
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def latest_runs(s: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest runs, for the run picker."""
+    query = (
+        select(
+            RunRow.id,
+            RunRow.model,
+            RunRow.precision,
+            RunRow.batch_size,
+            RunRow.scenario,
+            RunRow.target,
+            RunRow.source,
+            RunRow.created_at,
+        )
+        .order_by(RunRow.created_at.desc(), RunRow.id.desc())
+        .limit(limit)
+    )
+    keys = ("run_id", *SELECTION_KEYS, "target", "source", "created_at")
+    return [dict(zip(keys, (*r[:-1], iso(r[-1])), strict=True)) for r in s.execute(query)]
+
+
+def run_detail(s: Session, run_id: int) -> dict[str, Any] | None:
+    """One run with its metrics, latency samples, traces and provenance; None if there is no such run."""
+    run = s.get(RunRow, run_id)
+    if run is None:
+        return None
+    metrics = [
+        {"name": m.name, "value": m.value, "unit": m.unit, "source": m.source}
+        for m in s.scalars(select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.name))
+    ]
+    prov = s.get(ProvenanceRow, run_id)
+    provenance = None
+    if prov is not None:
+        provenance = {
+            c.key: getattr(prov, c.key) for c in ProvenanceRow.__table__.columns if c.key != "run_id"
+        }
+    return {
+        "run_id": run.id,
+        "sweep_id": run.sweep_id,
+        "job_id": run.job_id,
+        "board": run.board_name,
+        **{k: getattr(run, k) for k in (*SELECTION_KEYS, "target", "repeat", "source")},
+        "result_valid": run.result_valid,
+        "fingerprint": run.fingerprint,
+        "emulation_model": run.emulation_model,
+        "artifact_key": run.artifact_key,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "created_at": iso(run.created_at),
+        "metrics": metrics,
+        "samples_ms": list(run.samples_ms or []),
+        "traces": dict(run.traces or {}),
+        "provenance": provenance,
+    }
+
+
+def fingerprints(
+    s: Session, *, model: str, precision: str, batch_size: int, scenario: str, target: str
+) -> list[dict[str, Any]]:
+    """The comparability fingerprints of one selection and target (usually one), with run counts."""
+    query = (
+        select(RunRow.fingerprint, RunRow.source, RunRow.created_at)
+        .where(
+            RunRow.model == model,
+            RunRow.precision == precision,
+            RunRow.batch_size == batch_size,
+            RunRow.scenario == scenario,
+            RunRow.target == target,
+        )
+        .order_by(RunRow.created_at)
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for fp, source, created in s.execute(query):
+        entry = found.setdefault(fp, {"fingerprint": fp, "runs": 0, "sources": set(), "first_at": created})
+        entry["runs"] += 1
+        entry["sources"].add(source)
+        entry["last_at"] = created
+    return [
+        {**e, "sources": sorted(e["sources"]), "first_at": iso(e["first_at"]), "last_at": iso(e["last_at"])}
+        for e in found.values()
+    ]
+
+
+def trend(s: Session, fingerprint: str, metric: str, limit: int = 5000) -> list[dict[str, Any]]:
+    """One metric's history within one fingerprint, oldest first, with what may explain a change."""
+    query = (
+        select(
+            RunRow.id,
+            RunRow.created_at,
+            RunRow.sweep_id,
+            RunRow.source,
+            RunRow.board_name,
+            MetricRow.value,
+            ProvenanceRow.toolchain_version,
+            ProvenanceRow.runtime_version,
+        )
+        .join(MetricRow, (MetricRow.run_id == RunRow.id) & (MetricRow.name == metric))
+        .outerjoin(ProvenanceRow, ProvenanceRow.run_id == RunRow.id)
+        .where(RunRow.fingerprint == fingerprint)
+        .order_by(RunRow.created_at.desc())
+        .limit(limit)
+    )
+    keys = ("run_id", "created_at", "sweep_id", "source", "board", "value", "toolchain", "runtime")
+    rows = [dict(zip(keys, r, strict=True)) for r in s.execute(query)]
+    for r in rows:
+        r["created_at"] = iso(r["created_at"])
+    return rows[::-1]
