@@ -1,0 +1,554 @@
+"""The virtual lab's processes: ``farm lab up | down | status`` (docs/virtual-lab-usage.md).
+
+``up`` renders the template ``inventory/virtual-lab.yaml`` into a concrete lab file,
+``$FARM_DATA_DIR/lab/virtual-lab.yaml``, and starts what it describes. For every emulated board:
+
+* an emulation root ``<data>/lab/boards/<name>/root`` with the sensor files (:mod:`farm.lab.sensorfs`) and
+  ``emu/board.json`` (board, type, serial ``EMU-<type>-<n>``, dpu_fingerprint, time_scale);
+* a board simulator process (``python -m farm.lab.boardsim``);
+* a real sshd (:mod:`farm.lab.sshd`) on its own 127.0.0.x address (from 127.0.0.101) and port, with its
+  own host key pinned in its ``known_hosts`` and the lab's client key (``<data>/lab/ssh/id_ed25519``) as the
+  only one it accepts. Without openssh-server (no ``sshd`` binary at ``FARM_LAB_SSHD``, default
+  /usr/sbin/sshd) the emulated boards use ``transport: local`` instead; everything else is the same.
+
+Pids, addresses and ports are kept in ``<data>/lab/state.json``. ``up`` is idempotent: run again, it
+keeps what runs (same addresses, ports, keys), restarts what died, adds boards it is asked for, and
+restarts the simulators only when the time scale changes. ``down`` stops what ``up`` started (processes
+named in the state file, checked by their command line, and commands left over from the boards' SSH
+sessions) and removes the lab file. A lock file keeps two ``up``/``down`` from running at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from farm.config import Settings
+from farm.errors import FarmError, InventoryError
+from farm.inventory import NAME, BoardType, load_inventory
+from farm.lab.boardsim import load_catalog
+from farm.lab.sensorfs import BOARD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
+from farm.lab.sshd import (
+    SSHD,
+    ClientKey,
+    SshdServer,
+    cmdline,
+    pid_alive,
+    port_free,
+    sshd_available,
+    stop_sshd,
+)
+
+TEMPLATE = "virtual-lab.yaml"
+LAB_FILE = "virtual-lab.yaml"
+STATE = "state.json"
+SSHD_ENV = "FARM_LAB_SSHD"
+FIRST_ADDRESS = 101  # 127.0.0.101 ...; the tests' own sshd boards use 127.0.0.2-99
+BOARDSIM_READY_S = 20.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemplateBoard(_Strict):
+    name: str = Field(pattern=NAME)
+    type: str = Field(pattern=NAME)
+    transport: Literal["local"] | None = None  # local: a real board of this machine (not emulated)
+
+
+class Template(_Strict):
+    time_scale: float = Field(default=1.0, gt=0, le=1)
+    boards: list[TemplateBoard] = Field(min_length=1)
+
+
+@dataclass
+class LabBoard:
+    """One board of a running lab, as the state file keeps it."""
+
+    name: str
+    type: str
+    emulated: bool
+    transport: str  # ssh | local
+    serial: str | None = None
+    root: str | None = None
+    host: str | None = None
+    port: int | None = None
+    sshd_dir: str | None = None
+    work_dir: str | None = None
+    sshd_pid: int | None = None
+    boardsim_pid: int | None = None
+    time_scale: float | None = None
+
+
+@dataclass
+class LabHandle:
+    """What ``up`` did: the lab file to export as FARM_LAB, the boards, and what the user should know."""
+
+    lab_file: Path
+    state_file: Path
+    transport: str  # "ssh" (emulated boards behind sshd) or "local" (fallback without openssh-server)
+    time_scale: float
+    boards: list[LabBoard]
+    notes: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"FARM_LAB": str(self.lab_file)}
+
+
+@dataclass
+class BoardStatus:
+    name: str
+    type: str
+    transport: str
+    where: str
+    sshd_up: bool | None  # None: the board has no sshd (local)
+    boardsim_up: bool | None  # None: not emulated
+    temp_c: float | None = None
+    clock_mhz: float | None = None
+    power_w: float | None = None
+    throttled: bool | None = None
+    age_s: float | None = None  # how old the simulator's last update is
+
+
+# ---------------------------------------------------------------------------------------------- paths
+def lab_dir(settings: Settings) -> Path:
+    return settings.data_dir / "lab"
+
+
+def lab_file(settings: Settings) -> Path:
+    return lab_dir(settings) / LAB_FILE
+
+
+def state_file(settings: Settings) -> Path:
+    return lab_dir(settings) / STATE
+
+
+def default_sshd() -> str:
+    return os.environ.get(SSHD_ENV) or SSHD
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings) -> Iterator[None]:
+    directory = lab_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------- template
+def load_template(path: Path) -> Template:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InventoryError(f"cannot read the virtual lab template: {exc}", path=str(path)) from None
+    try:
+        return Template.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InventoryError(f"{where}: {err['msg']}", path=str(path)) from None
+
+
+def dpu_fingerprint(board_type: BoardType) -> str:
+    """A stable 64-bit fingerprint of the accelerator configuration (what a real DPU reports as its
+    fingerprint: the same IP and configuration give the same value)."""
+    accelerator = board_type.accelerator.model_dump(exclude_none=True) if board_type.accelerator else {}
+    digest = hashlib.sha256(json.dumps(accelerator, sort_keys=True).encode()).hexdigest()
+    return "0x" + digest[:16].upper()
+
+
+def _select(template: Template, boards: list[str] | None) -> list[TemplateBoard]:
+    if not boards:
+        return list(template.boards)
+    chosen: list[TemplateBoard] = []
+    for wanted in boards:
+        matches = [b for b in template.boards if b.name == wanted] or [
+            b for b in template.boards if b.type == wanted
+        ]
+        if not matches:
+            names = ", ".join(b.name for b in template.boards)
+            raise FarmError(f"no board or board type {wanted!r} in the virtual lab (boards: {names})")
+        chosen += [b for b in matches if b not in chosen]
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------- state
+def _read_state(settings: Settings) -> dict:
+    try:
+        return json.loads(state_file(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(settings: Settings, time_scale: float, boards: dict[str, LabBoard], transport: str) -> None:
+    doc = {
+        "time_scale": time_scale,
+        "transport": transport,
+        "lab_file": str(lab_file(settings)),
+        "boards": [asdict(b) for b in boards.values()],
+    }
+    write_atomic(state_file(settings), json.dumps(doc, indent=2) + "\n")
+
+
+def _boards_from(state: dict) -> dict[str, LabBoard]:
+    return {b["name"]: LabBoard(**b) for b in state.get("boards", [])}
+
+
+def _is_boardsim(pid: int | None, root: str | None) -> bool:
+    if not pid or not root or not pid_alive(pid):
+        return False
+    argv = cmdline(pid).split(b"\0")
+    return b"farm.lab.boardsim" in argv and root.encode() in argv
+
+
+def _sshd_server(board: LabBoard, client: ClientKey, sshd_path: str, port: int | None) -> SshdServer:
+    assert board.sshd_dir and board.host and board.work_dir
+    return SshdServer(
+        Path(board.sshd_dir),
+        board.host,
+        client,
+        port=port,
+        work_dir=Path(board.work_dir),
+        sshd_path=sshd_path,
+    )
+
+
+def _next_address(boards: dict[str, LabBoard]) -> str:
+    used = {b.host for b in boards.values() if b.host}
+    for i in range(FIRST_ADDRESS, 255):
+        if f"127.0.0.{i}" not in used:
+            return f"127.0.0.{i}"
+    raise FarmError("no free 127.0.0.x address left for another emulated board")
+
+
+# ---------------------------------------------------------------------------------------------- processes
+def _start_boardsim(settings: Settings, board: LabBoard, log: Path) -> int:
+    assert board.root
+    argv = [
+        sys.executable,
+        "-m",
+        "farm.lab.boardsim",
+        "--root",
+        board.root,
+        "--type",
+        board.type,
+        "--time-scale",
+        repr(board.time_scale or 1.0),
+        "--inventory",
+        str(settings.inventory_dir),
+    ]
+    # The simulator is ours to find again (its root is in its command line), so it may outlive this process.
+    state = Path(board.root) / STATE_FILE
+    with contextlib.suppress(FileNotFoundError):
+        state.unlink()
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True, cwd=log.parent
+        )
+    deadline = time.monotonic() + BOARDSIM_READY_S
+    while not state.exists():
+        if proc.poll() is not None:
+            raise FarmError(f"the board simulator of {board.name} exited with {proc.returncode}: see {log}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise FarmError(
+                f"the board simulator of {board.name} did not start within {BOARDSIM_READY_S:.0f} s"
+            )
+        time.sleep(0.05)
+    return proc.pid
+
+
+def _stop_boardsim(pid: int | None, root: str | None, timeout_s: float = 5.0) -> bool:
+    if not _is_boardsim(pid, root):
+        return False
+    assert pid
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, 0)
+    return True
+
+
+def _markers(board: LabBoard) -> list[str]:
+    return [f"{p}/" for p in (board.sshd_dir, board.work_dir) if p]
+
+
+# ---------------------------------------------------------------------------------------------- lab file
+def _render(
+    settings: Settings, boards: dict[str, LabBoard], client: ClientKey | None, time_scale: float
+) -> str:
+    lines = [
+        "# Rendered by `farm lab up` from inventory/virtual-lab.yaml: do not edit (`farm lab down` removes it).",
+        f"# export FARM_LAB={lab_file(settings)}",
+        f"# time scale {time_scale:g}: emulated time runs {1 / time_scale:g}x faster than wall time.",
+        "boards:",
+    ]
+    for b in boards.values():
+        lines += [f"  - name: {b.name}", f"    type: {b.type}", f"    transport: {b.transport}"]
+        if b.transport == "ssh":
+            assert client is not None and b.work_dir
+            lines += [
+                "    ssh:",
+                f"      host: {b.host}",
+                f"      port: {b.port}",
+                f"      user: {_user()}",
+                f"      key_file: {client.private}",
+                f"      known_hosts: {Path(b.sshd_dir or '') / 'known_hosts'}",
+                f"      work_dir: {b.work_dir}",
+                f"      python: {sys.executable}",
+            ]
+        if b.serial:
+            lines.append(f"    serial: {b.serial}")
+        if b.emulated:
+            lines.append(f"    emulation: {{root: {b.root}, time_scale: {b.time_scale!r}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+# ---------------------------------------------------------------------------------------------- API
+def up(
+    settings: Settings,
+    time_scale: float | None = None,
+    boards: list[str] | None = None,
+    sshd_path: str | None = None,
+    template: Path | None = None,
+) -> LabHandle:
+    """Bring the virtual lab up (or make sure it is up): see the module docstring. ``boards`` names boards
+    or board types of the template (default: all of them); boards already running stay in the lab."""
+    if time_scale is not None and not 0 < time_scale <= 1:
+        raise FarmError("the time scale must be in (0, 1] (0.01 runs emulated time 100x faster)")
+    template_path = template or settings.inventory_dir / TEMPLATE
+    tpl = load_template(template_path)
+    catalog = load_catalog(settings.inventory_dir)
+    selected = _select(tpl, boards)
+    sshd_path = sshd_path or default_sshd()
+    use_sshd = sshd_available(sshd_path)
+    notes: list[str] = []
+    started: list[str] = []
+    with _locked(settings):
+        state = _read_state(settings)
+        current = _boards_from(state)
+        scale = time_scale if time_scale is not None else float(state.get("time_scale") or tpl.time_scale)
+        directory = lab_dir(settings)
+        client = ClientKey.create(directory / "ssh" / "id_ed25519", "farm-virtual-lab") if use_sshd else None
+        if not use_sshd:
+            notes.append(
+                f"openssh-server not found ({sshd_path}): the emulated boards run on transport local "
+                "(same emulated sensors and simulators, no SSH). Install openssh-server for SSH boards."
+            )
+        counters: dict[str, int] = {}
+        serials = {}
+        for b in tpl.boards:
+            counters[b.type] = counters.get(b.type, 0) + 1
+            serials[b.name] = f"EMU-{b.type}-{counters[b.type]}"
+        for tb in selected:
+            if tb.type not in catalog:
+                raise FarmError(f"{template_path}: board {tb.name}: unknown board type {tb.type!r}")
+            board_type = catalog[tb.type]
+            if tb.transport == "local":
+                current[tb.name] = LabBoard(name=tb.name, type=tb.type, emulated=False, transport="local")
+                continue
+            if board_type.emulation is None or board_type.power is None or board_type.thermal is None:
+                raise FarmError(
+                    f"board type {tb.type!r} cannot be emulated (no emulation/power/thermal model)"
+                )
+            board = current.get(tb.name) or LabBoard(
+                name=tb.name, type=tb.type, emulated=True, transport="ssh"
+            )
+            if board.type != tb.type:  # the template changed under a running lab: start that board afresh
+                down_board(board)
+                board = LabBoard(name=tb.name, type=tb.type, emulated=True, transport="ssh")
+            board_dir = directory / "boards" / tb.name
+            board.root = str(board_dir / "root")
+            board.sshd_dir = str(board_dir / "sshd")
+            board.work_dir = str(board_dir / "work")
+            board.serial = serials[tb.name]
+            Path(board.work_dir).mkdir(parents=True, exist_ok=True)
+            SensorFs(board.root, board_type, tb.type).layout()
+            board_json = {
+                "board": tb.name,
+                "type": tb.type,
+                "serial": board.serial,
+                "dpu_fingerprint": dpu_fingerprint(board_type),
+                "time_scale": scale,
+            }
+            write_atomic(Path(board.root) / BOARD_FILE, json.dumps(board_json) + "\n")
+            # the board host
+            if use_sshd:
+                assert client is not None
+                board.transport = "ssh"
+                board.host = board.host or _next_address(current)
+                running = False
+                if board.port:
+                    server = _sshd_server(board, client, sshd_path, board.port)
+                    running = server.adopt(board.sshd_pid)
+                    if not running and not port_free(board.host, board.port):
+                        board.port = None  # someone else took it: a new port (and known_hosts line)
+                if not running:
+                    server = _sshd_server(board, client, sshd_path, board.port)
+                    try:
+                        server.start()
+                    except RuntimeError as exc:
+                        raise FarmError(f"could not start sshd for {tb.name}: {exc}") from None
+                    board.port, board.sshd_pid = server.port, server.pid
+                    started.append(f"{tb.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
+            else:
+                board.transport = "local"
+            # the board simulator
+            if _is_boardsim(board.boardsim_pid, board.root) and board.time_scale == scale:
+                pass
+            else:
+                _stop_boardsim(board.boardsim_pid, board.root)
+                board.time_scale = scale
+                board.boardsim_pid = _start_boardsim(settings, board, board_dir / "boardsim.log")
+                started.append(f"{tb.name}: board simulator (pid {board.boardsim_pid})")
+            current[tb.name] = board
+        # boards that were already up keep running; a new time scale reaches them too
+        for board in current.values():
+            if board.emulated and board.time_scale != scale and board.name not in {b.name for b in selected}:
+                _stop_boardsim(board.boardsim_pid, board.root)
+                board.time_scale = scale
+                _update_board_json(board, scale)
+                board.boardsim_pid = _start_boardsim(
+                    settings, board, directory / "boards" / board.name / "boardsim.log"
+                )
+                started.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
+        transport = "ssh" if use_sshd else "local"
+        path = lab_file(settings)
+        write_atomic(path, _render(settings, current, client, scale))
+        _write_state(settings, scale, current, transport)
+        try:
+            load_inventory(settings.inventory_dir, lab=str(path))
+        except FarmError as exc:
+            raise FarmError(f"the rendered lab file does not validate: {exc}") from None
+    return LabHandle(
+        lab_file=path,
+        state_file=state_file(settings),
+        transport=transport,
+        time_scale=scale,
+        boards=list(current.values()),
+        notes=notes,
+        started=started,
+    )
+
+
+def _update_board_json(board: LabBoard, scale: float) -> None:
+    assert board.root
+    path = Path(board.root) / BOARD_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    doc["time_scale"] = scale
+    write_atomic(path, json.dumps(doc) + "\n")
+
+
+def down_board(board: LabBoard) -> list[str]:
+    """Stop one board's simulator and sshd (with whatever its SSH sessions left running)."""
+    stopped = []
+    if _stop_boardsim(board.boardsim_pid, board.root):
+        stopped.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
+    if board.sshd_dir:
+        config = Path(board.sshd_dir) / "sshd_config"
+        was_up = (
+            bool(board.sshd_pid)
+            and pid_alive(board.sshd_pid)
+            and str(config).encode() in cmdline(board.sshd_pid or 0)
+        )
+        stop_sshd(board.sshd_pid, config, _markers(board))
+        if was_up:
+            stopped.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
+    board.sshd_pid = None
+    board.boardsim_pid = None
+    return stopped
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop everything ``up`` started (and only that) and remove the lab file. Returns what was stopped."""
+    with _locked(settings):
+        state = _read_state(settings)
+        stopped: list[str] = []
+        for board in _boards_from(state).values():
+            stopped += down_board(board)
+        for path in (lab_file(settings), state_file(settings)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return stopped
+
+
+def status(settings: Settings) -> list[BoardStatus]:
+    """Each board of the running lab: sshd up? simulator up? temperature and clock now."""
+    rows = []
+    for board in _boards_from(_read_state(settings)).values():
+        sshd_up: bool | None = None
+        where = "local"
+        if board.transport == "ssh" and board.sshd_dir and board.host and board.port:
+            where = f"{board.host}:{board.port}"
+            config = Path(board.sshd_dir) / "sshd_config"
+            sshd_up = (
+                pid_alive(board.sshd_pid)
+                and str(config).encode() in cmdline(board.sshd_pid or 0)
+                and _banner(board.host, board.port)
+            )
+        row = BoardStatus(
+            name=board.name,
+            type=board.type,
+            transport=board.transport,
+            where=where,
+            sshd_up=sshd_up,
+            boardsim_up=_is_boardsim(board.boardsim_pid, board.root) if board.emulated else None,
+        )
+        sensed = read_state(board.root) if board.emulated and board.root else None
+        if sensed is not None:
+            row.temp_c = round(sensed.temp_c, 1)
+            row.clock_mhz = round(sensed.clock_mhz, 1)
+            row.power_w = round(sensed.power_w, 2)
+            row.throttled = sensed.throttled
+            row.age_s = round(max(0.0, time.time() - sensed.wall_time), 1)
+        rows.append(row)
+    return rows
+
+
+def _banner(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.settimeout(1)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
