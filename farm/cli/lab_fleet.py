@@ -1,7 +1,102 @@
-"""Commands of `farm lab` (see farm/cli/lab.py)."""
+"""Commands of `farm lab` (see farm/cli/lab.py): up, down, status of the virtual lab (farm/lab/fleet.py)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import click
 
-COMMANDS: list[click.Command] = []
+from farm.cli.common import handle_errors
+
+
+def _settings():
+    from farm.config import load_settings
+
+    return load_settings()
+
+
+@click.command(name="up")
+@click.option(
+    "--time-scale",
+    type=float,
+    default=None,
+    help="Wall seconds per emulated second, in (0, 1]: 0.01 runs the boards' time 100x faster "
+    "(default: the running lab's, else the template's 1.0).",
+)
+@click.option("--boards", default=None, metavar="A,B", help="Only these boards (names or board types).")
+@handle_errors
+def up(time_scale: float | None, boards: str | None) -> None:
+    """Start the virtual lab: one sshd and one board simulator per emulated board (idempotent)."""
+    from farm.lab import fleet
+
+    chosen = [b.strip() for b in boards.split(",") if b.strip()] if boards else None
+    handle = fleet.up(_settings(), time_scale=time_scale, boards=chosen)
+    for note in handle.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    for line in handle.started:
+        click.echo(f"started {line}")
+    if not handle.started:
+        click.echo("the virtual lab is already up: nothing to start")
+    for b in handle.boards:
+        where = f"{b.host}:{b.port}" if b.transport == "ssh" else "local"
+        kind = f"emulated, {b.serial}" if b.emulated else "real (this machine)"
+        click.echo(f"  {b.name:<22} {b.type:<18} {where:<22} {kind}")
+    click.echo(f"time scale {handle.time_scale:g}; lab file {handle.lab_file}")
+    click.echo("use it with:")
+    click.echo(f"  export FARM_LAB={handle.lab_file}")
+    click.echo("then e.g. `farm fleet check` or `farm submit sweep.yaml`; stop it with `farm lab down`.")
+
+
+@click.command(name="down")
+@handle_errors
+def down() -> None:
+    """Stop everything `farm lab up` started and remove the rendered lab file."""
+    from farm.lab import fleet
+
+    stopped = fleet.down(_settings())
+    for line in stopped:
+        click.echo(f"stopped {line}")
+    click.echo("the virtual lab is down" if stopped else "no virtual lab processes were running")
+
+
+@click.command(name="status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@handle_errors
+def status(fmt: str) -> None:
+    """Each board of the virtual lab: sshd up? simulator up? temperature, clock and power now."""
+    from farm.lab import fleet
+
+    settings = _settings()
+    rows = fleet.status(settings)
+    if fmt == "json":
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("the virtual lab is not up (farm lab up starts it)")
+        return
+
+    def mark(value: bool | None) -> str:
+        return "-" if value is None else ("up" if value else "DOWN")
+
+    click.echo(
+        f"{'board':<22} {'type':<18} {'where':<22} {'sshd':<5} {'sim':<5} {'temp C':>7} {'clock MHz':>10} "
+        f"{'power W':>8}  state"
+    )
+    for r in rows:
+        temp = "-" if r.temp_c is None else f"{r.temp_c:.1f}"
+        clock = "-" if r.clock_mhz is None else f"{r.clock_mhz:.0f}"
+        power = "-" if r.power_w is None else f"{r.power_w:.2f}"
+        note = ""
+        if r.throttled:
+            note = "THROTTLED"
+        if r.age_s is not None and r.age_s > 5:
+            note = f"{note} stale ({r.age_s:.0f} s old)".strip()
+        click.echo(
+            f"{r.name:<22} {r.type:<18} {r.where:<22} {mark(r.sshd_up):<5} {mark(r.boardsim_up):<5} "
+            f"{temp:>7} {clock:>10} {power:>8}  {note}"
+        )
+    click.echo(f"lab file: {fleet.lab_file(settings)}")
+
+
+COMMANDS: list[click.Command] = [up, down, status]

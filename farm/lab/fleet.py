@@ -348,109 +348,75 @@ def up(
     template: Path | None = None,
 ) -> LabHandle:
     """Bring the virtual lab up (or make sure it is up): see the module docstring. ``boards`` names boards
-    or board types of the template (default: all of them); boards already running stay in the lab."""
+    or board types of the template (default: all of them); boards already running stay in the lab.
+    ``sshd_path`` is the OpenSSH server binary (default ``FARM_LAB_SSHD`` or /usr/sbin/sshd)."""
     if time_scale is not None and not 0 < time_scale <= 1:
         raise FarmError("the time scale must be in (0, 1] (0.01 runs emulated time 100x faster)")
     template_path = template or settings.inventory_dir / TEMPLATE
     tpl = load_template(template_path)
     catalog = load_catalog(settings.inventory_dir)
     selected = _select(tpl, boards)
+    for tb in selected:
+        board_type = catalog.get(tb.type)
+        if board_type is None:
+            raise FarmError(f"{template_path}: board {tb.name}: unknown board type {tb.type!r}")
+        if tb.transport != "local" and (
+            board_type.emulation is None or board_type.power is None or board_type.thermal is None
+        ):
+            raise FarmError(f"board type {tb.type!r} cannot be emulated (no emulation/power/thermal model)")
     sshd_path = sshd_path or default_sshd()
     use_sshd = sshd_available(sshd_path)
+    transport = "ssh" if use_sshd else "local"
     notes: list[str] = []
+    if not use_sshd:
+        notes.append(
+            f"openssh-server not found ({sshd_path}): the emulated boards run on transport local "
+            "(same emulated sensors and simulators, no SSH). Install openssh-server for SSH boards."
+        )
     started: list[str] = []
+    serials: dict[str, str] = {}
+    counters: dict[str, int] = {}
+    for b in tpl.boards:
+        counters[b.type] = counters.get(b.type, 0) + 1
+        serials[b.name] = f"EMU-{b.type}-{counters[b.type]}"
+    directory = lab_dir(settings)
     with _locked(settings):
         state = _read_state(settings)
         current = _boards_from(state)
         scale = time_scale if time_scale is not None else float(state.get("time_scale") or tpl.time_scale)
-        directory = lab_dir(settings)
         client = ClientKey.create(directory / "ssh" / "id_ed25519", "farm-virtual-lab") if use_sshd else None
-        if not use_sshd:
-            notes.append(
-                f"openssh-server not found ({sshd_path}): the emulated boards run on transport local "
-                "(same emulated sensors and simulators, no SSH). Install openssh-server for SSH boards."
-            )
-        counters: dict[str, int] = {}
-        serials = {}
-        for b in tpl.boards:
-            counters[b.type] = counters.get(b.type, 0) + 1
-            serials[b.name] = f"EMU-{b.type}-{counters[b.type]}"
-        for tb in selected:
-            if tb.type not in catalog:
-                raise FarmError(f"{template_path}: board {tb.name}: unknown board type {tb.type!r}")
-            board_type = catalog[tb.type]
-            if tb.transport == "local":
-                current[tb.name] = LabBoard(name=tb.name, type=tb.type, emulated=False, transport="local")
-                continue
-            if board_type.emulation is None or board_type.power is None or board_type.thermal is None:
-                raise FarmError(
-                    f"board type {tb.type!r} cannot be emulated (no emulation/power/thermal model)"
+        try:
+            for tb in selected:
+                if tb.transport == "local":
+                    current[tb.name] = LabBoard(name=tb.name, type=tb.type, emulated=False, transport="local")
+                    continue
+                board = current.get(tb.name)
+                if board is not None and board.type != tb.type:  # the template changed under a running lab
+                    down_board(board)
+                    board = None
+                if board is None:
+                    board = LabBoard(name=tb.name, type=tb.type, emulated=True, transport=transport)
+                current[tb.name] = (
+                    board  # recorded before anything starts, so `down` finds it whatever happens
                 )
-            board = current.get(tb.name) or LabBoard(
-                name=tb.name, type=tb.type, emulated=True, transport="ssh"
-            )
-            if board.type != tb.type:  # the template changed under a running lab: start that board afresh
-                down_board(board)
-                board = LabBoard(name=tb.name, type=tb.type, emulated=True, transport="ssh")
-            board_dir = directory / "boards" / tb.name
-            board.root = str(board_dir / "root")
-            board.sshd_dir = str(board_dir / "sshd")
-            board.work_dir = str(board_dir / "work")
-            board.serial = serials[tb.name]
-            Path(board.work_dir).mkdir(parents=True, exist_ok=True)
-            SensorFs(board.root, board_type, tb.type).layout()
-            board_json = {
-                "board": tb.name,
-                "type": tb.type,
-                "serial": board.serial,
-                "dpu_fingerprint": dpu_fingerprint(board_type),
-                "time_scale": scale,
-            }
-            write_atomic(Path(board.root) / BOARD_FILE, json.dumps(board_json) + "\n")
-            # the board host
-            if use_sshd:
-                assert client is not None
-                board.transport = "ssh"
-                board.host = board.host or _next_address(current)
-                running = False
-                if board.port:
-                    server = _sshd_server(board, client, sshd_path, board.port)
-                    running = server.adopt(board.sshd_pid)
-                    if not running and not port_free(board.host, board.port):
-                        board.port = None  # someone else took it: a new port (and known_hosts line)
-                if not running:
-                    server = _sshd_server(board, client, sshd_path, board.port)
-                    try:
-                        server.start()
-                    except RuntimeError as exc:
-                        raise FarmError(f"could not start sshd for {tb.name}: {exc}") from None
-                    board.port, board.sshd_pid = server.port, server.pid
-                    started.append(f"{tb.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
-            else:
-                board.transport = "local"
-            # the board simulator
-            if _is_boardsim(board.boardsim_pid, board.root) and board.time_scale == scale:
-                pass
-            else:
-                _stop_boardsim(board.boardsim_pid, board.root)
-                board.time_scale = scale
-                board.boardsim_pid = _start_boardsim(settings, board, board_dir / "boardsim.log")
-                started.append(f"{tb.name}: board simulator (pid {board.boardsim_pid})")
-            current[tb.name] = board
-        # boards that were already up keep running; a new time scale reaches them too
-        for board in current.values():
-            if board.emulated and board.time_scale != scale and board.name not in {b.name for b in selected}:
-                _stop_boardsim(board.boardsim_pid, board.root)
-                board.time_scale = scale
-                _update_board_json(board, scale)
-                board.boardsim_pid = _start_boardsim(
-                    settings, board, directory / "boards" / board.name / "boardsim.log"
-                )
-                started.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
-        transport = "ssh" if use_sshd else "local"
+                board.serial = serials[tb.name]
+                _prepare_board(directory, board, catalog[tb.type], scale)
+            for board in current.values():
+                if not board.emulated:
+                    continue
+                if use_sshd:
+                    assert client is not None
+                    _ensure_sshd(board, client, sshd_path, current, started)
+                elif board.sshd_pid:  # sshd went away since the lab came up: its boards go local
+                    down_board(board, simulator=False)
+                board.transport = transport
+                _ensure_boardsim(settings, directory, board, scale, started)
+        finally:
+            order = {b.name: i for i, b in enumerate(tpl.boards)}
+            current = dict(sorted(current.items(), key=lambda kv: order.get(kv[0], len(order))))
+            _write_state(settings, scale, current, transport)
         path = lab_file(settings)
         write_atomic(path, _render(settings, current, client, scale))
-        _write_state(settings, scale, current, transport)
         try:
             load_inventory(settings.inventory_dir, lab=str(path))
         except FarmError as exc:
@@ -466,6 +432,59 @@ def up(
     )
 
 
+def _prepare_board(directory: Path, board: LabBoard, board_type: BoardType, scale: float) -> None:
+    """The board's folders, its sensor tree and emu/board.json."""
+    board_dir = directory / "boards" / board.name
+    board.root = str(board_dir / "root")
+    board.sshd_dir = str(board_dir / "sshd")
+    board.work_dir = str(board_dir / "work")
+    Path(board.work_dir).mkdir(parents=True, exist_ok=True)
+    SensorFs(board.root, board_type, board.type).layout()
+    board_json = {
+        "board": board.name,
+        "type": board.type,
+        "serial": board.serial,
+        "dpu_fingerprint": dpu_fingerprint(board_type),
+        "time_scale": scale,
+    }
+    write_atomic(Path(board.root) / BOARD_FILE, json.dumps(board_json) + "\n")
+
+
+def _ensure_sshd(
+    board: LabBoard, client: ClientKey, sshd_path: str, current: dict[str, LabBoard], started: list[str]
+) -> None:
+    """Keep the board's sshd if it runs (same address, port, host key); else start it, on the same port
+    when that is still free."""
+    board.host = board.host or _next_address(current)
+    if board.port:
+        server = _sshd_server(board, client, sshd_path, board.port)
+        if server.adopt(board.sshd_pid):
+            return
+        if not port_free(board.host, board.port):
+            board.port = None  # someone else took it: a new port (and known_hosts line)
+    server = _sshd_server(board, client, sshd_path, board.port)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise FarmError(f"could not start sshd for {board.name}: {exc}") from None
+    board.port, board.sshd_pid = server.port, server.pid
+    started.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
+
+
+def _ensure_boardsim(
+    settings: Settings, directory: Path, board: LabBoard, scale: float, started: list[str]
+) -> None:
+    """Keep the board's simulator if it runs at this time scale; else (re)start it."""
+    if _is_boardsim(board.boardsim_pid, board.root) and board.time_scale == scale:
+        return
+    _stop_boardsim(board.boardsim_pid, board.root)
+    board.boardsim_pid = None
+    board.time_scale = scale
+    _update_board_json(board, scale)
+    board.boardsim_pid = _start_boardsim(settings, board, directory / "boards" / board.name / "boardsim.log")
+    started.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
+
+
 def _update_board_json(board: LabBoard, scale: float) -> None:
     assert board.root
     path = Path(board.root) / BOARD_FILE
@@ -477,10 +496,10 @@ def _update_board_json(board: LabBoard, scale: float) -> None:
     write_atomic(path, json.dumps(doc) + "\n")
 
 
-def down_board(board: LabBoard) -> list[str]:
+def down_board(board: LabBoard, simulator: bool = True) -> list[str]:
     """Stop one board's simulator and sshd (with whatever its SSH sessions left running)."""
     stopped = []
-    if _stop_boardsim(board.boardsim_pid, board.root):
+    if simulator and _stop_boardsim(board.boardsim_pid, board.root):
         stopped.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
     if board.sshd_dir:
         config = Path(board.sshd_dir) / "sshd_config"
@@ -493,7 +512,8 @@ def down_board(board: LabBoard) -> list[str]:
         if was_up:
             stopped.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
     board.sshd_pid = None
-    board.boardsim_pid = None
+    if simulator:
+        board.boardsim_pid = None
     return stopped
 
 
