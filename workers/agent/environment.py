@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -70,6 +71,18 @@ def board_serial():
     return None
 
 
+def emulated_board(root):
+    """``<root>/emu/board.json`` of an emulated board (written by ``farm lab up``), or {}."""
+    text = _read(os.path.join(root, "emu", "board.json"))
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def loadgen_package_version():
     """The installed mlcommons-loadgen version, or None."""
     try:
@@ -91,8 +104,12 @@ def _safe(fn, default=None):
         return default
 
 
-def collect(backend=None, loadgen_version=None):
-    """The ``environment`` record of the agent's output."""
+def collect(backend=None, loadgen_version=None, emulation=None):
+    """The ``environment`` record of the agent's output.
+
+    ``emulation`` is the config's ``{"root", "time_scale"}`` on an emulated board: its serial and DPU
+    fingerprint then come from ``<root>/emu/board.json``. A real board's DPU fingerprint comes from the
+    backend (vart_dpu asks ``xdputil query``)."""
     try:
         import numpy
 
@@ -114,10 +131,19 @@ def collect(backend=None, loadgen_version=None):
         "runtime_providers": [],
         "loadgen_version": loadgen_version or _safe(loadgen_package_version),
         "board_serial": _safe(board_serial),
+        "dpu_fingerprint": None,
         "agent_version": AGENT_VERSION,
         "load_avg": _safe(lambda: [round(x, 2) for x in os.getloadavg()], []),
     }
     if backend is not None:
         versions = _safe(backend.versions, {}) or {}
         env.update(versions)
+    if emulation and emulation.get("root"):
+        board = _safe(lambda: emulated_board(emulation["root"]), {}) or {}
+        env["emulated"] = True
+        env["emulated_board"] = board.get("board")
+        env["emulated_type"] = board.get("type")
+        env["board_serial"] = board.get("serial")
+        env["dpu_fingerprint"] = board.get("dpu_fingerprint")
+        env["time_scale"] = emulation.get("time_scale")
     return env

@@ -1,5 +1,6 @@
-"""Turn a config into one result document: validate, verify the artifact, load the backend, run
-LoadGen, describe the environment. Never raises: every failure becomes ``status: "error"`` with
+"""Turn a config into one result document: validate, verify the artifact, load the backend, open the
+sensors, run LoadGen with the sensors sampled on side threads, reduce the samples over LoadGen's measured
+window, describe the environment. Never raises: every failure becomes ``status: "error"`` with
 ``error.kind`` "model" (exit 2) or "infra" (exit 1)."""
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import traceback
 import backends
 import environment
 import loadgen_driver
+import sensors
 from backends.base import AgentError, InfraError
+from sensors.sampler import Sampler
 
 log = logging.getLogger("farm-agent")
 
@@ -37,7 +40,11 @@ DEFAULTS = {
     "seed": 0,
     "log_dir": None,
     "sensors": [],
+    "emulation": None,
+    "gpu": None,
 }
+
+EMULATION_KEYS = ("root", "time_scale")
 
 
 def utc_now():
@@ -146,11 +153,38 @@ def normalize_config(raw):
         config["sensors"] = []
     if not isinstance(config["sensors"], list):
         raise InfraError("config sensors must be a list")
-    if config["sensors"]:
-        log.warning(
-            "sensors are not implemented by agent version %s; ignoring %s", AGENT_VERSION, config["sensors"]
-        )
+    for i, entry in enumerate(config["sensors"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            raise InfraError("config sensors[%d] must be an object with a string kind, got %r" % (i, entry))
+        interval = entry.get("interval_ms")
+        if interval is not None and (not _is_number(interval) or interval <= 0):
+            raise InfraError(
+                "config sensors[%d].interval_ms must be a positive number, got %r" % (i, interval)
+            )
+    config["emulation"] = _emulation(config["emulation"])
+    if config["gpu"] is not None and not isinstance(config["gpu"], dict):
+        raise InfraError("config gpu must be an object or null")
     return config
+
+
+def _emulation(raw):
+    """``{"root": absolute path, "time_scale": 0 < x <= 1}`` or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InfraError("config emulation must be an object {root, time_scale} or null, got %r" % (raw,))
+    unknown = sorted(set(raw) - set(EMULATION_KEYS))
+    if unknown:
+        log.warning("ignoring unknown emulation field(s): %s", ", ".join(unknown))
+    root = raw.get("root")
+    if not isinstance(root, str) or not os.path.isabs(root):
+        raise InfraError("config emulation.root must be an absolute path, got %r" % (root,))
+    time_scale = raw.get("time_scale", 1.0)
+    if time_scale is None:
+        time_scale = 1.0
+    if not _is_number(time_scale) or not 0 < time_scale <= 1:
+        raise InfraError("config emulation.time_scale must be a number in (0, 1], got %r" % (time_scale,))
+    return {"root": root, "time_scale": float(time_scale)}
 
 
 # --------------------------------------------------------------------------- artifact
@@ -206,6 +240,10 @@ OUTPUT_KEYS = (
     "sut_latency_ms",
     "warmup",
     "loadgen",
+    "power",
+    "thermal",
+    "clock",
+    "emulation",
     "environment",
     "config",
     "started_at",
@@ -224,6 +262,38 @@ def _document(raw):
     return doc
 
 
+# --------------------------------------------------------------------------- sensors
+
+
+def open_sensors(config):
+    """A :class:`Sampler` over the configured sensors (plus the emulated clock on an emulated board), or
+    None when there is nothing to read. A sensor that cannot be opened is reported, never fatal."""
+    entries = list(config["sensors"])
+    emulation = config.get("emulation")
+    if emulation and not any(e.get("kind") == "emu_clock" for e in entries):
+        entries.append({"kind": "emu_clock", "root": emulation["root"]})
+    if not entries:
+        return None
+    readers, unavailable = [], []
+    for entry in entries:
+        try:
+            readers.append(sensors.create(entry))
+        except sensors.SensorError as exc:
+            kind = entry.get("kind")
+            log.warning("sensor %s unavailable: %s", kind, exc)
+            unavailable.append((kind, sensors.PROVIDES.get(kind, ()), str(exc)))
+    return Sampler(readers, unavailable)
+
+
+def sensor_figures(sampler, result, batch_size):
+    """The report's power / thermal / clock objects over LoadGen's measured window."""
+    figures = sampler.figures((result or {}).get("window_ns"))
+    power = figures.get("power")
+    if power is not None and result:
+        power["inferences"] = int(result.get("sample_count") or 0) * int(batch_size)
+    return figures
+
+
 def run(raw_config):
     """Run one benchmark from a config dict (or a pre-raised :class:`AgentError`).
 
@@ -231,6 +301,8 @@ def run(raw_config):
     """
     doc = _document(raw_config)
     backend = None
+    sampler = None
+    config = None
     try:
         if isinstance(raw_config, AgentError):
             raise raw_config
@@ -239,8 +311,10 @@ def run(raw_config):
         artifact = check_artifact(config["artifact"], config["artifact_sha256"])
         loadgen_driver.import_loadgen()
         backend = backends.create(config["backend"])
+        backend.configure(config)
         log.info("loading %s with %s", artifact, backend.name)
         backend.load(artifact, config["threads"])
+        sampler = open_sensors(config)
         result = loadgen_driver.run_test(
             backend,
             config["scenario"],
@@ -250,8 +324,11 @@ def run(raw_config):
             sample_count=config["sample_count"],
             seed=config["seed"],
             warmup_queries=config["warmup_queries"],
+            monitor=sampler,
         )
         doc.update((k, v) for k, v in result.items() if k in doc)
+        if sampler is not None:
+            doc.update(sensor_figures(sampler, result, config["batch_size"]))
         doc["status"] = "ok"
         code = EXIT_OK
     except AgentError as exc:
@@ -264,8 +341,14 @@ def run(raw_config):
         log.error("unexpected failure:\n%s", traceback.format_exc())
         doc["error"] = {"kind": "infra", "message": "unexpected %s: %s" % (type(exc).__name__, exc)}
         code = EXIT_INFRA
+    if sampler is not None:
+        with contextlib.suppress(Exception):
+            sampler.close()
+    if backend is not None:
+        with contextlib.suppress(Exception):
+            doc["emulation"] = backend.emulation()
     lg_version = (doc.get("loadgen") or {}).get("version")
-    doc["environment"] = environment.collect(backend, None)
+    doc["environment"] = environment.collect(backend, None, (config or {}).get("emulation"))
     if lg_version and not doc["environment"].get("loadgen_version"):
         doc["environment"]["loadgen_version"] = lg_version
     if backend is not None:

@@ -325,8 +325,13 @@ def run_test(
     sample_count=64,
     seed=0,
     warmup_queries=10,
+    monitor=None,
 ):
     """Run one LoadGen performance test on a loaded ``backend``; returns the result fields.
+
+    ``monitor`` (optional, e.g. the sensor sampler) is started just before LoadGen's test and stopped
+    right after it; ``window_ns`` in the result is LoadGen's measured window on the SUT side
+    (``time.perf_counter_ns`` of the first issue and the last completion), for the monitor's figures.
 
     Raises :class:`ModelError` if the backend fails on the model, :class:`InfraError` for the rest.
     """
@@ -335,6 +340,9 @@ def run_test(
     lg = import_loadgen()
     shape = resolve_shape(backend.input_shape, int(batch_size))
     batches = make_batches(shape, backend.input_dtype, sample_count, seed)
+    prepare = getattr(backend, "prepare", None)
+    if prepare is not None:
+        prepare(batches)  # untimed: e.g. the emulated backend computes its outputs here
     warmup_ns = _warmup(backend, batches, warmup_queries)
     settings, settings_record = build_settings(lg, scenario, loadgen_cfg, warmup_ns, sample_count)
 
@@ -358,9 +366,13 @@ def run_test(
         int(sample_count), int(sample_count), sut_state.load_samples, sut_state.unload_samples
     )
     log.info("LoadGen %s test: %s, logs in %s", scenario, settings_record, log_dir)
+    if monitor is not None:
+        monitor.start()
     try:
         lg.StartTestWithLogSettings(sut, qsl, settings, log_settings)
     finally:
+        if monitor is not None:
+            monitor.stop()
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
     if sut_state.errors:
@@ -410,6 +422,7 @@ def _result(scenario, batch_size, values, sut_state, warmup_ns, settings_record,
     validity = values.get("result_validity")
     effective = dict((k[len("effective_") :], v) for k, v in values.items() if k.startswith("effective_"))
     return {
+        "window_ns": [sut_state.first_issue_ns, sut_state.last_complete_ns],
         "latency_ms": latency,
         "latency_source": source,
         "throughput_ips": throughput,

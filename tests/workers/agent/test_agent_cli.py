@@ -254,11 +254,13 @@ def test_sha256_is_verified(model_path, tmp_path):
 
 
 def test_unknown_backend_lists_the_available_ones(model_path, tmp_path):
-    code, doc, _ = run_agent(config(model_path, tmp_path, backend="vart_dpu"), tmp_path)
+    code, doc, _ = run_agent(config(model_path, tmp_path, backend="tflite_edgetpu"), tmp_path)
     assert code == 1
     assert doc["error"]["kind"] == "infra"
-    assert "vart_dpu" in doc["error"]["message"]
-    assert "available backends: onnxruntime_cpu" in doc["error"]["message"]
+    assert "tflite_edgetpu" in doc["error"]["message"]
+    assert (
+        "available backends: emulated, onnxruntime_cpu, onnxruntime_gpu, vart_dpu" in doc["error"]["message"]
+    )
 
 
 def test_unknown_scenario_lists_the_supported_ones(model_path, tmp_path):

@@ -13,7 +13,8 @@ import pytest
 AGENT_DIR = Path(__file__).resolve().parents[3] / "workers" / "agent"
 AGENT_FILES = sorted(AGENT_DIR.rglob("*.py"))
 AGENT_MODULES = {p.stem for p in AGENT_DIR.glob("*.py")} | {p.name for p in AGENT_DIR.iterdir() if p.is_dir()}
-THIRD_PARTY = {"numpy", "mlperf_loadgen", "onnxruntime"}
+# Backend / sensor runtimes, each imported only by its own module: xir + vart (VART), pynvml (NVML).
+THIRD_PARTY = {"numpy", "mlperf_loadgen", "onnxruntime", "xir", "vart", "pynvml"}
 # Attribute names that only exist on Python >= 3.9.
 PY39_ATTRS = {"removeprefix", "removesuffix", "is_relative_to", "with_stem", "readlink", "randbytes", "cache"}
 PY39_MODULES = {"zoneinfo", "graphlib", "tomllib"}

@@ -3,6 +3,7 @@ so a board without, say, VART can still run the ONNX Runtime backend."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from .base import Backend, InfraError, ModelError, resolve_shape
@@ -10,6 +11,9 @@ from .base import Backend, InfraError, ModelError, resolve_shape
 #: name -> "module:Class" (module relative to this package).
 BACKENDS = {
     "onnxruntime_cpu": "onnxruntime_cpu:OnnxRuntimeCpuBackend",
+    "onnxruntime_gpu": "onnxruntime_gpu:OnnxRuntimeGpuBackend",
+    "vart_dpu": "vart_dpu:VartDpuBackend",
+    "emulated": "emulated:EmulatedBackend",
 }
 
 __all__ = ["BACKENDS", "Backend", "InfraError", "ModelError", "available", "create", "resolve_shape"]
@@ -24,9 +28,31 @@ def create(name):
     """A new, unloaded backend instance. Unknown names and missing runtimes are :class:`InfraError`."""
     if name not in BACKENDS:
         raise InfraError("unknown backend %r; available backends: %s" % (name, ", ".join(available())))
+    try:
+        return _construct(name)
+    except InfraError as exc:
+        usable = [other for other in available() if other != name and _usable(other)]
+        raise InfraError(
+            "backend %r cannot run on this board: %s; available backends: %s"
+            % (name, exc, ", ".join(usable) or "none")
+        ) from exc
+
+
+def _construct(name):
     module_name, _, class_name = BACKENDS[name].partition(":")
     try:
         module = importlib.import_module("." + module_name, __name__)
     except ImportError as exc:
         raise InfraError("backend %r cannot be imported: %s" % (name, exc)) from exc
     return getattr(module, class_name)()
+
+
+def _usable(name):
+    """Whether the backend's runtime imports here (its constructor succeeds)."""
+    try:
+        backend = _construct(name)
+    except Exception:
+        return False
+    with contextlib.suppress(Exception):
+        backend.close()
+    return True

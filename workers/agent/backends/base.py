@@ -3,10 +3,13 @@
 A backend wraps one runtime (ONNX Runtime on the CPU, VART on a DPU, ...). The harness only ever:
 
 1. constructs it (the runtime is imported here, so a missing runtime is an infra error),
-2. calls :meth:`Backend.load` once,
-3. reads :attr:`Backend.input_shape` / :attr:`Backend.input_dtype` to build inputs,
-4. calls :meth:`Backend.predict` many times (this call is what gets timed),
-5. calls :meth:`Backend.versions` for the environment record, and :meth:`Backend.close`.
+2. calls :meth:`Backend.configure` with the normalised config (scenario, batch size, emulation),
+3. calls :meth:`Backend.load` once,
+4. reads :attr:`Backend.input_shape` / :attr:`Backend.input_dtype` to build inputs, and hands the
+   input batches to :meth:`Backend.prepare` once, before any of them is timed,
+5. calls :meth:`Backend.predict` many times (this call is what gets timed),
+6. calls :meth:`Backend.versions` for the environment record, :meth:`Backend.emulation` for the
+   report, and :meth:`Backend.close`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class Backend(object):
     #: Runtime family for the environment record, e.g. ``"onnxruntime"``.
     runtime = ""
 
+    def configure(self, config):
+        """The normalised agent config, before :meth:`load` (optional: most backends need nothing)."""
+
     def load(self, artifact_path, threads=None):
         """Load the artifact. Raise :class:`ModelError` if the runtime rejects it."""
         raise NotImplementedError
@@ -58,6 +64,14 @@ class Backend(object):
         Raise :class:`ModelError` if the runtime fails to run the model.
         """
         raise NotImplementedError
+
+    def prepare(self, batches):
+        """The input batches the test will use (the same objects, reused cyclically), before any is
+        timed (optional)."""
+
+    def emulation(self):
+        """The report's ``emulation`` object for an emulated backend; None for real hardware."""
+        return None
 
     def versions(self):
         """Runtime facts for the environment record: ``runtime``, ``runtime_version``, ``runtime_providers``."""

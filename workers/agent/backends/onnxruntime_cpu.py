@@ -37,6 +37,10 @@ class OnnxRuntimeCpuBackend(Backend):
         self._input_shape = None
         self._input_dtype = None
 
+    def session_providers(self, artifact_path):
+        """The ``providers`` argument of the session (names, or (name, options) pairs)."""
+        return [self.provider]
+
     def load(self, artifact_path, threads=None):
         ort = self._ort
         options = ort.SessionOptions()
@@ -45,7 +49,9 @@ class OnnxRuntimeCpuBackend(Backend):
         if threads:
             options.intra_op_num_threads = int(threads)
         try:
-            session = ort.InferenceSession(artifact_path, sess_options=options, providers=[self.provider])
+            session = ort.InferenceSession(
+                artifact_path, sess_options=options, providers=self.session_providers(artifact_path)
+            )
         except Exception as exc:  # InvalidGraph, NotImplemented, Fail, InvalidProtobuf, ...
             raise ModelError("onnxruntime cannot load the model: %s: %s" % (type(exc).__name__, exc)) from exc
         inputs = session.get_inputs()
