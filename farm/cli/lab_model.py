@@ -1,7 +1,259 @@
-"""Commands of `farm lab` (see farm/cli/lab.py)."""
+"""Commands of `farm lab` (see farm/cli/lab.py): the performance model behind the virtual lab.
+
+``farm lab calibrate`` compares the DPU model with every published Vitis AI Model Zoo row;
+``farm lab predict`` prices a zoo model or an .onnx file on a catalog board (DPU or GPU), optionally with
+another DPU configuration, core count, clock or input size.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+
 import click
 
-COMMANDS: list[click.Command] = []
+from farm.cli.common import EXIT_FAILED
+from farm.errors import FarmError
+
+_FORMATS = click.Choice(["table", "json"])
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f}%"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.1f}"
+
+
+@click.command(name="calibrate")
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def calibrate(fmt: str) -> None:
+    """Measured (published) vs predicted latency_ms, fps_st, fps_mt for every calibration row, with the
+    median absolute error per metric and per board."""
+    from farm.dpu.calibration import CALIBRATED, METRICS, evaluate, medians
+
+    results = evaluate()
+    summary = medians(results)
+    if fmt == "json":
+        doc = {
+            "model_version": _model_version(),
+            "parameters": CALIBRATED.as_dict(),
+            "rows": [r.as_dict() for r in results],
+            "median_abs_error_pct": summary["overall"],
+            "median_abs_error_pct_per_board": summary["per_board"],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    header = f"{'board':<11} {'dpu':<16} {'model':<13}"
+    for metric in METRICS:
+        header += f" | {metric + ' meas':>14} {'pred':>9} {'err':>7}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in results:
+        line = f"{r.row.board:<11} {r.row.dpu:<16} {r.row.model:<13}"
+        for metric in METRICS:
+            line += f" | {_num(r.measured(metric)):>14} {_num(r.predicted(metric)):>9} {_pct(r.error_pct(metric)):>7}"
+        click.echo(line)
+    click.echo("")
+    click.echo("median absolute error: " + ", ".join(f"{m} {_med(v)}" for m, v in summary["overall"].items()))
+    for board, meds in summary["per_board"].items():
+        click.echo(f"  {board:<11} " + ", ".join(f"{m} {_med(v)}" for m, v in meds.items()))
+
+
+def _med(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}%"
+
+
+def _model_version() -> str:
+    from farm.dpu.perf import MODEL_VERSION
+
+    return MODEL_VERSION
+
+
+def _parse_input(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise click.BadParameter(f"expected HxW (e.g. 224x224), got {text!r}", param_hint="--input")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _load(model: str, batch: int, input_hw: tuple[int, int] | None):
+    """The analysed graph of a zoo name or an .onnx path; bad names are usage errors (exit 2)."""
+    from pathlib import Path
+
+    from farm.dpu.api import resize_input, zoo_graph
+    from farm.dpu.graph import analyse
+
+    if model.endswith(".onnx") or Path(model).exists():
+        from farm.zoo.user import load_onnx_file
+
+        if not Path(model).is_file():
+            raise click.BadParameter(f"no such ONNX file: {model}", param_hint="--model")
+        try:
+            m = load_onnx_file(Path(model), batch)
+            if input_hw:
+                m = resize_input(m, *input_hw)
+            return analyse(m)
+        except FarmError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
+    from farm.zoo.registry import get_zoo_model
+
+    try:
+        get_zoo_model(model)
+    except FarmError as exc:
+        raise click.BadParameter(str(exc), param_hint="--model") from None
+    return zoo_graph(model, batch, input_hw)
+
+
+@click.command(name="predict")
+@click.option("--board", required=True, help="A board type from inventory/board-types.yaml, e.g. zcu104.")
+@click.option("--model", "model", required=True, help="A zoo model name or a path to an .onnx file.")
+@click.option("--dpu", "dpu", default=None, metavar="CONFIG", help="Another DPU, e.g. DPUCZDX8G-B2304.")
+@click.option("--cores", type=click.IntRange(min=1), default=None, help="DPU cores (default: the catalog's).")
+@click.option(
+    "--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=None, help="Accelerator clock."
+)
+@click.option(
+    "--input", "input_hw", default=None, metavar="HxW", help="Input height x width (default: the model's)."
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Compiled batch size."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["int8", "fp32"]),
+    default="int8",
+    show_default=True,
+    help="GPU boards only.",
+)
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def predict(
+    board: str,
+    model: str,
+    dpu: str | None,
+    cores: int | None,
+    clock_mhz: float | None,
+    input_hw: str | None,
+    batch: int,
+    precision: str,
+    fmt: str,
+) -> None:
+    """Predicted latency (one thread), fps single- and multi-thread, DPU subgraphs and CPU fallbacks of a
+    model on a catalog board type (boards in the lab do not matter)."""
+    from farm.dpu.configs import parse_dpu
+    from farm.dpu.target import board_type
+
+    hw = _parse_input(input_hw)
+    try:
+        bt = board_type(board)
+    except FarmError as exc:
+        raise click.BadParameter(str(exc), param_hint="--board") from None
+    if dpu is not None:
+        try:
+            parse_dpu(dpu)
+        except FarmError as exc:
+            raise click.BadParameter(str(exc), param_hint="--dpu") from None
+    graph = _load(model, batch, hw)
+    kind = bt.accelerator.kind if bt.accelerator else None
+    try:
+        if kind == "dpu":
+            doc = _predict_dpu(board, graph, dpu, cores, clock_mhz)
+        elif kind == "gpu" and bt.accelerator.peak_tops_int8:
+            if dpu is not None or cores is not None:
+                raise click.UsageError(f"--dpu / --cores do not apply to GPU board {board!r}")
+            doc = _predict_gpu(board, graph, clock_mhz, precision)
+        else:
+            raise click.BadParameter(
+                f"board type {board!r} has no modelled accelerator (a DPU, or a GPU with peak figures)",
+                param_hint="--board",
+            )
+    except click.ClickException:
+        raise
+    except FarmError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    doc = {"board": board, "model": model, **doc}
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for key in (
+        "board",
+        "model",
+        "target",
+        "precision",
+        "batch_size",
+        "latency_ms",
+        "fps_st",
+        "fps_mt",
+        "utilisation_st",
+        "utilisation_mt",
+        "bound_mt",
+        "subgraphs",
+    ):
+        if key in doc:
+            value = doc[key]
+            click.echo(f"{key:<15} {_num(value) if isinstance(value, float) else value}")
+    if "cpu_ops" in doc:
+        click.echo(f"{'cpu_ops':<15} {', '.join(doc['cpu_ops']) or '-'}")
+    for w in doc.get("warnings", []):
+        click.secho(f"warning: {w}", fg="yellow")
+
+
+def _predict_dpu(board, graph, dpu, cores, clock_mhz) -> dict:
+    from farm.dpu.partition import check_memory, plan
+    from farm.dpu.perf import MODEL_VERSION, predict_plan
+    from farm.dpu.target import dpu_target
+
+    t = dpu_target(board, dpu=dpu, cores=cores, clock_mhz=clock_mhz)
+    p = plan(graph, t.dpu)
+    check_memory(p, t.usable_bytes, t.cores * t.dpu.engines, f"{board} ({t.arch})")
+    pred = predict_plan(p, t)
+    s = pred.summary()
+    notes = []
+    if bt_is_zynq7000(board):
+        notes.append(
+            "a Zynq-7020 needs the older DPU IP (DNNDK / DPU v3.x or a PYNQ-DPU port), not Vitis AI 2.x/3.x"
+        )
+    return {
+        "model_version": MODEL_VERSION,
+        "kind": "dpu",
+        "device": t.dpu.name,
+        "cores": t.cores,
+        "clock_mhz": t.clock_mhz,
+        "peak_tops": round(t.peak_tops, 4),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
+        "warnings": [*s["warnings"], *notes],
+    }
+
+
+def bt_is_zynq7000(board: str) -> bool:
+    from farm.dpu.target import board_type
+
+    return "zynq-70" in board_type(board).description.lower()
+
+
+def _predict_gpu(board, graph, clock_mhz, precision) -> dict:
+    from farm.dpu.gpu import MODEL_VERSION, gpu_target, predict_gpu
+
+    t = gpu_target(board, clock_mhz)
+    pred = predict_gpu(graph, t, precision)
+    s = pred.summary()
+    return {
+        "model_version": MODEL_VERSION,
+        "kind": "gpu",
+        "device": t.device,
+        "cores": t.sms,
+        "clock_mhz": t.clock_mhz,
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
+        "subgraphs": 1,
+        "cpu_ops": [],
+        "warnings": [],
+    }
+
+
+COMMANDS: list[click.Command] = [calibrate, predict]

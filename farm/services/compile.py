@@ -22,6 +22,7 @@ from farm.inventory import load_inventory
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import ModelRef, Quantization, Sweep
 from workers.toolchains.base import QuantConfig
+from workers.toolchains.registry import toolchain_for_target
 from workers.toolchains.runners import artifact_columns, runner_for
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
 
     ref = next(m for m in spec.models if m.name == model_name)
     inventory = load_inventory(settings.inventory_dir)
-    toolchain_name = inventory.board_types[target].toolchain
+    # Per-target toolchains (the emulators, Vitis AI) compile for this board type: "name@target".
+    toolchain_name = toolchain_for_target(inventory.board_types[target].toolchain, target)
     qcfg = quant_config(spec.quantization)
     try:
         with runner_for(inventory, toolchain_name) as runner:

@@ -1,0 +1,92 @@
+"""The emulated DPU compiler: INT8 quantisation (ONNX Runtime's, as the CPU toolchain does it), a DPU plan
+(farm/dpu: partitioning by the Vitis AI operator rules) and timing from the calibrated performance model,
+written into ONE .onnx artifact as the ``farm.emulation`` profile the emulated backend paces to.
+
+Per target: ``dpu_emulator@<board type>`` reads the board's DPU (ip, config, cores, clock), memory and host
+CPU from the catalog, so the artifact (key: target_arch such as ``DPUCZDX8G-B4096x2@300MHz``) differs per
+configuration. A model that cannot fit the board's memory fails here with the reason (ModelError).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from farm.errors import ModelError
+from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
+from workers.toolchains.emulation import digest, profile, write_profile
+
+
+class DpuEmulatorToolchain(Toolchain):
+    name = "dpu_emulator"
+    precisions = ("int8",)
+    per_target = True
+
+    def __init__(self, target: str | None = None):
+        self.board = target or None
+        self._target = None
+        if self.board:
+            from farm.dpu.target import dpu_target
+
+            self._target = dpu_target(self.board)
+        self.target_arch = self._target.arch if self._target else "dpu-emulator"
+
+    def catalog_name(self) -> str:
+        return f"dpu_emulator@{self.board}" if self.board else "dpu_emulator"
+
+    def version(self) -> str:
+        import onnxruntime
+
+        from farm.dpu.calibration import CALIBRATED
+        from farm.dpu.perf import MODEL_VERSION
+
+        return f"dpu_emulator-{MODEL_VERSION}-{digest(CALIBRATED.as_dict())}+onnxruntime-{onnxruntime.__version__}"
+
+    def compile(
+        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
+    ) -> CompileResult:
+        from farm.dpu.api import plan_model
+        from farm.dpu.perf import MODEL_VERSION, predict_plan
+        from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
+
+        check_precision(precision, self.precisions)
+        if self._target is None:
+            raise ModelError("dpu_emulator needs a target board type (dpu_emulator@<board type>)")
+        target = self._target
+        plan = plan_model(model, target)  # ModelError when it does not fit
+        pred = predict_plan(plan, target)
+        result = OnnxRuntimeCpuToolchain().compile(model, "int8", quant, Path(out_dir))
+        data = profile(
+            model_version=MODEL_VERSION,
+            kind="dpu",
+            device=target.dpu.name,
+            cores=target.cores,
+            clock_mhz=target.clock_mhz,
+            batch_size=pred.batch_size,
+            latency_ms=round(pred.latency_ms, 6),
+            clock_scaled_ms=round(pred.clock_scaled_ms, 6),
+            fps_mt=round(pred.fps_mt, 3),
+            utilisation_st=round(pred.utilisation_st, 4),
+            utilisation_mt=round(pred.utilisation_mt, 4),
+            subgraphs=pred.subgraphs,
+            cpu_ops=list(pred.cpu_ops),
+            warnings=list(pred.warnings),
+        )
+        write_profile(result.path, data)
+        details = {
+            **result.details,
+            "emulation": data,
+            "board": target.board,
+            "target_arch": target.arch,
+            "fps_st": round(pred.fps_st, 3),
+            "dpu_ms": round(pred.dpu_ms, 4),
+            "host_ms": round(pred.host_ms, 4),
+            "bound_mt": pred.bound_mt,
+        }
+        return CompileResult(
+            path=result.path,
+            fidelity=result.fidelity,
+            warnings=[*result.warnings, *pred.warnings],
+            details=details,
+        )
