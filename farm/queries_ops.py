@@ -176,7 +176,7 @@ def health_summary(s: Session, days: float = 7.0, now: datetime | None = None) -
 
 def board_events(s: Session, board: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
     """State changes and health checks, newest first; of one board, or of the whole fleet."""
-    query = select(BoardEventRow).order_by(BoardEventRow.at.desc(), BoardEventRow.id.desc()).limit(limit)
+    query = select(BoardEventRow).order_by(BoardEventRow.at.desc()).limit(limit)
     if board:
         query = query.where(BoardEventRow.board_name == board)
     return [

@@ -1,0 +1,177 @@
+"""Time the dashboard on a big database: each page's queries (goal < 300 ms) and each page's render
+(goal < 2 s, a full AppTest run of the page script: queries, pandas, charts, widgets).
+
+    .venv/bin/python bench/dashboard_seed.py --db sqlite:////tmp/dash.db --runs 100000
+    .venv/bin/python bench/dashboard_perf.py --db sqlite:////tmp/dash.db --db postgresql+psycopg://...
+
+Queries are timed the way a page runs them (one session per call, as dashboard/data.fetch does), with the
+page's default selection; the median and the worst of --repeat runs are printed. Renders: one cold run
+first (imports, caches), then the median and worst of --renders runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from farm.db.migrate import ensure_schema  # noqa: E402
+from farm.db.models import RunRow  # noqa: E402
+from farm.db.session import dispose_engines, redact, session_scope  # noqa: E402
+from farm.queries_ops import (  # noqa: E402
+    board_events,
+    fleet_boards,
+    fleet_counts,
+    health_summary,
+    recent_failures,
+    recent_sweeps,
+    sweep_choices,
+    sweep_header,
+    sweep_jobs,
+)
+from farm.queries_results import (  # noqa: E402
+    compare,
+    fingerprints,
+    latest_runs,
+    run_detail,
+    selection_options,
+    trend,
+)
+
+PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet")
+QUERY_GOAL_MS, RENDER_GOAL_S = 300.0, 2.0
+
+
+def call(url: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with session_scope(url) as s:
+        return fn(s, *args, **kwargs)
+
+
+def default_selection(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Compare and Trends show first: the first model, int8, the smallest batch, SingleStream."""
+    rows = options
+    chosen: dict[str, Any] = {}
+    for key, preferred in (
+        ("model", None),
+        ("precision", "int8"),
+        ("batch_size", None),
+        ("scenario", "SingleStream"),
+    ):
+        values = sorted({r[key] for r in rows})
+        chosen[key] = preferred if preferred in values else values[0]
+        rows = [r for r in rows if r[key] == chosen[key]]
+    chosen["target"] = sorted({r["target"] for r in rows})[0]
+    return chosen
+
+
+def page_queries(url: str, page: str) -> None:
+    """The queries `page` runs on its first load."""
+    if page == "overview":
+        call(url, fleet_counts)
+        sweeps = call(url, recent_sweeps, 20)
+        call(url, recent_failures, [w["sweep_id"] for w in sweeps])
+    elif page == "compare":
+        sel = default_selection(call(url, selection_options))
+        sel.pop("target")
+        call(url, compare, **sel, include_emulated=True)
+    elif page == "run_detail":
+        recent = call(url, latest_runs, 200)
+        call(url, run_detail, recent[0]["run_id"])
+    elif page == "trends":
+        sel = default_selection(call(url, selection_options))
+        groups = call(url, fingerprints, **sel)
+        call(url, trend, groups[0]["fingerprint"], "latency_ms_p90")
+    elif page == "sweep_detail":
+        choices = call(url, sweep_choices, 500)
+        call(url, sweep_header, choices[0]["sweep_id"])
+        call(url, sweep_jobs, choices[0]["sweep_id"])
+    elif page == "fleet":
+        call(url, fleet_boards)
+        call(url, fleet_counts)
+        call(url, health_summary, 7.0)
+        call(url, board_events, None, 500)
+
+
+def time_queries(url: str, page: str, repeat: int) -> list[float]:
+    page_queries(url, page)  # warm: connection pool, statement caches
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        page_queries(url, page)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def time_render(url: str, page: str, renders: int) -> tuple[float, list[float], list[str]]:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["FARM_DB_URL"] = url
+    script = str(ROOT / "dashboard" / "views" / f"{page}.py")
+    times, problems = [], []
+    for i in range(renders + 1):
+        at = AppTest.from_file(script, default_timeout=60)
+        started = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - started)
+        if i == 0:
+            problems = [e.value for e in at.exception] + [e.value for e in at.error if "bad" not in e.value]
+    return times[0], times[1:], problems
+
+
+def bench(url: str, repeat: int, renders: int) -> list[dict[str, Any]]:
+    ensure_schema(url)
+    with session_scope(url) as s:
+        runs = s.scalar(select(func.count()).select_from(RunRow))
+    print(f"\n{redact(url)}: {runs:,} runs")
+    print(f"{'page':<14}{'queries ms (median / worst)':>30}{'render s (median / worst)':>28}{'cold s':>9}")
+    out = []
+    for page in PAGES:
+        q = time_queries(url, page, repeat)
+        cold, r, problems = time_render(url, page, renders)
+        row = {
+            "page": page,
+            "query_ms_median": statistics.median(q),
+            "query_ms_max": max(q),
+            "render_s_median": statistics.median(r),
+            "render_s_max": max(r),
+            "render_s_cold": cold,
+            "problems": problems,
+        }
+        out.append(row)
+        flag = (
+            ""
+            if row["query_ms_max"] < QUERY_GOAL_MS and row["render_s_max"] < RENDER_GOAL_S
+            else "  OVER GOAL"
+        )
+        print(
+            f"{page:<14}{row['query_ms_median']:>18.1f} / {row['query_ms_max']:<9.1f}"
+            f"{row['render_s_median']:>16.2f} / {row['render_s_max']:<9.2f}{cold:>7.2f}{flag}"
+        )
+        for p in problems:
+            print(f"    problem on the page: {p[:200]}")
+    dispose_engines()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", action="append", required=True, help="a seeded database URL (repeatable)")
+    parser.add_argument("--repeat", type=int, default=10, help="query timings per page")
+    parser.add_argument("--renders", type=int, default=3, help="warm renders per page")
+    args = parser.parse_args()
+    for url in args.db:
+        bench(url, args.repeat, args.renders)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Every dashboard page under streamlit.testing.v1.AppTest: with data, on an empty database, and with bad
+URLs. No page may raise; each shows what it is for (its title, tables, charts) or says why it cannot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.conftest import PAGES, SWEEP_ID, VIEWS
+
+TITLES = {
+    "overview": "Overview",
+    "compare": "Compare targets",
+    "run_detail": "Run detail",
+    "trends": "Trends",
+    "sweep_detail": "Sweep detail",
+    "fleet": "Fleet",
+}
+
+
+def run_page(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(VIEWS / f"{page}.py"), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == TITLES[page]
+    return at
+
+
+def charts(at: AppTest) -> list:
+    return at.get("vega_lite_chart")
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_with_data(seeded_db: str, page: str) -> None:
+    at = run_page(page)
+    assert at.dataframe, "every page shows at least one table"
+    assert at.get("download_button"), "tables are downloadable as CSV"
+    if page != "sweep_detail":
+        assert charts(at) or page == "overview"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_on_empty_database(empty_db: str, page: str) -> None:
+    at = run_page(page)
+    assert not at.error
+    if page != "overview":  # overview shows an empty fleet caption and the empty-sweeps note
+        assert "farm" in texts(at.info)
+    else:
+        assert "No sweeps yet" in texts(at.info)
+
+
+def test_router_runs_the_default_page(seeded_db: str) -> None:
+    at = AppTest.from_file(str(Path(VIEWS).parent / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Overview"
+
+
+def test_compare_shows_targets_speedups_and_marks_emulated(seeded_db: str) -> None:
+    at = run_page("compare")
+    assert "emulated" in texts(at.warning)
+    table = at.dataframe[0].value
+    assert set(table["label"]) == {"cpu", "zcu104 (emulated)", "vck190 (emulated)"}
+    # median of the latest sweep's repeat; vck190 reported no power: perf/W stays empty, said in a caption
+    row = table.set_index("target").loc["zcu104"]
+    assert row["latency_ms_p50"] == pytest.approx(4.0)
+    assert row["inferences_per_joule"] == pytest.approx(250.0 / 15.0)
+    assert "vck190 (emulated): power_w" in texts(at.caption)
+    speedups = at.dataframe[1].value.set_index("fpga")
+    assert speedups.loc["zcu104 (emulated)", "throughput_speedup"] == pytest.approx(2.5)
+    assert speedups.loc["zcu104 (emulated)", "emulated"] == "yes"
+    assert at.query_params["model"] == "resnet18"
+
+
+def test_compare_with_emulated_switched_off(seeded_db: str) -> None:
+    at = run_page("compare", emulated="0")
+    table = at.dataframe[0].value
+    assert list(table["source"]) == ["measured"]
+    assert not any("emulated" in w for w in texts(at.warning).split("Unknown"))
+    assert "Speedups need" in texts(at.info)
+
+
+def test_compare_with_unknown_url_values(seeded_db: str) -> None:
+    at = run_page("compare", model="no-such-model", batch_size="banana", emulated="maybe")
+    warnings = texts(at.warning)
+    assert "Unknown model 'no-such-model'" in warnings
+    assert "Unknown batch size 'banana'" in warnings
+    assert "'maybe'" in warnings
+    assert at.dataframe, "falls back to the defaults and still shows them"
+
+
+def test_run_detail_with_samples_traces_and_provenance(seeded_db: str) -> None:
+    at = run_page("run_detail")
+    assert at.query_params["run"]
+    assert len(charts(at)) >= 2  # latency histogram + traces
+
+
+def test_run_detail_of_a_run_without_metrics(seeded_db: str) -> None:
+    from sqlalchemy import select
+
+    from farm.db.models import RunRow
+    from farm.db.session import session_scope
+
+    with session_scope(seeded_db) as s:
+        bare = s.scalar(select(RunRow.id).where(RunRow.repeat == 7))
+    at = run_page("run_detail", run=str(bare))
+    info = texts(at.info)
+    assert "no latency samples" in info and "no metrics" in info
+    assert "no provenance" in texts(at.warning)
+
+
+@pytest.mark.parametrize("value, message", [("abc", "not a number"), ("987654", "There is no run 987654")])
+def test_run_detail_with_a_bad_run_in_the_url(seeded_db: str, value: str, message: str) -> None:
+    at = run_page("run_detail", run=value)
+    assert message in texts(at.warning)
+    assert at.dataframe
+
+
+def test_trends_follow_one_fingerprint(seeded_db: str) -> None:
+    at = run_page("trends", target="zcu104", metric="latency_ms_p50")
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["source"]) == {"emulated"}
+    assert "emulated" in texts(at.warning)
+
+
+def test_trends_with_a_metric_nobody_reported(seeded_db: str) -> None:
+    at = run_page("trends", target="vck190", metric="power_w")
+    assert "No run of this fingerprint reported power_w" in texts(at.info)
+
+
+def test_sweep_detail_lists_jobs_and_failures(seeded_db: str) -> None:
+    at = run_page("sweep_detail", sweep=SWEEP_ID)
+    jobs = at.dataframe[0].value
+    assert "failed" in set(jobs["state"])
+    assert "agent timed out" in " ".join(jobs["error"].dropna())
+    assert "failed" in texts(at.error)
+    at = run_page("sweep_detail", sweep=SWEEP_ID, state="failed")
+    assert set(at.dataframe[0].value["state"]) == {"failed"}
+
+
+def test_sweep_detail_with_an_unknown_sweep(seeded_db: str) -> None:
+    at = run_page("sweep_detail", sweep="nope")
+    assert "Unknown sweep 'nope'" in texts(at.warning)
+
+
+def test_fleet_shows_states_and_health(seeded_db: str) -> None:
+    at = run_page("fleet", board="vck190-01")
+    assert "vck190-01" in texts(at.error)  # the bad board is called out
+    boards = at.dataframe[0].value if "board" in at.dataframe[0].value else at.dataframe[1].value
+    assert "bad" in set(boards["state"])
+    assert at.query_params["board"] == "vck190-01"
+
+
+def test_overview_lists_sweeps_and_failures(seeded_db: str) -> None:
+    at = run_page("overview")
+    sweeps = at.dataframe[0].value
+    assert len(sweeps) == 3 and sweeps.iloc[0]["failed"] == 1
+    assert "agent timed out" in " ".join(at.dataframe[1].value["error"])
+
+
+def test_unreadable_database_is_a_message_not_a_traceback(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FARM_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    at = AppTest.from_file(str(VIEWS / "overview.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "cannot" in texts(at.error)
