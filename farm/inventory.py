@@ -222,10 +222,37 @@ def lab_path(directory: Path, lab: str | None = None) -> Path:
     return chosen if chosen.is_absolute() else directory / chosen
 
 
+def _stamp(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+_CACHE: dict[tuple, Inventory] = {}
+
+
 def load_inventory(directory: Path, lab: str | None = None) -> Inventory:
-    """The catalog (board-types.yaml) and one lab file (FARM_LAB, default local.yaml; absolute or relative)."""
-    catalog, _ = _load(directory / "board-types.yaml", Catalog)
+    """The catalog (board-types.yaml) and one lab file (FARM_LAB, default local.yaml; absolute or relative).
+
+    Loaded again only when either file changed (path, mtime, size): a worker reads it for every job, and
+    an Inventory is immutable, so the parsed one is shared."""
     path = lab_path(directory, lab)
+    stamp = (_stamp(directory / "board-types.yaml"), _stamp(path))
+    cached = _CACHE.get(stamp) if None not in stamp else None
+    if cached is not None:
+        return cached
+    inventory = _load_inventory(directory, path)
+    if None not in stamp:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[stamp] = inventory
+    return inventory
+
+
+def _load_inventory(directory: Path, path: Path) -> Inventory:
+    catalog, _ = _load(directory / "board-types.yaml", Catalog)
     lab_data, lines = _load(path, Lab)
     assert isinstance(catalog, Catalog) and isinstance(lab_data, Lab)
 

@@ -23,8 +23,23 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 class Cluster:
-    def __init__(self, env: dict, logs: Path) -> None:
+    def __init__(self, env: dict, logs: Path, servers: list) -> None:
         self.env, self.logs, self.procs = env, logs, {}
+        self.work_dirs = {f"node-{i}": str(srv.work_dir) for i, srv in enumerate(servers)}
+
+    def agent_pids(self, board: str) -> list[int]:
+        """The agent processes on ``board`` (not their guards): argv is python, <work_dir>/agent/.../farm_agent.py, ..."""
+        prefix = (self.work_dirs[board] + "/agent/").encode()
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if len(argv) > 1 and argv[1].startswith(prefix) and argv[1].endswith(b"/farm_agent.py"):
+                    found.append(int(entry))
+        return found
 
     def start(self, node: str, *args: str) -> None:
         log = open(self.logs / f"{node}.log", "a")  # noqa: SIM115 - the process owns it
@@ -56,7 +71,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Cluster]:
-    ssh_lab(2)
+    servers = ssh_lab(2)
     env = {**os.environ}
     env["FARM_BROKER_URL"] = redis_url.rsplit("/", 1)[0] + "/14"
     env.update(
@@ -70,7 +85,7 @@ def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Clust
     subprocess.run(["redis-cli", "-u", env["FARM_BROKER_URL"], "FLUSHDB"], check=False, capture_output=True)
     logs = tmp_path / "logs"
     logs.mkdir()
-    c = Cluster(env, logs)
+    c = Cluster(env, logs, servers)
     c.start("compile", "-Q", "compile")
     for board in ("node-0", "node-1"):
         c.start(board, "--board", board)
@@ -144,12 +159,9 @@ def test_hung_agent_is_killed_and_the_job_moves(
     deadline = time.monotonic() + 30
     stopped: list[int] = []
     while not stopped and time.monotonic() < deadline:
-        found = subprocess.run(
-            ["pgrep", "-f", "farm_agent.py --config"], capture_output=True, text=True
-        ).stdout.split()
-        for pid in found:
-            os.kill(int(pid), signal.SIGSTOP)  # the agent hangs
-            stopped.append(int(pid))
+        for pid in cluster.agent_pids(job.board_name):  # that board's agent (a session or a one-job process)
+            os.kill(pid, signal.SIGSTOP)  # the agent hangs
+            stopped.append(pid)
         time.sleep(0.05)
     assert stopped, "the agent process was not found"
     status = _wait_for(cluster, sweep_id)
