@@ -19,18 +19,31 @@ The agent runs under a small guard (:data:`_GUARD`): it puts the agent in its ow
 that group in ``run/<uuid>.pid`` and kills the whole group if it outlives ``timeout_s + grace``, so a hung
 agent dies even when the connection to the board is gone. On a timeout seen from this side the transport
 kills the group itself right away and raises :class:`InfraError`.
+
+Agent sessions: an agent whose ``farm_agent.py`` carries :data:`SERVE_PROTOCOL` runs job after job in one
+process (``farm_agent.py --config - --serve``) on one SSH channel of the connection, so a job costs one
+line each way instead of an SSH session, an interpreter start and the runtime imports. The session is
+started at the first ``run_agent`` and again after a hang, a crash, a reconnect or an agent update. Its
+guard (:data:`_SESSION_GUARD`) owns the process group (pid file as above), enforces ``timeout_s + grace``
+per job only (an idle session lives on), and kills the group as soon as the channel closes or the
+connection drops, so closing the transport or losing the farm side never leaves an agent behind. Other
+agents (older ones, test doubles) still run once per job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import posixpath
+import queue
+import re
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +126,142 @@ except OSError:
 sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 """.strip()
 
+# The guard of a long-lived agent session (Python >= 3.5):
+#   python3 -c SESSION_GUARD <pidfile> <argv...>
+# New process group (pgid == our pid), recorded in <pidfile>; the agent is our child, its stdin and stdout
+# pipes to us. We pass request lines on ("<limit_s> <json>" in, "<json>" to the agent) and response lines
+# back, and kill the whole group (ourselves included) when a job outlives its <limit_s>, or when our stdin
+# ends or our stdout breaks (the SSH channel closed or the connection dropped) and the agent does not
+# finish within a second: a session never outlives the farm's side of it. Between jobs nothing times out.
+# When the agent exits by itself we exit with its status (128 + signal), after a SIGTERM to what it left.
+_SESSION_GUARD = r"""
+import os, select, signal, sys, time
+pidfile, argv = sys.argv[1], sys.argv[2:]
+try:
+    os.setsid()
+except OSError:
+    pass
+if os.getpgrp() != os.getpid():
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+try:
+    os.makedirs(os.path.dirname(pidfile))
+except OSError:
+    pass
+with open(pidfile, "w") as fh:
+    fh.write("%d\n" % os.getpgrp())
+in_r, in_w = os.pipe()
+out_r, out_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.dup2(in_r, 0)
+        os.dup2(out_w, 1)
+        for fd in (in_r, in_w, out_r, out_w):
+            os.close(fd)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+os.close(in_r)
+os.close(out_w)
+def say(text):
+    try:  # stderr is gone when the SSH connection is
+        os.write(2, ("farm guard: %s\n" % text).encode())
+    except OSError:
+        pass
+def unlink():
+    try:
+        os.unlink(pidfile)
+    except OSError:
+        pass
+def kill_all():
+    unlink()
+    os.killpg(0, signal.SIGKILL)
+def reaped():
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        return 255 << 8
+    return status if done else None
+def write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+def hang_up():
+    try:
+        os.close(in_w)
+    except OSError:
+        pass
+    end = time.time() + 1.0
+    while reaped() is None and time.time() < end:
+        time.sleep(0.02)
+    kill_all()
+pending, deadline, busy, agent_out = b"", None, 0, True
+while True:
+    wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.time()))
+    ready = select.select([0, out_r] if agent_out else [0], [], [], wait)[0]
+    if out_r in ready:
+        data = os.read(out_r, 65536)
+        if not data:
+            agent_out = False
+        else:
+            try:
+                write_all(1, data)
+            except OSError:
+                hang_up()
+            busy -= data.count(b"\n")
+            if busy <= 0:
+                busy, deadline = 0, None
+    if deadline is not None and time.time() >= deadline:
+        say("job still running after its limit: killing the agent's process group")
+        kill_all()
+    if 0 in ready:
+        data = os.read(0, 65536)
+        if not data:
+            hang_up()
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            limit, _, request = line.partition(b" ")
+            try:
+                deadline = time.time() + float(limit)
+            except ValueError:
+                deadline = None
+            busy += 1
+            try:
+                write_all(in_w, request + b"\n")
+            except OSError:
+                pass  # the agent is gone: reaped below
+    status = reaped()
+    if status is not None:
+        while agent_out and select.select([out_r], [], [], 0)[0]:
+            data = os.read(out_r, 65536)
+            if not data:
+                break
+            try:
+                write_all(1, data)
+            except OSError:
+                break
+        unlink()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            os.killpg(0, signal.SIGTERM)
+        except OSError:
+            pass
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+""".strip()
+
+#: In farm_agent.py of an agent that runs job after job (``--serve``); the farm starts one session per board.
+SERVE_PROTOCOL = "farm-agent-serve/1"
+#: The agent writes this line (% job number) to stderr after each job in serve mode (workers/agent/serve.py).
+JOB_END_MARK = "farm-agent-serve: end of job %d"
+#: How much of a session's stderr is kept (the tail).
+SESSION_STDERR_KEEP = 64 * 1024
+#: How long to wait for a job's stderr to catch up with its response (it travels separately).
+SESSION_STDERR_WAIT_S = 1.0
+
 # sha256 of one file on the board, for boards without coreutils' sha256sum.
 _PY_SHA256 = (
     "import hashlib,sys\n"
@@ -129,6 +278,121 @@ class _WholeStream(io.StringIO):
 
     def read(self, size: int | None = -1) -> str:
         return super().read()
+
+
+class _AgentSession:
+    """One long-lived ``farm_agent.py --config - --serve`` on the board, under :data:`_SESSION_GUARD`, on
+    one SSH channel. Two daemon threads read the channel: stdout into a queue of lines, stderr into a
+    bounded buffer (the board never blocks on a full pipe)."""
+
+    def __init__(self, channel: paramiko.Channel, script: str, pidfile: str) -> None:
+        self.channel = channel
+        self.script = script
+        self.pidfile = pidfile
+        self.jobs = 0  # requests sent
+        self.stray = b""  # bytes after the last full stdout line, at EOF
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._ended = threading.Event()
+        self._err = bytearray()
+        self._err_base = 0  # absolute stderr offset of self._err[0]
+        self._err_eof = False
+        self._err_cond = threading.Condition()
+        self._job_err_start = 0  # absolute stderr offset where the current job's stderr begins
+        for target, what in ((self._read_stdout, "stdout"), (self._read_stderr, "stderr")):
+            threading.Thread(target=target, name=f"farm-agent-session-{what}", daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        parts: list[bytes] = []
+        try:
+            while True:
+                data = self.channel.recv(65536)
+                if not data:
+                    break
+                while True:
+                    end = data.find(b"\n")
+                    if end < 0:
+                        parts.append(data)
+                        break
+                    parts.append(data[:end])
+                    self._lines.put(b"".join(parts))
+                    parts, data = [], data[end + 1 :]
+        except Exception:  # the channel broke: the same as its end
+            log.debug("agent session stdout ended", exc_info=True)
+        finally:
+            self.stray = b"".join(parts)
+            self._ended.set()
+            self._lines.put(None)
+
+    def _read_stderr(self) -> None:
+        try:
+            while True:
+                data = self.channel.recv_stderr(65536)
+                if not data:
+                    break
+                with self._err_cond:
+                    self._err += data
+                    excess = len(self._err) - SESSION_STDERR_KEEP
+                    if excess > 0:
+                        del self._err[:excess]
+                        self._err_base += excess
+                    self._err_cond.notify_all()
+        except Exception:
+            log.debug("agent session stderr ended", exc_info=True)
+        finally:
+            with self._err_cond:
+                self._err_eof = True
+                self._err_cond.notify_all()
+
+    def alive(self) -> bool:
+        return not self._ended.is_set() and not self.channel.closed and not self.channel.exit_status_ready()
+
+    def send(self, request: bytes) -> None:
+        self.channel.sendall(request)
+
+    def response(self, timeout_s: float) -> bytes | None:
+        """The next response line; None when the session ended first; queue.Empty on timeout."""
+        return self._lines.get(timeout=max(0.0, timeout_s))
+
+    def job_stderr(self, job: int, wait_s: float = SESSION_STDERR_WAIT_S) -> str:
+        """This job's stderr: from the previous job's end mark to this job's (waited for up to ``wait_s``:
+        stderr travels beside stdout, not in order with it)."""
+        mark = (JOB_END_MARK % job + "\n").encode()
+        deadline = time.monotonic() + wait_s
+        with self._err_cond:
+            while True:
+                start = max(self._job_err_start - self._err_base, 0)
+                found = self._err.find(mark, start)
+                left = deadline - time.monotonic()
+                if found >= 0 or self._err_eof or left <= 0:
+                    break
+                self._err_cond.wait(left)
+            end = found if found >= 0 else len(self._err)
+            text = bytes(self._err[start:end])
+            self._job_err_start = self._err_base + (end + len(mark) if found >= 0 else end)
+        return text.decode("utf-8", "replace")
+
+    def stderr_tail(self, wait_s: float = SESSION_STDERR_WAIT_S) -> str:
+        """Everything since the last job's end mark, once stderr has ended (waited for up to ``wait_s``)."""
+        deadline = time.monotonic() + wait_s
+        with self._err_cond:
+            while not self._err_eof and (left := deadline - time.monotonic()) > 0:
+                self._err_cond.wait(left)
+            start = max(self._job_err_start - self._err_base, 0)
+            return bytes(self._err[start:]).decode("utf-8", "replace")
+
+    def exit_status(self, wait_s: float = 1.0) -> int | None:
+        """The guard's exit status (the agent's, or 128 + signal), if the board reported one in time."""
+        if self.channel.status_event.wait(wait_s) and self.channel.exit_status_ready():
+            status = self.channel.recv_exit_status()
+            return None if status == -1 else status
+        return None
+
+    def close(self) -> None:
+        """Close the channel: the guard sees its stdin end and kills the agent's process group."""
+        try:
+            self.channel.close()
+        except Exception:
+            log.debug("closing an agent session failed", exc_info=True)
 
 
 class _UnknownHostKey(paramiko.SSHException):
@@ -155,6 +419,21 @@ def _agent_files(root: Path) -> list[tuple[str, Path]]:
             continue
         files.append((rel.as_posix(), path))
     return sorted(files)
+
+
+def _agent_signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Cheap fingerprint of the local agent files (path, size, mtime), checked before every job: tells when
+    to hash them again (and so ship the new agent and restart the session)."""
+    signature = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    signature.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(signature)
 
 
 def _agent_digest_parts(files: list[tuple[str, Path]]) -> list[bytes]:
@@ -212,10 +491,16 @@ class SshTransport(Transport):
         self.agent_uploads_skipped = 0
         #: How many times an SSH connection was opened (1 + reconnects).
         self.connects = 0
+        #: How many long-lived agent sessions were started (serve-mode agents: one per connection, plus one
+        #: after each hang, crash or agent update).
+        self.agent_sessions_started = 0
 
         self._conn: Connection | None = None
         self._lock = threading.RLock()
         self._agent_script: str | None = None  # remote script path, once ensured on this connection
+        self._agent_signature: tuple[tuple[str, int, int], ...] | None = None  # local files it was made from
+        self._agent_serves = False  # does that agent speak the serve protocol (SERVE_PROTOCOL)?
+        self._session: _AgentSession | None = None
         self._local_sha_cache: dict[tuple[str, int, int], str] = {}
         # Artifacts checked (or uploaded) on the board over the current connection. A board is held by one
         # worker, and the agent verifies the sha256 itself before loading, so they are not hashed again.
@@ -323,6 +608,7 @@ class SshTransport(Transport):
 
     def _drop(self) -> None:
         """Forget the current connection (closing it); the next call reconnects."""
+        self._end_session()
         conn, self._conn = self._conn, None
         self._agent_script = None  # the board may have changed while we were away
         self._verified.clear()
@@ -490,12 +776,19 @@ class SshTransport(Transport):
     def ensure_agent(self) -> str:
         """The remote path of the agent script, uploading the agent directory first if the board lacks it."""
         with self._lock:
-            if self._agent_script is not None and self._conn is not None and self._conn.is_connected:
+            signature = _agent_signature(self.agent_dir)
+            if (
+                self._agent_script is not None
+                and self._agent_signature == signature
+                and self._conn is not None
+                and self._conn.is_connected
+            ):
                 return self._agent_script
             files = _agent_files(self.agent_dir)
             if not any(rel == AGENT_SCRIPT_NAME for rel, _ in files):
                 raise FarmError(f"{self.agent_dir} has no {AGENT_SCRIPT_NAME}")
             digest = hashlib.sha256(b"".join(_agent_digest_parts(files))).hexdigest()
+            serves = SERVE_PROTOCOL.encode() in dict(files)[AGENT_SCRIPT_NAME].read_bytes()
             remote_dir = remote_join(self.work_dir, "agent", digest)
             script = posixpath.join(remote_dir, AGENT_SCRIPT_NAME)
             sftp = self._sftp()
@@ -519,7 +812,7 @@ class SshTransport(Transport):
                 self._rename(sftp, tmp_marker, marker)
                 self.agent_bytes_uploaded += sent
             self._makedirs(sftp, remote_join(self.work_dir, "run"))
-            self._agent_script = script
+            self._agent_script, self._agent_signature, self._agent_serves = script, signature, serves
             return script
 
     def _sftp_open_write(self, sftp: paramiko.SFTPClient, path: str) -> Any:
@@ -584,13 +877,23 @@ class SshTransport(Transport):
     # ------------------------------------------------------------------ agent runs
 
     def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
-        """``python3 <agent>/farm_agent.py --config -`` with ``config`` as JSON on stdin.
+        """Run the agent with ``config``; its one JSON report comes back in ``stdout``, its exit status (0 ok,
+        1 infra error, 2 model error) in ``returncode``.
 
-        A run that outlives ``timeout_s`` has its whole process group killed on the board; InfraError.
+        An agent that speaks the serve protocol runs as one long-lived session per connection (started at
+        the first job, again after a hang, a crash or an agent update): the config goes in as one line,
+        the report comes back as one line. Any other agent runs once per job as
+        ``python3 <agent>/farm_agent.py --config -`` with the config on stdin.
+
+        A run that outlives ``timeout_s`` has its whole process group killed on the board; InfraError. So is
+        a session that ends without a report (the agent crashed, the connection dropped).
         """
         payload = json.dumps(config)
         with self._lock:
             script = self.ensure_agent()
+            started = time.monotonic()
+            if self._agent_serves:
+                return self._run_in_session(script, payload, timeout_s, started)
             pidfile = remote_join(self.work_dir, "run", f"{uuid.uuid4().hex}.pid")
             command = quote_argv(
                 [
@@ -619,6 +922,116 @@ class SshTransport(Transport):
                     )
                 ) from None
             return AgentOutcome(rc, out, err)
+
+    def _run_in_session(self, script: str, payload: str, timeout_s: float, started: float) -> AgentOutcome:
+        request = f"{timeout_s + GUARD_GRACE_S:.3f} {payload}\n".encode()
+        for attempt in (1, 2):
+            session = self._agent_session(script)
+            try:
+                session.send(request)
+                break
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                # The job never reached the agent (a session or connection that died while idle): retry once.
+                self._end_session()
+                if self._conn is not None and not self._conn.is_connected:
+                    self._drop()
+                if attempt == 2:
+                    raise InfraError(f"{self._where()}: cannot send the job to the agent: {exc}") from None
+                log.info("agent session on %s is gone (%s): starting a new one", self._where(), exc)
+        session.jobs += 1
+        try:
+            line = session.response(timeout_s - (time.monotonic() - started))
+        except queue.Empty:
+            killed = self._kill_run(session.pidfile)
+            self._end_session()
+            raise InfraError(
+                f"{self._where()}: agent hung (no result within {timeout_s:g} s): "
+                + (
+                    "killed its process group"
+                    if killed
+                    else f"could not kill it now ({killed.reason}); closed its session, so the board-side "
+                    "guard kills it"
+                )
+            ) from None
+        if line is None:
+            return self._session_ended(session)
+        outcome = _session_outcome(line)
+        if outcome is None:
+            killed = self._kill_run(session.pidfile)
+            self._end_session()
+            raise InfraError(
+                f"{self._where()}: agent sent a malformed response ({_clip(line)!r}): "
+                + ("killed it" if killed else "closed its session")
+            )
+        code, report = outcome
+        return AgentOutcome(code, report, session.job_stderr(session.jobs))
+
+    def _session_ended(self, session: _AgentSession) -> AgentOutcome:
+        """The session's stdout ended before the job's response: InfraError, saying why as well as we can."""
+        tail = session.stderr_tail()
+        status = session.exit_status()
+        self._end_session()
+        if self._conn is None or not self._conn.is_connected:
+            self._drop()
+            raise InfraError(f"{self._where()}: SSH connection lost while the agent was running")
+        stray = f"; stdout: {_clip(session.stray)!r}" if session.stray else ""
+        exited = f"exit {status}" if status is not None else "no exit status"
+        raise InfraError(
+            f"{self._where()}: agent crashed ({exited}) without a report: "
+            f"{tail[-2000:].strip() or '(no stderr)'}{stray}"
+        )
+
+    def _agent_session(self, script: str) -> _AgentSession:
+        """The running session for ``script`` (a new one if there is none, it ended, or the agent changed)."""
+        session = self._session
+        if session is not None and (
+            session.script != script
+            or not session.alive()
+            or self._conn is None
+            or not self._conn.is_connected
+        ):
+            log.info(
+                "agent session on %s %s: starting a new one",
+                self._where(),
+                "runs an older agent" if session.script != script else "has ended",
+            )
+            self._end_session()
+            session = None
+        if session is None:
+            session = self._start_session(script)
+        return session
+
+    def _start_session(self, script: str) -> _AgentSession:
+        pidfile = remote_join(self.work_dir, "run", f"{uuid.uuid4().hex}.pid")
+        command = quote_argv(
+            [self.python, "-c", _SESSION_GUARD, pidfile, self.python, script, "--config", "-", "--serve"]
+        )
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                transport = conn.client.get_transport()
+                if transport is None:
+                    raise paramiko.SSHException("no transport")
+                channel = transport.open_session(timeout=self.connect_timeout_s)
+                channel.exec_command(command)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                # Could not open a session / start the command: nothing ran remotely, so retrying is safe.
+                self._drop()
+                if attempt == 2 or isinstance(exc, paramiko.BadHostKeyException):
+                    raise self._connect_error(exc) from None
+                log.info("SSH session to %s failed (%s): reconnecting", self._where(), exc)
+                continue
+            self._session = _AgentSession(channel, script, pidfile)
+            self.agent_sessions_started += 1
+            log.info("started an agent session on %s", self._where())
+            return self._session
+        raise AssertionError("unreachable")
+
+    def _end_session(self) -> None:
+        """Close the agent session, if any (its guard kills the agent when the channel closes)."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
 
     def log_dir(self, local_data_dir: Path, sweep_id: str, job_name: str) -> str:
         """LoadGen logs stay on the board under <work_dir>/runs (the agent creates the folder)."""
@@ -734,6 +1147,34 @@ class SshTransport(Transport):
                     f"{self._where()}: {what} did not finish within {timeout_s:g} s: "
                     + ("killed its process group" if killed else f"could not kill it now ({killed.reason})")
                 ) from None
+
+
+_RESPONSE = re.compile(rb'\{"exit": (-?\d+), "report": (\{.*\})\}', re.DOTALL)
+
+
+def _session_outcome(line: bytes) -> tuple[int, str] | None:
+    """(exit status, report JSON text) of one response line, or None if it is not one."""
+    match = _RESPONSE.fullmatch(line.strip())
+    if match is not None:  # the agent's own layout: hand the report on without parsing it twice
+        try:
+            return int(match.group(1)), match.group(2).decode("utf-8") + "\n"
+        except UnicodeDecodeError:
+            return None
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("report"), dict):
+        return None
+    code = doc.get("exit")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return code, json.dumps(doc["report"]) + "\n"
+
+
+def _clip(data: bytes, limit: int = 200) -> str:
+    text = data.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)

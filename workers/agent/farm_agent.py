@@ -3,10 +3,15 @@
 
     python3 farm_agent.py --config cfg.json      # or --config - to read the config from stdin
     python3 farm_agent.py --health BACKEND       # can this board take a job? (one JSON document)
+    python3 farm_agent.py --config - --serve     # job after job: one config line in, one line out (serve.py)
 
 Exit status: 0 ok (the LoadGen result may still be INVALID: see ``result_valid``), 1 infra error,
 2 model error. Logs go to stderr. While the benchmark runs, file descriptor 1 is pointed at stderr so
 that nothing a native library prints can corrupt the JSON on stdout.
+
+``--serve`` (``--config -`` may be given with it, and the farm does, so the process reads as an agent run
+in ``ps``) keeps reading configs from stdin, one per line, and answers each with one line
+``{"exit": CODE, "report": DOCUMENT}`` (see serve.py); it exits 0 at EOF.
 """
 
 from __future__ import annotations
@@ -37,13 +42,35 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def _parser():
     parser = _ArgumentParser(prog="farm_agent.py", description=__doc__.split("\n")[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
+    mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--config", help="config JSON file, or - for stdin")
     mode.add_argument(
         "--health", metavar="BACKEND", help="check python, numpy, loadgen, the backend and disk"
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="run job after job: one config per line on stdin, one result line each on stdout",
+    )
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     return parser
+
+
+#: The serve protocol this agent speaks (the farm looks for this string in this file).
+SERVE_PROTOCOL = "farm-agent-serve/1"
+
+
+def _parse_args(argv):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.serve:
+        if args.health:
+            parser.error("--serve cannot be combined with --health")
+        if args.config not in (None, "-"):
+            parser.error("--serve reads its configs from stdin (--config - or no --config)")
+    elif not args.config and not args.health:
+        parser.error("one of the arguments --config --health --serve is required")
+    return args
 
 
 def _read_config(path):
@@ -56,6 +83,10 @@ def _read_config(path):
     except (OSError, IOError) as exc:
         raise InfraError("cannot read config %s: %s" % (path, exc)) from exc
     return harness.load_config_text(text)
+
+
+def _binary_stdin():
+    return getattr(sys.stdin, "buffer", sys.stdin)
 
 
 def _redirect_stdout_to_stderr():
@@ -72,7 +103,7 @@ def main(argv=None, protect_stdout=True):
     try:
         config = None
         try:
-            args = _parser().parse_args(argv)
+            args = _parse_args(argv)
             logging.basicConfig(
                 stream=sys.stderr,
                 level=getattr(logging, str(args.log_level).upper(), logging.INFO),
@@ -85,6 +116,10 @@ def main(argv=None, protect_stdout=True):
                 out.write(json.dumps(doc) + "\n")
                 out.flush()
                 return code
+            if args.serve:
+                import serve
+
+                return serve.serve(_binary_stdin(), out, sys.stderr, _PROCESS_STARTED)
             config = _read_config(args.config)
         except InfraError as exc:
             config = exc
