@@ -271,7 +271,11 @@ def open_sensors(config):
     entries = list(config["sensors"])
     emulation = config.get("emulation")
     if emulation and not any(e.get("kind") == "emu_clock" for e in entries):
-        entries.append({"kind": "emu_clock", "root": emulation["root"]})
+        clock = {"kind": "emu_clock", "root": emulation["root"]}
+        intervals = [e["interval_ms"] for e in entries if e.get("interval_ms")]
+        if intervals:  # as fast as the fastest configured sensor
+            clock["interval_ms"] = min(intervals)
+        entries.append(clock)
     if not entries:
         return None
     readers, unavailable = [], []
