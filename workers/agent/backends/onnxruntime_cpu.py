@@ -48,10 +48,9 @@ class OnnxRuntimeCpuBackend(Backend):
         options.log_severity_level = 3  # errors only; the agent reports failures itself
         if threads:
             options.intra_op_num_threads = int(threads)
+        providers = self.session_providers(artifact_path)  # an InfraError here is not the model's fault
         try:
-            session = ort.InferenceSession(
-                artifact_path, sess_options=options, providers=self.session_providers(artifact_path)
-            )
+            session = ort.InferenceSession(artifact_path, sess_options=options, providers=providers)
         except Exception as exc:  # InvalidGraph, NotImplemented, Fail, InvalidProtobuf, ...
             raise ModelError("onnxruntime cannot load the model: %s: %s" % (type(exc).__name__, exc)) from exc
         inputs = session.get_inputs()
