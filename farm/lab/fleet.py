@@ -41,7 +41,7 @@ from farm.config import Settings
 from farm.errors import FarmError, InventoryError
 from farm.inventory import NAME, BoardType, load_inventory
 from farm.lab.boardsim import load_catalog
-from farm.lab.sensorfs import BOARD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
+from farm.lab.sensorfs import BOARD_FILE, LOAD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
 from farm.lab.sshd import (
     SSHD,
     ClientKey,
@@ -448,6 +448,9 @@ def _prepare_board(directory: Path, board: LabBoard, board_type: BoardType, scal
         "time_scale": scale,
     }
     write_atomic(Path(board.root) / BOARD_FILE, json.dumps(board_json) + "\n")
+    load = Path(board.root) / LOAD_FILE
+    if not load.exists():  # idle until the emulated backend says otherwise (never reset a running board's)
+        write_atomic(load, "0\n")
 
 
 def _ensure_sshd(

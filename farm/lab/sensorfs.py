@@ -97,6 +97,7 @@ class SensorFs:
         self.skipped: list[str] = []
         self._writers: list = []
         self._planned = False
+        self._last: dict[Path, str] = {}  # what each value file holds: unchanged values are not rewritten
 
     # ------------------------------------------------------------------ layout
     def layout(self, python: str = sys.executable) -> SensorFs:
@@ -145,10 +146,10 @@ class SensorFs:
         def write(state: SensorState) -> None:
             bus_mv = SUPPLY_MV
             current_ma = state.power_w / (bus_mv / 1000.0) * 1000.0
-            write_atomic(path / "in1_input", _int(bus_mv))
-            write_atomic(path / "in0_input", f"{current_ma / 1000.0 * SHUNT_UOHM / 1000.0:.3f}\n")
-            write_atomic(path / "curr1_input", _int(current_ma))
-            write_atomic(path / "power1_input", _int(state.power_w * 1e6))
+            self._put(path / "in1_input", _int(bus_mv))
+            self._put(path / "in0_input", f"{current_ma / 1000.0 * SHUNT_UOHM / 1000.0:.3f}\n")
+            self._put(path / "curr1_input", _int(current_ma))
+            self._put(path / "power1_input", _int(state.power_w * 1e6))
 
         return write
 
@@ -165,15 +166,15 @@ class SensorFs:
             for i, (_, static_share, dynamic_share) in enumerate(INA3221_RAILS, start=1):
                 rail_w = static * static_share + dynamic * dynamic_share
                 current_ma = rail_w / (INA3221_RAIL_MV / 1000.0) * 1000.0
-                write_atomic(path / f"in{i}_input", _int(INA3221_RAIL_MV))
-                write_atomic(path / f"curr{i}_input", _int(current_ma))
-                write_atomic(path / f"in{i + 3}_input", _int(current_ma / 1000.0 * SHUNT_UOHM / 1000.0))
+                self._put(path / f"in{i}_input", _int(INA3221_RAIL_MV))
+                self._put(path / f"curr{i}_input", _int(current_ma))
+                self._put(path / f"in{i + 3}_input", _int(current_ma / 1000.0 * SHUNT_UOHM / 1000.0))
 
         return write
 
     def _hwmon_temp(self, path: Path):
         def write(state: SensorState) -> None:
-            write_atomic(path / "temp1_input", _int(state.temp_c * 1000.0))
+            self._put(path / "temp1_input", _int(state.temp_c * 1000.0))
 
         return write
 
@@ -185,7 +186,7 @@ class SensorFs:
             write_atomic(path / "type", f"{kind}\n")
 
         def write(state: SensorState) -> None:
-            write_atomic(path / "temp", _int(state.temp_c * 1000.0))
+            self._put(path / "temp", _int(state.temp_c * 1000.0))
 
         return write
 
@@ -204,8 +205,13 @@ class SensorFs:
             self._plan(create=False)
         for writer in self._writers:
             writer(state)
-        write_atomic(self.root / CLOCK_FILE, f"{state.clock_mhz:.3f}\n")
+        self._put(self.root / CLOCK_FILE, f"{state.clock_mhz:.3f}\n")
         write_atomic(self.root / STATE_FILE, json.dumps(asdict(state)) + "\n")
+
+    def _put(self, path: Path, text: str) -> None:
+        if self._last.get(path) != text:
+            write_atomic(path, text)
+            self._last[path] = text
 
 
 def read_state(root: Path | str) -> SensorState | None:
