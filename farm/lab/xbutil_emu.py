@@ -262,7 +262,7 @@ def main(argv):
     root = {
         "schema_version": {
             "schema": "JSON",
-            "creation_date": time.strftime("%a %b %d %H:%M:%S %Y GMT", time.gmtime()),
+            "creation_date": time.strftime("%c"),  # xrt_core::timestamp(): strftime %c, local time
         }
     }
     device_reports = [r for r in reports if r != "host"]
