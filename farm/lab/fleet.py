@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from farm.config import Settings
 from farm.errors import FarmError, InventoryError
-from farm.inventory import NAME, BoardType, load_inventory
+from farm.inventory import NAME, REMOTE_DIR, BoardType, load_inventory
 from farm.lab.boardsim import load_catalog
 from farm.lab.sensorfs import BOARD_FILE, LOAD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
 from farm.lab.sshd import (
@@ -129,7 +130,7 @@ class BoardStatus:
 
 # ---------------------------------------------------------------------------------------------- paths
 def lab_dir(settings: Settings) -> Path:
-    return settings.data_dir / "lab"
+    return (settings.data_dir / "lab").absolute()
 
 
 def lab_file(settings: Settings) -> Path:
@@ -380,6 +381,11 @@ def up(
         counters[b.type] = counters.get(b.type, 0) + 1
         serials[b.name] = f"EMU-{b.type}-{counters[b.type]}"
     directory = lab_dir(settings)
+    if not re.fullmatch(REMOTE_DIR, str(directory)) or ".." in directory.parts:
+        raise FarmError(
+            f"the lab folder {directory} is not a plain absolute path (letters, digits, _ . / - only), which "
+            "a lab file needs for its boards' paths: set FARM_DATA_DIR to such a folder"
+        )
     with _locked(settings):
         state = _read_state(settings)
         current = _boards_from(state)
