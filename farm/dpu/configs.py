@@ -154,7 +154,7 @@ def dpu_config(ip: str, cfg: str) -> DpuConfig:
             16,
             aie,  # 32 AIE x 128 MAC = 8 x 16 x 32 MACs per cycle per batch handler
             engines=int(m.group(2)),
-            dw_pixels=4.0,
+            dw_pixels=8.0,  # PL depthwise engine: PG389 gives no width; our choice
             bank_depth=8192,
             onchip_feature_bytes=8 * 8192 * 32,
             misc_clock_ratio=DPUCVDX8G_PL_CLOCK_MHZ / DPUCVDX8G_AIE_CLOCK_MHZ,

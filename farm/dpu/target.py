@@ -123,9 +123,7 @@ def dpu_target(
     if bt.memory is None or bt.host_cpu is None:
         raise ModelError(f"board type {board!r} lacks memory: or host_cpu: in the catalog")
     cfg = parse_dpu(dpu) if dpu else dpu_config(acc.ip or "", acc.config or "")
-    n_cores = cores or (cfg.config_cores if cfg.config_cores else acc.cores)
-    if cfg.config_cores and cores is None and acc.cores != cfg.config_cores and not dpu:
-        n_cores = acc.cores
+    n_cores = cores or cfg.config_cores or acc.cores  # "2x3E" fixes its cores; else the catalog's
     if n_cores < 1:
         raise ModelError("cores must be at least 1")
     clock = float(clock_mhz or acc.clock_mhz or 300.0)

@@ -1,0 +1,126 @@
+"""`farm lab calibrate` and `farm lab predict`: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from farm.cli.main import cli
+from tests.conftest import tiny_model, unknown_op_model
+from tests.farm.dpu.conftest import huge_activation_model
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["lab", *args], catch_exceptions=False)
+
+
+def test_calibrate_json_has_every_row_and_the_medians():
+    r = run("calibrate", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert len(doc["rows"]) == 12
+    row = doc["rows"][0]
+    assert set(row["fps_st"]) == {"measured", "predicted", "error_pct"}
+    assert doc["median_abs_error_pct"]["fps_st"] < 15 and doc["median_abs_error_pct"]["fps_mt"] < 20
+    assert set(doc["median_abs_error_pct_per_board"]) == {"zcu104", "vck190", "u50", "ultra96-v2"}
+
+
+def test_calibrate_table():
+    r = run("calibrate")
+    assert r.exit_code == 0
+    assert "median absolute error" in r.output and r.output.count("resnet50") == 4
+
+
+def test_predict_json_for_a_zoo_model():
+    r = run("predict", "--board", "zcu104", "--model", "resnet50", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["device"] == "DPUCZDX8G-B4096" and doc["cores"] == 2 and doc["clock_mhz"] == 300
+    assert doc["target"] == "DPUCZDX8G-B4096x2@300MHz"
+    assert doc["subgraphs"] == 1 and doc["cpu_ops"] == []
+    assert doc["fps_mt"] > doc["fps_st"] > 0 and doc["latency_ms"] > 0
+
+
+def test_predict_overrides_and_input_size():
+    base = json.loads(run("predict", "--board", "kv260", "--model", "resnet18", "--format", "json").output)
+    other = run(
+        "predict",
+        "--board",
+        "kv260",
+        "--model",
+        "resnet18",
+        "--dpu",
+        "DPUCZDX8G-B1024",
+        "--cores",
+        "2",
+        "--clock-mhz",
+        "250",
+        "--input",
+        "112x112",
+        "--format",
+        "json",
+    )
+    assert other.exit_code == 0, other.output
+    doc = json.loads(other.output)
+    assert doc["target"] == "DPUCZDX8G-B1024x2@250MHz"
+    assert doc["latency_ms"] != base["latency_ms"]
+
+
+def test_predict_an_onnx_file_with_cpu_fallbacks(tmp_path):
+    path = tmp_path / "weird.onnx"
+    onnx.save(unknown_op_model(), path)
+    r = run("predict", "--board", "zcu104", "--model", str(path), "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["subgraphs"] == 0 and doc["cpu_ops"] == ["Frobnicate frobnicate_0"]
+    assert any("host CPU" in w for w in doc["warnings"])
+    tiny = tmp_path / "tiny.onnx"
+    onnx.save(tiny_model(), tiny)
+    assert run("predict", "--board", "pynq-z2", "--model", str(tiny)).exit_code == 0
+
+
+def test_predict_gpu_board():
+    r = run(
+        "predict",
+        "--board",
+        "jetson-agx-xavier",
+        "--model",
+        "mobilenet_v2",
+        "--precision",
+        "fp32",
+        "--format",
+        "json",
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["kind"] == "gpu" and doc["precision"] == "fp32" and doc["model_version"] == "farm-gpu-perf/1"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--board", "nope", "--model", "resnet50"], "unknown board type"),
+        (["--board", "zcu104", "--model", "nope"], "unknown zoo model"),
+        (["--board", "zcu104", "--model", "resnet50", "--dpu", "DPUCZDX8G-B999"], "B512"),
+        (["--board", "zcu104", "--model", "resnet50", "--dpu", "garbage"], "IP-CONFIG"),
+        (["--board", "zcu104", "--model", "resnet50", "--input", "big"], "HxW"),
+        (["--board", "zcu104", "--model", "resnet50", "--cores", "0"], "cores"),
+        (["--board", "cpu", "--model", "resnet50"], "no modelled accelerator"),
+        (["--board", "zcu104", "--model", "/nonexistent/model.onnx"], "no such ONNX file"),
+    ],
+)
+def test_bad_input_is_a_usage_error(args, needle):
+    r = CliRunner().invoke(cli, ["lab", "predict", *args])
+    assert r.exit_code == 2, r.output
+    assert needle in r.output
+
+
+def test_a_model_that_does_not_fit_fails_with_the_reason(tmp_path):
+    path = tmp_path / "huge.onnx"
+    onnx.save(huge_activation_model(), path)
+    r = CliRunner().invoke(cli, ["lab", "predict", "--board", "zcu104", "--model", str(path)])
+    assert r.exit_code == 1
+    assert "does not fit" in r.output
