@@ -85,25 +85,35 @@ def set_state(
     *,
     only_from: tuple[str, ...] | None = None,
     job_id: int | None = None,
+    session: Session | None = None,
 ) -> bool:
     """Move a board to `to` (recording why), if it is in one of `only_from`. Returns whether it moved.
-    The move is one conditional UPDATE, so two workers or a worker and the CLI cannot both win."""
+    The move is one conditional UPDATE, so two workers or a worker and the CLI cannot both win. With
+    ``session`` it joins that transaction (a claim and the job's own bookkeeping commit together)."""
     if to not in STATES:
         raise ValueError(f"unknown board state {to!r}")
+    if session is not None:
+        return _set_state(session, name, to, reason, only_from, job_id)
     with session_scope(db_url) as s:
-        row = s.get(BoardRow, name)
-        if row is None:
-            raise FarmError(f"no board named {name!r}")
-        before = row.state
-        cond = [BoardRow.name == name]
-        if only_from is not None:
-            cond.append(BoardRow.state.in_(only_from))
-        values: dict[str, Any] = {"state": to, "state_reason": reason, "state_changed_at": utcnow()}
-        values["current_job_id"] = job_id if to == "running" else None
-        moved = s.execute(update(BoardRow).where(*cond).values(**values)).rowcount == 1
-        if moved and before != to:
-            s.add(BoardEventRow(board_name=name, kind="state", from_state=before, to_state=to, reason=reason))
-        return moved
+        return _set_state(s, name, to, reason, only_from, job_id)
+
+
+def _set_state(
+    s: Session, name: str, to: str, reason: str, only_from: tuple[str, ...] | None, job_id: int | None
+) -> bool:
+    row = s.get(BoardRow, name)
+    if row is None:
+        raise FarmError(f"no board named {name!r}")
+    before = row.state
+    cond = [BoardRow.name == name]
+    if only_from is not None:
+        cond.append(BoardRow.state.in_(only_from))
+    values: dict[str, Any] = {"state": to, "state_reason": reason, "state_changed_at": utcnow()}
+    values["current_job_id"] = job_id if to == "running" else None
+    moved = s.execute(update(BoardRow).where(*cond).values(**values)).rowcount == 1
+    if moved and before != to:
+        s.add(BoardEventRow(board_name=name, kind="state", from_state=before, to_state=to, reason=reason))
+    return moved
 
 
 def record_health(db_url: str, name: str, ok: bool, reason: str, details: dict[str, Any]) -> None:

@@ -17,8 +17,9 @@ from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunRow
 from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
 from farm.fleet import states
+from farm.fleet.sensors import agent_emulation, agent_sensors
 from farm.fleet.transports import forget, transport_for
-from farm.inventory import Board, Inventory, load_inventory
+from farm.inventory import Board, BoardType, Inventory, load_inventory
 from farm.provenance import farm_version, git_sha
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import Sweep
@@ -68,30 +69,48 @@ class NoHealthyBoard(FarmError):
     """No board of the job's type can take it: failing the job beats leaving it queued forever."""
 
 
-def claim_board(settings: Settings, inventory: Inventory, target: str, job_id: int) -> Board:
-    """The board this job runs on, moved idle -> running atomically.
+def claim_board(
+    settings: Settings, inventory: Inventory, target: str, job_id: int, received: datetime | None = None
+) -> Board:
+    """The board this job runs on, moved idle -> running atomically, in the same transaction as the job's
+    own move to running (started at ``received``, one more attempt, on that board).
 
     A worker bound to a board (`farm worker --board`) uses that board or hands the job back; an unbound
     worker (embedded mode) takes the first idle board of the type."""
     if settings.board:
         board = inventory.board(settings.board)
-        if states.set_state(
-            settings.db_url, board.name, "running", f"job {job_id}", only_from=("idle",), job_id=job_id
-        ):
+        if _claim(settings, board, job_id, received):
             return board
         raise BoardUnavailable(board.name, states.get_state(settings.db_url, board.name).state)
     candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
         target
     )
     for board in candidates:
-        if states.set_state(
-            settings.db_url, board.name, "running", f"job {job_id}", only_from=("idle",), job_id=job_id
-        ):
+        if _claim(settings, board, job_id, received):
             return board
     usable = [b.name for b in candidates if states.get_state(settings.db_url, b.name).state in states.USABLE]
     if not usable:
         raise NoHealthyBoard(f"no healthy board of type {target!r}: {_states_of(settings, candidates)}")
     raise InfraError(f"every board of type {target!r} is busy")
+
+
+def _claim(settings: Settings, board: Board, job_id: int, received: datetime | None) -> bool:
+    with session_scope(settings.db_url) as s:
+        if not states.set_state(
+            settings.db_url,
+            board.name,
+            "running",
+            f"job {job_id}",
+            only_from=("idle",),
+            job_id=job_id,
+            session=s,
+        ):
+            return False
+        row = s.get(JobRow, job_id)
+        assert row is not None
+        row.state, row.started_at, row.board_name = "running", received or utcnow(), board.name
+        row.attempts += 1
+        return True
 
 
 def _states_of(settings: Settings, boards: list[Board]) -> str:
@@ -115,8 +134,17 @@ def board_failed(settings: Settings, inventory: Inventory, board: Board, target:
 
 
 def agent_config(
-    spec: Sweep, job: JobRow, artifact: ArtifactRow, artifact_path: str, backend: str, log_dir: str
+    spec: Sweep,
+    job: JobRow,
+    artifact: ArtifactRow,
+    artifact_path: str,
+    backend: str,
+    log_dir: str,
+    board: Board | None = None,
+    board_type: BoardType | None = None,
 ) -> dict[str, Any]:
+    """The agent's config for one run job. With the board and its type, the sensors the type carries
+    (read under the board's root) and, for an emulated board, where its state lives and its time scale."""
     shape = (artifact.details or {}).get("input_shape") or [job.batch_size]
     sample_bytes = 4 * math.prod(shape)
     return {
@@ -129,7 +157,8 @@ def agent_config(
         "sample_count": int(max(2, min(64, SAMPLE_MEMORY_BYTES // max(sample_bytes, 1)))),
         "seed": job.repeat or 0,
         "log_dir": log_dir,
-        "sensors": [],
+        "sensors": agent_sensors(board_type, board) if board is not None and board_type is not None else [],
+        "emulation": agent_emulation(board) if board is not None else None,
     }
 
 
@@ -152,13 +181,8 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         s.expunge_all()  # detached copies for use after the transaction
 
     inventory = load_inventory(settings.inventory_dir)
-    board = claim_board(settings, inventory, job.target, job_id)
+    board = claim_board(settings, inventory, job.target, job_id, received)
     try:
-        with session_scope(settings.db_url) as s:
-            row = s.get(JobRow, job_id)
-            assert row is not None
-            row.state, row.started_at, row.board_name = "running", received, board.name
-            row.attempts += 1
         job.board_name = board.name
         try:
             report = _measure(settings, inventory, board, spec, job, artifact, transport)
@@ -205,6 +229,8 @@ def _measure(
         transport.artifact_path(artifact.key, local_path),
         inventory.board_types[job.target].backend,
         transport.log_dir(settings.data_dir, job.sweep_id, f"job-{job.id}"),
+        board,
+        inventory.board_types[job.target],
     )
     timeout = spec.loadgen.min_duration_ms / 1000 * 4 + settings.agent_timeout_margin_s
     outcome = transport.run_agent(config, timeout)
@@ -220,20 +246,95 @@ def _measure(
         raise InfraError(f"agent crashed (exit {outcome.returncode}) without a report: {tail}") from None
 
 
-def _metrics(report: dict[str, Any], scenario: str, source: str) -> list[MetricRow]:
+def time_scale(report: dict[str, Any]) -> float:
+    """Wall seconds per emulated second of an emulated run (1.0 for a measured one). The virtual lab may run
+    its boards faster than real time (docs/virtual-lab.md s3): the emulated backend then paces to
+    latency x time_scale, so the wall times the agent measured are divided by it to give board times."""
+    value = (report.get("emulation") or {}).get("time_scale")
+    return float(value) if isinstance(value, int | float) and 0 < value <= 1 else 1.0
+
+
+def _metrics(report: dict[str, Any], scenario: str, source: str, batch_size: int = 1) -> list[MetricRow]:
     """LoadGen's latencies. In Offline they run from the one query's issue to each sample's completion,
-    not per inference, so they are kept under their own names and `latency_ms_*` stays unmeasured."""
+    not per inference, so they are kept under their own names and `latency_ms_*` stays unmeasured.
+    Then power, energy, temperature and clock figures when the board has the sensors."""
+    scale = time_scale(report)
     prefix = "offline_completion_ms" if scenario == "Offline" else "latency_ms"
     out = []
     for key, suffix in LATENCY_KEYS.items():
         value = (report.get("latency_ms") or {}).get(key)
         if value is not None:
-            out.append(MetricRow(name=f"{prefix}_{suffix}", value=float(value), unit="ms", source=source))
+            out.append(
+                MetricRow(name=f"{prefix}_{suffix}", value=float(value) / scale, unit="ms", source=source)
+            )
     if report.get("throughput_ips") is not None:
         out.append(
-            MetricRow(name="throughput_ips", value=float(report["throughput_ips"]), unit="1/s", source=source)
+            MetricRow(
+                name="throughput_ips",
+                value=float(report["throughput_ips"]) * scale,
+                unit="1/s",
+                source=source,
+            )
         )
+    return out + [
+        MetricRow(name=name, value=value, unit=unit, source=source)
+        for name, value, unit in power_metrics(report, batch_size)
+    ]
+
+
+def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str, float, str]]:
+    """(name, value, unit) of the power, energy, thermal and clock figures the report carries.
+
+    Energy per inference = average power x LoadGen's measured window / inferences in that window (the
+    samples LoadGen completed x the batch); the window is in board time for an emulated run."""
+    out: list[tuple[str, float, str]] = []
+    power = report.get("power") or {}
+    avg, peak, window = power.get("avg_w"), power.get("peak_w"), power.get("window_s")
+    if avg is not None:
+        out.append(("power_w", float(avg), "W"))
+    if peak is not None:
+        out.append(("power_w_peak", float(peak), "W"))
+    inferences = power.get("inferences")
+    if inferences is None and report.get("sample_count") is not None:
+        inferences = int(report["sample_count"]) * batch_size
+    if avg is not None and window and inferences:
+        joules = float(avg) * float(window) / time_scale(report) / int(inferences)
+        if joules > 0:
+            out.append(("energy_mj_per_inference", joules * 1e3, "mJ"))
+            out.append(("inferences_per_joule", 1.0 / joules, "1/J"))
+    max_c = (report.get("thermal") or {}).get("max_c")
+    if max_c is not None:
+        out.append(("temp_c_max", float(max_c), "C"))
+    min_mhz = (report.get("clock") or {}).get("min_mhz")
+    if min_mhz is not None:
+        out.append(("clock_mhz_min", float(min_mhz), "MHz"))
     return out
+
+
+def traces(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The power / thermal / clock traces for `runs.traces`: {"t_s", "values", "unit", "sensor", ...},
+    t in seconds from the start of LoadGen's measured window (board time for an emulated run)."""
+    scale = time_scale(report)
+    out = {}
+    for quantity in ("power", "thermal", "clock"):
+        obj = report.get(quantity)
+        if not isinstance(obj, dict):
+            continue
+        trace = obj.get("trace") or {}
+        out[quantity] = {
+            "t_s": [t / scale for t in trace.get("t_s") or []],
+            "values": list(trace.get("values") or []),
+            "unit": obj.get("unit"),
+            "sensor": obj.get("sensor"),
+            "rate_hz": obj.get("rate_hz"),
+            "resolution": obj.get("resolution"),
+            "samples": obj.get("samples"),
+            "window_s": obj["window_s"] / scale if obj.get("window_s") is not None else None,
+            "note": obj.get("note"),
+        }
+    if out and scale != 1.0:
+        out["time_scale"] = scale
+    return out or None
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -246,6 +347,7 @@ def store_result(
     """Insert the run, its metrics and provenance, and finish the job, in one transaction.
     A second delivery of the same job hits the idempotency key and writes nothing; returns False then."""
     env = report.get("environment") or {}
+    scale = time_scale(report)
     run = RunRow(
         idempotency_key=f"{job.sweep_id}/{job.key}",
         sweep_id=job.sweep_id,
@@ -270,8 +372,10 @@ def store_result(
         ),
         started_at=_ts(report.get("started_at")),
         finished_at=_ts(report.get("finished_at")),
-        samples_ms=(report.get("samples_ms") or [])[:10000],
-        metrics=_metrics(report, job.scenario or "", source),
+        samples_ms=[s / scale for s in (report.get("samples_ms") or [])[:10000]],
+        traces=traces(report),
+        emulation_model=(report.get("emulation") or {}).get("model_version"),
+        metrics=_metrics(report, job.scenario or "", source, job.batch_size),
         provenance=ProvenanceRow(
             farm_version=farm_version(),
             farm_git_sha=git_sha(),
@@ -290,6 +394,8 @@ def store_result(
                 "latency_source": report.get("latency_source"),
                 "agent_process_started_at": report.get("process_started_at"),
                 "bytes_uploaded": report.get("farm_bytes_uploaded"),
+                "emulation": report.get("emulation"),
+                "time_scale": scale,
             },
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from farm.db.models import JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
@@ -68,19 +69,23 @@ def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tupl
 
 def job_counts(db_url: str, sweep_id: str) -> dict[str, int]:
     with session_scope(db_url) as s:
-        rows = s.execute(
-            select(JobRow.state, func.count()).where(JobRow.sweep_id == sweep_id).group_by(JobRow.state)
-        )
-        return {state: n for state, n in rows}
+        return _counts(s, sweep_id)
+
+
+def _counts(s: Session, sweep_id: str) -> dict[str, int]:
+    rows = s.execute(
+        select(JobRow.state, func.count()).where(JobRow.sweep_id == sweep_id).group_by(JobRow.state)
+    )
+    return {state: n for state, n in rows}
 
 
 def roll_up(db_url: str, sweep_id: str) -> str:
     """Set the sweep's state from its jobs: running until every job is terminal, then done or failed."""
-    counts = job_counts(db_url, sweep_id)
-    total = sum(counts.values())
-    finished = sum(counts.get(t, 0) for t in TERMINAL)
-    state = "running" if finished < total else ("failed" if counts.get("failed") else "done")
-    with session_scope(db_url) as s:
+    with session_scope(db_url) as s:  # one transaction: counting and setting happen together
+        counts = _counts(s, sweep_id)
+        total = sum(counts.values())
+        finished = sum(counts.get(t, 0) for t in TERMINAL)
+        state = "running" if finished < total else ("failed" if counts.get("failed") else "done")
         sweep = s.get(SweepRow, sweep_id)
         if sweep is not None and sweep.state != state:
             sweep.state = state
