@@ -32,7 +32,7 @@ def resolved_spec(loaded: LoadedSweep) -> dict:
 def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tuple[str, list[int]]:
     """Write the sweep and all its jobs in one transaction; return the id and the compile job ids."""
     sweep_id = str(uuid.uuid4())
-    planned = expand(loaded.spec)
+    planned = expand(loaded.spec, {t: bt.precisions for t, bt in inventory.board_types.items()})
     with session_scope(db_url) as s:
         sync_boards(s, inventory)
         s.add(

@@ -79,6 +79,17 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
             raise fail(
                 f"unknown target {target!r}; valid targets: {', '.join(valid_targets)}", ("targets", i)
             )
+        runs = inventory.board_types[target].precisions
+        skipped = [p for p in spec.precisions if p not in runs]
+        if len(skipped) == len(spec.precisions):
+            raise fail(
+                f"target {target!r} runs {', '.join(runs)} only; this sweep asks for {', '.join(skipped)}",
+                ("targets", i),
+            )
+        if skipped:
+            loaded.warnings.append(
+                f"{', '.join(skipped)} skipped on {target} (it runs {', '.join(runs)} only)"
+            )
     if "int8" in spec.precisions and spec.quantization.calibration_samples < 100:
         loaded.warnings.append(
             f"quantization.calibration_samples is {spec.quantization.calibration_samples} (< 100): INT8 scales may be poor"

@@ -193,3 +193,38 @@ def test_cli_exit_2_and_nothing_written(tmp_path: Path, farm_env, body: str) -> 
         assert s.scalar(select(func.count()).select_from(SweepRow)) == 0
         assert s.scalar(select(func.count()).select_from(JobRow)) == 0
     assert not farm_env.artifact_dir.exists()
+
+
+def _emulated_lab(tmp_path: Path) -> Path:
+    """The repository's catalog with one emulated zcu104 beside the local CPU."""
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "board-types.yaml").write_text((load_settings().inventory_dir / "board-types.yaml").read_text())
+    (inv / "lab.yaml").write_text(
+        "boards:\n"
+        "  - {name: local-cpu, type: cpu}\n"
+        f"  - {{name: zcu-1, type: zcu104, emulation: {{root: {tmp_path / 'root'}}}}}\n"
+    )
+    return inv
+
+
+def test_precisions_a_target_cannot_run_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    from farm.sweep.expand import expand
+
+    inventory = load_inventory(_emulated_lab(tmp_path), "lab.yaml")
+    body = GOOD.replace("precisions: [fp32]", "precisions: [fp32, int8]").replace("[cpu]", "[cpu, zcu104]")
+    loaded = load_sweep(write_sweep(tmp_path, body), inventory)
+    assert "fp32 skipped on zcu104 (it runs int8 only)" in loaded.warnings
+    jobs = expand(loaded.spec, {t: bt.precisions for t, bt in inventory.board_types.items()})
+    combos = {(j.precision, j.target) for j in jobs if j.kind == "compile"}
+    assert combos == {("fp32", "cpu"), ("int8", "cpu"), ("int8", "zcu104")}
+    assert inventory.board_types["zcu104"].source == "emulated"  # the lab's board is emulated
+
+
+def test_a_target_that_runs_none_of_the_precisions_is_located(tmp_path: Path) -> None:
+    inventory = load_inventory(_emulated_lab(tmp_path), "lab.yaml")
+    body = GOOD.replace("targets: [cpu]", "targets:\n  - cpu\n  - zcu104")
+    with pytest.raises(SweepError) as info:
+        load_sweep(write_sweep(tmp_path, body), inventory)
+    assert info.value.field == "targets[1]" and info.value.line == 6
+    assert "runs int8 only" in str(info.value)
