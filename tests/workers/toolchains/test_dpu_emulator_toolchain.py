@@ -11,6 +11,7 @@ import pytest
 from farm.errors import ModelError
 from tests.conftest import tiny_model
 from tests.farm.dpu.conftest import huge_activation_model
+from workers.agent.backends.emulated import parse_profile
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import main as cli_main
 from workers.toolchains.emulation import EMULATION_KEY, PROFILE_KEYS, read_profile
@@ -79,6 +80,7 @@ def test_dpu_emulator_writes_the_profile(tmp_path):
     # The backend's way of reading it.
     sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     assert json.loads(sess.get_modelmeta().custom_metadata_map[EMULATION_KEY]) == profile
+    assert parse_profile(json.dumps(profile)) == profile  # what the emulated backend accepts
     assert result.fidelity is not None and result.details["quant_format"] == "QDQ"
     assert result.details["emulation"] == profile
 
@@ -129,3 +131,18 @@ def test_out_of_process_cli_takes_the_target_name(tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["toolchain"] == "dpu_emulator@kv260" and result["target_arch"] == "DPUCZDX8G-B3136x1@300MHz"
     assert read_profile(out / "model.onnx")["device"] == "DPUCZDX8G-B3136"
+
+
+def test_the_local_runner_compiles_a_per_target_name(tmp_path):
+    """What run_compile_job does for an emulated zcu104: toolchain_for_target, then the runner."""
+    from workers.toolchains.runners import LocalRunner
+
+    name = toolchain_for_target("dpu_emulator", "zcu104")
+    model = tmp_path / "in.onnx"
+    onnx.save(tiny_model(), model)
+    runner = LocalRunner()
+    info = runner.toolchain_info(name)
+    assert (info.name, info.target_arch) == ("dpu_emulator", "DPUCZDX8G-B4096x2@300MHz")
+    result = runner.compile(name, model, "int8", QUANT, tmp_path / "out")
+    assert result.toolchain_version == info.version and result.target_arch == info.target_arch
+    assert read_profile(result.path)["device"] == "DPUCZDX8G-B4096"
