@@ -330,3 +330,25 @@ def test_normalize_config_sensors_and_emulation_defaults(agent):
         agent.harness.normalize_config(dict(cfg, sensors=["hwmon:ina226"]))
     with pytest.raises(agent.backends.InfraError, match=r"interval_ms must be a positive number"):
         agent.harness.normalize_config(dict(cfg, sensors=[{"kind": "rapl", "interval_ms": 0}]))
+
+
+def test_an_artifact_from_the_dpu_emulator_toolchain(agent, tmp_path):
+    """The contract end to end: the toolchain's real profile, paced by the backend through the harness."""
+    from workers.toolchains.base import QuantConfig
+    from workers.toolchains.emulation import read_profile
+    from workers.toolchains.registry import get_toolchain
+
+    result = get_toolchain("dpu_emulator@zcu104").compile(
+        tiny_model(batch=1), "int8", QuantConfig(calibration_samples=16), tmp_path / "artifact"
+    )
+    profile = read_profile(result.path)
+    root = board_root(tmp_path)
+    hwmon_tree(root)
+    config = emulated_config(str(result.path), root, tmp_path, time_scale=1.0)
+    config["loadgen"]["min_duration_ms"] = 300
+    doc, code = agent.harness.run(config)
+    assert code == 0, doc["error"]
+    assert doc["emulation"]["model_version"] == profile["model_version"] == "farm-dpu-perf/1"
+    assert doc["emulation"]["device"] == "DPUCZDX8G-B4096"
+    assert doc["latency_ms"]["min"] >= profile["latency_ms"] * 0.99  # paced: never faster than the profile
+    assert doc["power"]["avg_w"] == pytest.approx(11.5)

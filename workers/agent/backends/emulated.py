@@ -59,15 +59,17 @@ def parse_profile(text):
     for key in ("latency_ms", "fps_mt", "clock_mhz", "batch_size"):
         if profile[key] <= 0:
             raise ModelError("the farm.emulation profile's %s must be positive" % key)
-    if profile["clock_scaled_ms"] > profile["latency_ms"]:
+    if profile["clock_scaled_ms"] > profile["latency_ms"] * (1 + 1e-6):
         raise ModelError(
             "the farm.emulation profile's clock_scaled_ms (%s) exceeds latency_ms (%s)"
             % (profile["clock_scaled_ms"], profile["latency_ms"])
         )
+    profile["clock_scaled_ms"] = min(profile["clock_scaled_ms"], profile["latency_ms"])  # rounding
     for key in ("utilisation_st", "utilisation_mt"):
         value = profile.get(key, 0.0)
-        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not -1e-3 <= value <= 1.001:
             raise ModelError("the farm.emulation profile's %s must be within 0..1, got %r" % (key, value))
+        profile[key] = min(1.0, max(0.0, float(value)))
     return profile
 
 
