@@ -10,7 +10,7 @@ SingleStream and Offline, 2 repeats) spread over 180 days, with toolchain upgrad
 One run in 50 (and every run of the newest sweep) stores latency samples and power/thermal/clock traces.
 
 The schema comes from Alembic (ensure_schema); rows go in with bulk INSERTs through the models' tables
-(executemany, a few thousand rows per statement), ids assigned here, sequences moved past them on PostgreSQL.
+(COPY on PostgreSQL, executemany INSERTs on SQLite, 5,000 rows a batch), ids assigned here, sequences moved past them on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import JSON, func, insert, select, text  # noqa: E402
 
 from farm.db.migrate import ensure_schema  # noqa: E402
 from farm.db.models import (  # noqa: E402
@@ -213,14 +213,18 @@ class Seeder:
             self.flush()
 
     def flush(self) -> None:
-        """Tables in foreign-key order, each in one executemany."""
+        """Tables in foreign-key order: COPY on PostgreSQL, one executemany INSERT on SQLite."""
         order = (BoardRow, BoardEventRow, SweepRow, ArtifactRow, JobRow, RunRow, MetricRow, ProvenanceRow)
         with self.engine.begin() as conn:
             for model in order:
                 batch = self.rows.pop(model, None)
-                if batch:
+                if not batch:
+                    continue
+                if conn.dialect.name == "postgresql":
+                    copy_rows(conn, model.__table__, batch)
+                else:
                     conn.execute(insert(model.__table__), batch)
-                    self.counts[model.__tablename__] = self.counts.get(model.__tablename__, 0) + len(batch)
+                self.counts[model.__tablename__] = self.counts.get(model.__tablename__, 0) + len(batch)
 
     # -- the fleet
     def boards(self) -> dict[str, list[str]]:
@@ -261,14 +265,18 @@ class Seeder:
         boards = self.boards()
         combos = [(p, t, b, sc) for t, spec in TARGETS.items() for p in spec["precisions"]
                   for b in BATCHES for sc in SCENARIOS]  # fmt: skip
-        n_sweeps = math.ceil(self.target_runs / (len(combos) * REPEATS))
-        made = 0
-        for i in range(n_sweeps):
-            day = DAYS * i / max(n_sweeps - 1, 1)
-            created = self.now - timedelta(days=DAYS - day)
-            last = i == n_sweeps - 1
-            budget = min(len(combos) * REPEATS, self.target_runs - made)
-            made += self.sweep(i, created, day, combos, boards, budget, running=last, detailed=last)
+        per_sweep = len(combos) * REPEATS
+        tail = min(40, self.target_runs)  # runs stored by the newest sweep, which is still going
+        n_sweeps = max(math.ceil((self.target_runs - tail) / (per_sweep * 0.995)), 1)
+        made, i = 0, 0
+        while made < self.target_runs - tail:  # failed jobs store no run: go on until the count is exact
+            day = (DAYS - 1) * min(i / n_sweeps, 1.0)
+            budget = min(per_sweep, self.target_runs - tail - made)
+            made += self.sweep(i, self.now - timedelta(days=DAYS - day), day, combos, boards, budget,
+                               running=False, detailed=False)  # fmt: skip
+            i += 1
+        self.sweep(i, self.now - timedelta(hours=1), DAYS, combos, boards, self.target_runs - made,
+                   running=True, detailed=True)  # fmt: skip
         self.flush()
         self.finish_boards(boards)
 
@@ -286,10 +294,10 @@ class Seeder:
                                 created_at=created,
                                 finished_at=None if running else created + timedelta(hours=2)))  # fmt: skip
         t = created
-        stored = 0
+        stored = waiting = 0
         compile_ids: dict[tuple, int] = {}
         for precision, target, batch, scenario in combos:
-            if stored >= budget:
+            if stored >= budget and not running:
                 break
             spec = TARGETS[target]
             version, speed = release(day, target)
@@ -314,10 +322,10 @@ class Seeder:
                 key = f"run/{model}/{precision}/{target}/b{batch}/{scenario}/r{repeat}"
                 board = rng.choice(boards[target])
                 t += timedelta(seconds=rng.uniform(8, 40))
-                if running and stored > budget * 0.6:  # the newest sweep is still going
-                    self.job(sweep_id, key, "run", "running" if stored < budget * 0.65 else "queued", model,
+                if stored >= budget:  # the newest sweep is still going: a few jobs running, the rest queued
+                    waiting += 1
+                    self.job(sweep_id, key, "run", "running" if waiting <= 4 else "queued", model,
                              precision, target, batch, scenario, repeat, compile_ids[ckey], akey, board, t, None)  # fmt: skip
-                    stored += 1
                     continue
                 if rng.random() < 0.006:
                     err = rng.choice(["InfraError: ssh: connection reset by peer (3 attempts)",
@@ -451,6 +459,22 @@ class Seeder:
                 conn.execute(text("ANALYZE"))
             else:
                 conn.execute(text("ANALYZE"))
+
+
+def copy_rows(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL COPY through psycopg (several times faster than INSERTs); JSON values as JSON text."""
+    columns = [c for c in table.columns if c.key in rows[0]]
+    is_json = [isinstance(c.type, JSON) for c in columns]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    cursor = conn.connection.dbapi_connection.cursor()
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row[c.key]) if j and row[c.key] is not None else row[c.key]
+                    for c, j in zip(columns, is_json, strict=True)
+                ]
+            )
 
 
 def seed(url: str, runs: int, seed_value: int = 0) -> dict[str, int]:

@@ -95,7 +95,7 @@ def trace(t_s: list[float], values: list[float], *, title: str, y_title: str) ->
         .mark_line()
         .encode(
             x=alt.X("t_s:Q", title="time in the measured window (s)"),
-            y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+            y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False), axis=alt.Axis(format=",.4~f")),
             tooltip=[alt.Tooltip("t_s:Q", format=",.2f"), alt.Tooltip("value:Q", format=",.2f")],
         )
         .properties(height=240)
@@ -128,24 +128,36 @@ def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
 
 
 def timeline(df: pd.DataFrame, *, title: str) -> alt.Chart:
-    """Board events over time: health checks as green/red ticks, state changes as labelled points."""
+    """Board events over time, one row per board: health checks passed / failed, and state changes."""
     df = df.assign(
         at=pd.to_datetime(df["at"], utc=True, format="ISO8601"),
-        outcome=df.apply(
-            lambda r: ("passed" if r["ok"] else "failed") if r["kind"] == "health" else f"-> {r['to_state']}",
-            axis=1,
-        ),
+        event=[
+            ("check passed" if ok else "check failed") if kind == "health" else f"-> {to}"
+            for kind, ok, to in zip(df["kind"], df["ok"], df["to_state"], strict=True)
+        ],
+    )
+    palette = alt.Scale(
+        domain=[
+            "check passed",
+            "check failed",
+            "-> idle",
+            "-> running",
+            "-> bad",
+            "-> maintenance",
+            "-> retired",
+        ],
+        range=["#2ca02c", "#d62728", "#98df8a", "#1f77b4", "#ff7f0e", "#9467bd", "#7f7f7f"],
     )
     return (
         alt.Chart(df, title=title)
-        .mark_tick(thickness=2)
+        .mark_circle(size=70, opacity=0.8)
         .encode(
             x=alt.X("at:T", title="time (UTC)"),
             y=alt.Y("board:N", title=None),
-            color=alt.Color("outcome:N", title="event"),
-            tooltip=["at:T", "board", "kind", "outcome", "reason"],
+            color=alt.Color("event:N", scale=palette),
+            tooltip=["at:T", "board", "kind", "event", "reason"],
         )
-        .properties(height=max(120, 22 * df["board"].nunique()))
+        .properties(height=max(200, 30 * int(df["board"].nunique())))
     )
 
 
