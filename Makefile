@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := redis-server openssh-server
+SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: test lint format system-deps venv demo bench clean
