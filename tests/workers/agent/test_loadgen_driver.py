@@ -18,13 +18,13 @@ AGENT_DIR = os.path.join(
 )
 # Agent modules import each other by bare name; they are imported with AGENT_DIR on sys.path and taken
 # out of sys.path/sys.modules again afterwards so that no other test sees them.
-AGENT_MODULES = ("stats", "environment", "loadgen_driver", "harness", "backends", "backends.base")
+AGENT_MODULES = ("stats", "environment", "loadgen_driver", "harness", "backends", "backends.base", "sensors")
 
 
 @pytest.fixture(scope="module")
 def agent():
     saved_path = list(sys.path)
-    names = [n for n in sys.modules if n in AGENT_MODULES or n.startswith("backends.")]
+    names = [n for n in sys.modules if n in AGENT_MODULES or n.startswith(("backends.", "sensors."))]
     saved = dict((n, sys.modules.pop(n)) for n in names)
     sys.path.insert(0, AGENT_DIR)
     try:
@@ -33,7 +33,7 @@ def agent():
         )
     finally:
         sys.path[:] = saved_path
-        for name in [n for n in sys.modules if n in AGENT_MODULES or n.startswith("backends.")]:
+        for name in [n for n in sys.modules if n in AGENT_MODULES or n.startswith(("backends.", "sensors."))]:
             del sys.modules[name]
         sys.modules.update(saved)
 
