@@ -141,6 +141,7 @@ def _light(model: onnx.ModelProto) -> onnx.ModelProto:
     light.opset_import.extend(model.opset_import)
     g = light.graph
     g.name = model.graph.name
+    light.functions.extend(model.functions)
     g.node.extend(model.graph.node)
     g.input.extend(model.graph.input)
     g.output.extend(model.graph.output)

@@ -109,10 +109,11 @@ def conv_cycles(layer: Layer, t: DpuTarget) -> float:
 
 
 def depthwise_cycles(layer: Layer, t: DpuTarget) -> float:
+    """Depthwise ALU cycles of one image: ``dw_pixels`` x ICP channels, one kh x kw window per pixel and
+    cycle (the reading of PG338's "half the pixel parallelism" that the calibration supports: see docs)."""
     d = t.dpu
     _, c, ho, wo = (*layer.out_shape, 1, 1, 1, 1)[:4]
-    kh, kw = layer.kernel or (1, 1)
-    return ho * _ceil(wo, d.dw_pixels) * _ceil(c, d.icp)  # one kh x kw window per pixel and cycle (see docs)
+    return ho * _ceil(wo, d.dw_pixels) * _ceil(c, d.icp)
 
 
 def gemm_cycles(layer: Layer, t: DpuTarget) -> float:
