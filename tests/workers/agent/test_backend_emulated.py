@@ -352,3 +352,29 @@ def test_an_artifact_from_the_dpu_emulator_toolchain(agent, tmp_path):
     assert doc["emulation"]["device"] == "DPUCZDX8G-B4096"
     assert doc["latency_ms"]["min"] >= profile["latency_ms"] * 0.99  # paced: never faster than the profile
     assert doc["power"]["avg_w"] == pytest.approx(11.5)
+
+
+def test_agent_script_with_sensors_prints_one_json_line(tmp_path):
+    """As on a board: the script, sensors sampled on threads, and still exactly one JSON line on stdout."""
+    import subprocess
+    import sys
+
+    root = board_root(tmp_path)
+    hwmon_tree(root)
+    config = emulated_config(save_model(tmp_path / "m.onnx"), root, tmp_path)
+    config["loadgen"]["min_duration_ms"] = 200
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    script = str(agent_modules.REPO / "workers" / "agent" / "farm_agent.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--config", str(tmp_path / "cfg.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(tmp_path),
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert proc.returncode == 0 and len(lines) == 1, proc.stderr
+    doc = json.loads(lines[0])
+    assert doc["power"]["avg_w"] == pytest.approx(11.5) and doc["clock"]["min_mhz"] == 300.0
+    assert doc["environment"]["board_serial"] == "EMU-ZCU104-0001"
+    assert "sensors are not implemented" not in proc.stderr
