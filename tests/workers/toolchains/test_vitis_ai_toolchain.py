@@ -102,3 +102,123 @@ def test_boards_without_a_shipped_target_are_refused_with_the_reason(board, need
 def test_in_process_compile_refuses_clearly(tmp_path):
     with pytest.raises(FarmError, match="runs only inside its Docker image"):
         get_toolchain("vitis_ai@zcu104").compile(tiny_model(), "int8", QuantConfig(), tmp_path)
+
+
+# -- the in-container driver, run for real against stand-ins for torch, onnx2torch, vai_q_pytorch and
+# vai_c_xir (the image is not here; the driver's own logic and its result.json contract are).
+_FAKE_TORCH = """
+import numpy as np
+class _NoGrad:
+    def __enter__(self): return self
+    def __exit__(self, *a): return False
+def no_grad(): return _NoGrad()
+def device(name): return name
+def from_numpy(a): return np.asarray(a)
+"""
+_FAKE_ONNX2TORCH = """
+class _Module:
+    def eval(self): return self
+def convert(model): return _Module()
+"""
+_FAKE_NNDCT = """
+import json, os
+class torch_quantizer:
+    def __init__(self, mode, module, inputs, output_dir, device):
+        self.mode, self.output_dir = mode, output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        self.calls = 0
+    def quant_model(self, x):
+        self.calls += 1
+    def export_quant_config(self):
+        open(os.path.join(self.output_dir, "quant_info.json"), "w").write("{}")
+    def export_xmodel(self, output_dir, deploy_check):
+        open(os.path.join(output_dir, "Module_int.xmodel"), "wb").write(b"xmodel")
+"""
+_FAKE_VAI_C_XIR = """#!/bin/sh
+echo "$@" > "$FAKE_LOG"
+[ -n "$FAKE_FAIL" ] && { echo "[UNILOG][FATAL] unsupported op" >&2; exit 3; }
+while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift;; -n) name="$2"; shift;; esac; shift; done
+printf compiled > "$out/$name.xmodel"
+"""
+
+
+def _fake_image(tmp_path, with_onnx2torch=True):
+    site = tmp_path / "site"
+    (site / "pytorch_nndct").mkdir(parents=True)
+    (site / "torch.py").write_text(_FAKE_TORCH)
+    if with_onnx2torch:
+        (site / "onnx2torch.py").write_text(_FAKE_ONNX2TORCH)
+    (site / "pytorch_nndct" / "__init__.py").write_text("")
+    (site / "pytorch_nndct" / "apis.py").write_text(_FAKE_NNDCT)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "vai_c_xir"
+    tool.write_text(_FAKE_VAI_C_XIR)
+    tool.chmod(0o755)
+    return site, bin_dir
+
+
+def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import onnx
+
+    site, bin_dir = _fake_image(tmp_path, with_onnx2torch)
+    model = tmp_path / "in" / "model.onnx"
+    model.parent.mkdir()
+    onnx.save(tiny_model(), model)
+    out = tmp_path / "out"
+    tc = get_toolchain("vitis_ai@kv260")
+    argv = tc.container_command(str(model), str(out), "int8", QuantConfig(calibration_samples=4))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_LOG": str(tmp_path / "vai_c_xir.args"),
+        **({"FAKE_FAIL": "1"} if fail else {}),
+    }
+    # argv[3:] = DRIVER and its arguments: what `bash -c SHELL` hands to python3 after conda activate.
+    proc = subprocess.run(
+        [sys.executable, "-c", *argv[3:]], env=env, capture_output=True, text=True, timeout=120
+    )
+    result = json.loads((out / "result.json").read_text())
+    return proc, result, out
+
+
+def test_the_driver_writes_the_result_contract(tmp_path):
+    proc, result, out = _run_driver(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["ok"] is True and result["schema"] == 1
+    assert (result["toolchain"], result["name"], result["version"]) == ("vitis_ai@kv260", "vitis_ai", VERSION)
+    assert result["target_arch"] == "DPUCZDX8G/KV260" and result["artifact"] == "model.xmodel"
+    assert (out / "model.xmodel").read_bytes() == b"compiled" and result["size_bytes"] == 8
+    import hashlib
+
+    assert result["artifact_sha256"] == hashlib.sha256(b"compiled").hexdigest()
+    args = (tmp_path / "vai_c_xir.args").read_text().split()
+    assert args == [
+        "-x",
+        str(out / "quantized.xmodel"),
+        "-a",
+        "/opt/vitis_ai/compiler/arch/DPUCZDX8G/KV260/arch.json",
+        "-o",
+        str(out),
+        "-n",
+        "model",
+    ]
+
+
+def test_a_failed_vai_c_xir_is_a_model_error(tmp_path):
+    proc, result, _ = _run_driver(tmp_path, fail=True)
+    assert proc.returncode == 2
+    assert result["ok"] is False and result["error_kind"] == "model"
+    assert "vai_c_xir failed (exit 3)" in result["error"] and "unsupported op" in result["error"]
+
+
+def test_an_image_without_onnx2torch_says_so(tmp_path):
+    proc, result, _ = _run_driver(tmp_path, with_onnx2torch=False)
+    assert proc.returncode == 1
+    assert result["error_kind"] == "internal" and "onnx2torch is not installed" in result["error"]
