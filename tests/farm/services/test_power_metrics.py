@@ -169,3 +169,42 @@ def test_agent_config_carries_sensors_and_emulation(tmp_path):
         spec, job, artifact, "/a.onnx", "onnxruntime_gpu", "/logs", real, inventory.board_types["gpu"]
     )
     assert cfg["sensors"] == [{"kind": "nvml", "index": 0}] and cfg["emulation"] is None
+
+
+def test_sweep_on_an_emulated_board_stores_emulated_power(tmp_path, farm_env, tiny_onnx, monkeypatch):
+    """End to end on a local emulated ZCU104: dpu_emulator compile, the emulated backend paced to the
+    profile, the real hwmon readers on the simulator's files, metrics and traces stored as emulated."""
+    from farm.lab.sensorfs import SensorFs, SensorState
+
+    inventory_dir = Path(__file__).resolve().parents[3] / "inventory"
+    root = tmp_path / "zcu104-root"
+    SensorFs(root, load_inventory(inventory_dir).board_types["zcu104"], "zcu104").layout().write(
+        SensorState(power_w=14.25, temp_c=61.0, clock_mhz=300.0, static_w=9.0)
+    )
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(
+        "boards:\n"
+        "  - name: local-cpu\n    type: cpu\n"
+        f"  - name: zcu104-emu-0\n    type: zcu104\n    emulation: {{root: {root}, time_scale: 0.5}}\n"
+    )
+    monkeypatch.setenv("FARM_LAB", str(lab))
+    body = (
+        TINY_SWEEP.format(onnx=tiny_onnx)
+        .replace("[fp32, int8]", "[int8]")
+        .replace(", Offline", "")
+        .replace("targets: [cpu]", "targets: [zcu104]")
+    )
+    sub = submit_sweep(farm_env, write_sweep(tmp_path, body))
+    state = wait_for(farm_env, sub, lambda _: None)
+    assert state["state"] == "done", state
+    with session_scope(farm_env.db_url) as s:
+        run = s.scalars(select(RunRow)).one()
+        metrics = {m.name: (m.value, m.source) for m in run.metrics}
+        assert run.source == "emulated" and run.emulation_model == "farm-dpu-perf/1"
+        assert run.provenance.board_serial is None or run.provenance.board_serial.startswith("EMU")
+        traces = run.traces
+    assert metrics["power_w"] == (pytest.approx(14.25, rel=0.01), "emulated")
+    assert metrics["temp_c_max"] == (pytest.approx(61.0, abs=0.01), "emulated")
+    assert metrics["clock_mhz_min"] == (300.0, "emulated")
+    assert metrics["energy_mj_per_inference"][0] > 0
+    assert traces["power"]["samples"] >= 5 and traces["time_scale"] == 0.5
