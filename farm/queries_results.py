@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true, tuple_
 from sqlalchemy.orm import Session
 
 from farm.db.models import BoardRow, MetricRow, ProvenanceRow, RunRow
@@ -31,10 +31,30 @@ SELECTION_KEYS = ("model", "precision", "batch_size", "scenario")
 
 
 def selection_options(s: Session) -> list[dict[str, Any]]:
-    """Every (model, precision, batch_size, scenario, target, source) that has runs: one index-only scan."""
-    cols = (RunRow.model, RunRow.precision, RunRow.batch_size, RunRow.scenario, RunRow.target, RunRow.source)
-    rows = s.execute(select(*cols).distinct()).all()
+    """Every (model, precision, batch_size, scenario, target, source) that has runs, read from
+    ix_runs_selection. SQLite answers a DISTINCT from the index alone; PostgreSQL (no skip scan before 18)
+    would hash every row, so there a recursive query hops from one combination to the next through the
+    index: a few hundred index probes instead of a scan of the whole history."""
     keys = (*SELECTION_KEYS, "target", "source")
+    runs = RunRow.__table__
+    cols = [runs.c[k] for k in keys]
+    if s.get_bind().dialect.name == "postgresql":
+        first = select(*cols).order_by(*cols).limit(1).subquery("first")
+        hops = select(*first.c).cte("combos", recursive=True)
+        later = runs.alias("later")
+        later_cols = [later.c[k] for k in keys]
+        step = (
+            select(*later_cols)
+            .where(tuple_(*later_cols) > tuple_(*(hops.c[k] for k in keys)))
+            .order_by(*later_cols)
+            .limit(1)
+            .lateral("step")
+        )
+        hops = hops.union_all(select(*step.c).select_from(hops).join(step, true()))
+        query = select(*hops.c)
+    else:
+        query = select(*cols).distinct()
+    rows = s.execute(query).all()
     return sorted((dict(zip(keys, r, strict=True)) for r in rows), key=lambda d: tuple(map(str, d.values())))
 
 
