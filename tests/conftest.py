@@ -25,6 +25,12 @@ pytest_plugins = ["tests.sshd"]  # real sshd hosts on loopback addresses
 PG_ADMIN_URL = os.environ.get("FARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True)
+def _own_quant_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty INT8 quantisation cache: nothing leaks between tests or into the user's."""
+    monkeypatch.setenv("FARM_QUANT_CACHE", str(tmp_path_factory.mktemp("quant-cache")))
+
+
 @pytest.fixture
 def farm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """An isolated embedded farm: its own data dir and SQLite DB, no broker (tasks run in-process)."""

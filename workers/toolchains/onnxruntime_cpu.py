@@ -22,10 +22,14 @@ use full 8-bit weights.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import math
 import os
 import platform
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -40,11 +44,22 @@ from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check
 MODEL_FILE = "model.onnx"
 CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime"
 FIDELITY_SAMPLES = 32
+QUANT_CACHE_FORMAT = 1  # bump when _quantise_int8 changes what it writes
 FIDELITY_SEED_OFFSET = 1000
 SQNR_CAP_DB = 999.0
 _TWO_GB = 2**31 - 1
 _X86 = ("x86_64", "amd64", "x86", "i386", "i686")
 _CHUNK_SAMPLES = 8  # calibration data per collect_data() call (histogram methods keep it all in memory)
+
+
+def _quant_cache_dir() -> Path:
+    """Where quantised models are kept by content: FARM_QUANT_CACHE, else <farm data dir>/cache/int8."""
+    explicit = os.environ.get("FARM_QUANT_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    from farm.config import load_settings
+
+    return load_settings().data_dir / "cache" / "int8"
 
 
 def _default_threads() -> int:
@@ -271,6 +286,53 @@ class OnnxRuntimeCpuToolchain(Toolchain):
         return CompileResult(path=out, fidelity=None, warnings=[], details=details)
 
     def _compile_int8(
+        self,
+        model: onnx.ModelProto,
+        input_name: str,
+        shape: tuple[int, ...],
+        quant: QuantConfig,
+        out_dir: Path,
+    ) -> CompileResult:
+        """INT8 through the quantisation cache: the emulated DPU and GPU targets and the CPU quantise the same
+        model the same way, so one calibration serves them all (it is most of a compile's time)."""
+        import onnxruntime as ort
+
+        quant.validate()
+        ident = {
+            "model_sha256": hashlib.sha256(model.SerializeToString()).hexdigest(),
+            "quant": quant.as_dict(),
+            "onnxruntime": ort.__version__,
+            "reduce_range": self.reduce_range,
+            "format": QUANT_CACHE_FORMAT,
+        }
+        entry = _quant_cache_dir() / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+        out = out_dir / MODEL_FILE
+        if (entry / "result.json").is_file() and (entry / MODEL_FILE).is_file():
+            cached = json.loads((entry / "result.json").read_text())
+            shutil.copyfile(entry / MODEL_FILE, out)
+            details = {**cached["details"], "quantisation_cache": "hit"}
+            return CompileResult(
+                path=out, fidelity=cached["fidelity"], warnings=cached["warnings"], details=details
+            )
+        result = self._quantise_int8(model, input_name, shape, quant, out_dir)
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
+            shutil.copyfile(result.path, staging / MODEL_FILE)
+            doc = {"fidelity": result.fidelity, "warnings": result.warnings, "details": result.details}
+            (staging / "result.json").write_text(json.dumps(doc))
+            try:
+                staging.rename(entry)  # atomic; a concurrent writer that got there first wins
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+        return CompileResult(
+            path=result.path,
+            fidelity=result.fidelity,
+            warnings=result.warnings,
+            details={**result.details, "quantisation_cache": "miss"},
+        )
+
+    def _quantise_int8(
         self,
         model: onnx.ModelProto,
         input_name: str,

@@ -250,3 +250,15 @@ def test_entropy_searches_thresholds(tc, tmp_path):
     assert mm.keys() == ent.keys()
     assert all(ent[k] <= mm[k] * 1.0001 for k in mm)
     assert any(ent[k] < mm[k] * 0.95 for k in mm)
+
+
+def test_int8_quantisation_is_cached_by_content(tc, tiny, tmp_path):
+    """A second compile of the same model and settings (e.g. for another emulated target) reuses the first
+    calibration: same bytes, same fidelity; other settings quantise again."""
+    q = QuantConfig(calibration_samples=16)
+    first = tc.compile(tiny, "int8", q, tmp_path / "a")
+    second = tc.compile(tiny, "int8", q, tmp_path / "b")
+    assert first.details["quantisation_cache"] == "miss" and second.details["quantisation_cache"] == "hit"
+    assert first.path.read_bytes() == second.path.read_bytes() and second.fidelity == first.fidelity
+    other = tc.compile(tiny, "int8", QuantConfig(calibration_samples=16, seed=1), tmp_path / "c")
+    assert other.details["quantisation_cache"] == "miss"
