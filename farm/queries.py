@@ -68,6 +68,7 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
                 "target": run.target,
                 "board": run.board_name,
                 "source": run.source,
+                "emulation_model": run.emulation_model,  # what produced an emulated figure; null if measured
                 "result_valid": run.result_valid,
                 **{name: m.get(name) for name in RESULT_METRICS},
                 "int8_top1_agreement": top1 if run.precision == "int8" else None,

@@ -1,4 +1,4 @@
-"""farm demo: a whole sweep on the built-in defaults (SQLite, no broker, local lab)."""
+"""farm demo: a whole sweep on the built-in defaults (SQLite, no broker, the virtual lab + the local CPU)."""
 
 from __future__ import annotations
 
@@ -14,27 +14,53 @@ from farm.cli.submit import run_submit
 from farm.db.session import redact, session_scope
 from farm.queries import results
 
+#: The virtual lab boards the demo sweep targets (inventory/virtual-lab.yaml).
+DEMO_BOARDS = ["local-cpu", "pynq-z2", "zcu104", "u50", "vck190", "jetson-agx-xavier"]
+
 
 @click.command()
 @db_option
+@click.option("--keep-lab", is_flag=True, help="Leave the virtual lab running afterwards (`farm lab down`).")
 @handle_errors
-def demo(db_url: str | None) -> None:
-    """Run the bundled example sweep in this process and print its results."""
+def demo(db_url: str | None, keep_lab: bool) -> None:
+    """Run the bundled example sweep in this process and print its results.
+
+    The emulated boards come from the virtual lab, brought up for the demo (real sshd hosts on loopback
+    when openssh-server is installed) and taken down afterwards unless it was already running."""
+    from farm.lab import fleet
+
     os.environ.pop("FARM_BROKER_URL", None)  # the demo needs no broker: tasks run in-process
+    settings = settings_for(db_url)
+    already_up = bool(fleet.status(settings))
+    handle = fleet.up(settings, boards=DEMO_BOARDS)
+    for note in handle.notes:
+        click.echo(f"note: {note}", err=True)
+    os.environ.update(handle.env)  # FARM_LAB: this process's inventory is the virtual lab
     from farm.celery_app import app, configure
 
-    configure(app)
-    settings = settings_for(db_url)
+    configure(app)  # queues for the lab's board types
     sweep_file = resources.files("farm") / "examples" / "demo.yaml"
     click.echo(f"farm demo: {sweep_file}")
+    click.echo(f"virtual lab: {handle.lab_file} ({len(handle.boards)} boards, transport {handle.transport})")
     click.echo(f"database: {redact(settings.db_url)}; artifacts: {settings.artifact_dir}")
     started = time.monotonic()
-    with resources.as_file(sweep_file) as path:
-        summary = run_submit(settings, str(path), wait=True)
+    try:
+        with resources.as_file(sweep_file) as path:
+            summary = run_submit(settings, str(path), wait=True)
+    finally:
+        if not (keep_lab or already_up):
+            fleet.down(settings)
     assert summary is not None
     with session_scope(settings.db_url) as s:
         click.echo(render(results(s, summary["id"]), "table"))
+    click.echo(
+        "source: measured = run for real on this machine; emulated = the virtual lab's models (not hardware)"
+    )
     click.echo(f"finished in {time.monotonic() - started:.0f} s. Results are in {redact(settings.db_url)}")
     click.echo(f"see them again with: farm results --sweep {summary['id'][:8]}")
+    if keep_lab or already_up:
+        click.echo(
+            f"the virtual lab is still up: export FARM_LAB={handle.lab_file}; `farm lab down` stops it"
+        )
     if summary["state"] == "failed":
         raise SystemExit(1)

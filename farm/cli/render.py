@@ -20,6 +20,7 @@ TABLE_COLUMNS = {
     "latency_ms_p99": "p99 ms",
     "throughput_ips": "inf/s",
     "power_w": "W",
+    "energy_mj_per_inference": "mJ/inf",
     "int8_top1_agreement": "int8 top1 agr",
 }
 
