@@ -1,0 +1,162 @@
+"""Sweeps through the virtual lab as a user runs them: `farm lab up`, `farm submit` to emulated boards over
+real SSH beside the measured CPU, `farm results`; and a long run on a board that overheats, where the
+board simulator throttles the DPU clock and the latency LoadGen measures rises."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from farm.cli.main import cli
+from farm.config import Settings
+from farm.db.models import RunRow
+from farm.db.session import session_scope
+from farm.fleet.transports import close_all
+from farm.lab import fleet
+from farm.lab.sshd import SSHD, sshd_available
+from farm.zoo.builder import GraphBuilder
+from tests.conftest import write_sweep
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
+    """lab(boards, time_scale): `farm lab up` on this test's data dir, FARM_LAB exported; down afterwards."""
+    if not sshd_available(SSHD):
+        pytest.fail("openssh-server is not installed (make test installs it)")
+    monkeypatch.delenv("FARM_LAB_SSHD", raising=False)
+
+    def up(boards: str, time_scale: float) -> Path:
+        result = CliRunner().invoke(cli, ["lab", "up", "--boards", boards, "--time-scale", str(time_scale)])
+        assert result.exit_code == 0, result.output
+        lab_file = fleet.lab_file(farm_env)
+        assert f"export FARM_LAB={lab_file}" in result.output
+        monkeypatch.setenv("FARM_LAB", str(lab_file))
+        from farm.celery_app import app, configure
+
+        configure(app)  # the lab's board types get their queues
+        return lab_file
+
+    yield up
+    close_all()
+    fleet.down(farm_env)
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+SWEEP = """\
+name: lab
+models:
+  - name: tiny
+    onnx: {onnx}
+precisions: [fp32, int8]
+targets: [cpu, zcu104, u50]
+batch_sizes: [1]
+scenarios: [SingleStream]
+quantization:
+  calibration_samples: 100
+loadgen:
+  min_duration_ms: 2500
+  min_query_count: 32
+"""
+
+
+def test_sweep_on_emulated_boards_over_ssh_beside_the_measured_cpu(
+    tmp_path, farm_env, lab, tiny_onnx
+) -> None:
+    lab("zcu104,u50,local-cpu", time_scale=0.05)
+    result = _cli("submit", str(write_sweep(tmp_path, SWEEP.format(onnx=tiny_onnx))))
+    assert result.exit_code == 0, result.output
+    assert "fp32 skipped on zcu104 (it runs int8 only)" in result.output
+    assert "runs stored: 4" in result.output  # cpu fp32 + int8, zcu104 int8, u50 int8
+
+    rows = {(r["target"], r["precision"]): r for r in json.loads(_cli("results", "--format", "json").output)}
+    assert set(rows) == {("cpu", "fp32"), ("cpu", "int8"), ("zcu104", "int8"), ("u50", "int8")}
+    for key in (("cpu", "fp32"), ("cpu", "int8")):
+        assert rows[key]["source"] == "measured" and rows[key]["emulation_model"] is None
+    for key in (("zcu104", "int8"), ("u50", "int8")):
+        row = rows[key]
+        assert row["source"] == "emulated" and row["emulation_model"] == "farm-dpu-perf/1"
+        assert row["board"] == f"{key[0]}-1" and row["latency_ms_p50"] > 0
+        assert row["temp_c_max"] is not None
+    # power read through the real readers: the ZCU104's INA226 over hwmon, the U50's xbutil JSON
+    static = {"zcu104": 9.0, "u50": 18.0}
+    for target, watts in static.items():
+        power = rows[(target, "int8")]["power_w"]
+        assert power is not None and watts < power < watts * 4, (target, power)
+        assert rows[(target, "int8")]["energy_mj_per_inference"] > 0
+    with session_scope(farm_env.db_url) as s:
+        zcu = s.scalars(select(RunRow).where(RunRow.target == "zcu104")).one()
+        assert zcu.provenance is not None and zcu.provenance.board_serial == "EMU-zcu104-1"
+        assert set(zcu.traces) >= {"power", "thermal", "clock"}
+
+
+def _heavy_model(path: Path) -> Path:
+    """Few layers but many MACs at 224x224, so the DPU (not overheads) sets the latency, yet it quantises
+    in seconds (a zoo network would take a minute)."""
+    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
+    x = b.conv("input", 32, 3, 1, 1, name="c1")
+    x = b.conv(x, 64, 3, 1, 1, name="c2")
+    x = b.conv(x, 64, 3, 1, 1, name="c3")
+    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
+    return path
+
+
+THROTTLE_SWEEP = """\
+name: soak
+models:
+  - name: heavy
+    onnx: {onnx}
+precisions: [int8]
+targets: [pynq-z2]
+batch_sizes: [1]
+scenarios: [SingleStream]
+quantization:
+  calibration_samples: 8
+loadgen:
+  min_duration_ms: 9000
+  min_query_count: 32
+"""
+
+
+def test_an_overheating_board_throttles_and_its_latency_rises(tmp_path, farm_env, lab) -> None:
+    """A PYNQ-Z2 in a 60 C room: idle it settles at 60 + 9 C/W x 1.9 W = 77 C, below its 85 C limit; busy
+    it heads for ~91 C, crosses the limit after about one time constant, and its DPU clock halves."""
+    lab_file = lab("pynq-z2", time_scale=0.02)  # the 150 s time constant passes in 3 s
+    root = Path(next(b.emulation.root for b in _boards(lab_file) if b.type == "pynq-z2"))
+    (root / "emu" / "ambient_c").write_text("60\n")
+    time.sleep(4 * 150 * 0.02)  # settle at the new idle temperature (4 time constants)
+    result = _cli(
+        "submit", str(write_sweep(tmp_path, THROTTLE_SWEEP.format(onnx=_heavy_model(tmp_path / "h.onnx"))))
+    )
+    assert result.exit_code == 0, result.output
+    with session_scope(farm_env.db_url) as s:
+        run = s.scalars(select(RunRow)).one()
+        traces, samples = run.traces, run.samples_ms
+        metrics = {m.name: m.value for m in run.metrics}
+    assert run.source == "emulated"
+    assert metrics["temp_c_max"] >= 85.0  # it reached its limit
+    assert metrics["clock_mhz_min"] == pytest.approx(100.0)  # throttled: half of the nominal 200 MHz
+    assert "power_w" not in metrics  # a PYNQ-Z2 has no power sensor: nothing is made up
+    assert traces["clock"]["values"][0] == pytest.approx(200.0)  # it started at full clock
+    first = statistics.median(samples[: len(samples) // 10])
+    last = statistics.median(samples[-len(samples) // 4 :])
+    assert last > 1.5 * first, (first, last)  # the clock-bound DPU time nearly doubled
+
+
+def _boards(lab_file: Path):
+    from farm.config import load_settings
+    from farm.inventory import load_inventory
+
+    return load_inventory(load_settings().inventory_dir, lab=str(lab_file)).boards
