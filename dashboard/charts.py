@@ -33,33 +33,56 @@ def grouped_bars(df: pd.DataFrame, *, x: str, y: str, group: str, title: str, y_
     )
 
 
-def bars(df: pd.DataFrame, *, x: str, y: str, title: str, y_title: str, color: str = "family") -> alt.Chart:
-    return (
-        alt.Chart(df, title=title)
+def panels(
+    df: pd.DataFrame, *, x: str, panel: str, value: str, color: str, sort: list[str]
+) -> alt.FacetChart:
+    """Small multiples: one bar chart per `panel` value (each with its own y scale), in ONE chart, so
+    the browser draws one Vega view instead of one per metric."""
+    bars = (
+        alt.Chart()
         .mark_bar()
         .encode(
-            x=alt.X(f"{x}:N", title=None, sort="-y"),
-            y=alt.Y(f"{y}:Q", title=y_title),
+            x=alt.X(f"{x}:N", title=None, sort=None),
+            y=alt.Y(f"{value}:Q", title=None),
             color=alt.Color(f"{color}:N"),
             opacity=SOURCE_OPACITY,
-            tooltip=[x, color, "source", alt.Tooltip(f"{y}:Q", format=",.3f")],
+            tooltip=[x, color, "source", panel, alt.Tooltip(f"{value}:Q", format=",.3f")],
         )
-        .properties(height=280)
+        .properties(width=300, height=200)
+    )
+    return (
+        alt.layer(bars, data=df)
+        .facet(
+            facet=alt.Facet(f"{panel}:N", title=None, sort=sort, header=alt.Header(labelFontSize=13)),
+            columns=2,
+        )
+        .resolve_scale(y="independent")
     )
 
 
-def speedup_bars(df: pd.DataFrame, *, value: str, title: str) -> alt.Chart:
-    """FPGA speedups over each baseline, with the 1x line (above it the FPGA is ahead)."""
-    base = alt.Chart(df, title=title)
-    barsc = base.mark_bar().encode(
-        x=alt.X("fpga:N", title=None),
-        xOffset=alt.XOffset("baseline:N"),
-        y=alt.Y(f"{value}:Q", title="speedup (x)"),
-        color=alt.Color("baseline:N", title="over baseline"),
-        tooltip=["fpga", "baseline", "emulated", alt.Tooltip(f"{value}:Q", format=",.2f")],
+def speedup_panels(df: pd.DataFrame, *, sort: list[str]) -> alt.FacetChart:
+    """FPGA speedups over each baseline, one panel per measure, with the 1x line (above it the FPGA leads)."""
+    bars = (
+        alt.Chart()
+        .mark_bar()
+        .encode(
+            x=alt.X("fpga:N", title=None),
+            xOffset=alt.XOffset("baseline:N"),
+            y=alt.Y("speedup:Q", title="speedup (x)"),
+            color=alt.Color("baseline:N", title="over baseline"),
+            tooltip=["fpga", "baseline", "emulated", "measure", alt.Tooltip("speedup:Q", format=",.2f")],
+        )
+        .properties(width=210, height=220)
     )
-    rule = base.mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(1.0))
-    return (barsc + rule).properties(height=300)
+    one = alt.Chart().mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(1.0))
+    return (
+        alt.layer(bars, one, data=df)
+        .facet(
+            facet=alt.Facet("measure:N", title=None, sort=sort, header=alt.Header(labelFontSize=13)),
+            columns=3,
+        )
+        .resolve_scale(y="independent")
+    )
 
 
 def histogram(samples: list[float], *, title: str, bins: int = 60) -> alt.Chart:

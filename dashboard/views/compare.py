@@ -64,19 +64,31 @@ if any(has[c] for c in latency_cols):
 else:
     st.info(f"No latency percentiles for {scenario}: its headline is throughput.")
 
-left, right = st.columns(2)
-for column, metric, title, unit in (
-    (left, "throughput_ips", "Throughput", "inferences/s"),
-    (right, "inferences_per_joule", "Perf per watt", "inferences/J"),
-    (left, "energy_mj_per_inference", "Energy per inference", "mJ"),
-    (right, "power_w", "Average power", "W"),
-):
-    if has.get(metric):
-        column.altair_chart(
-            charts.bars(df.dropna(subset=[metric]), x="label", y=metric, title=title, y_title=unit)
+PANELS = {
+    "throughput_ips": "Throughput (inferences/s)",
+    "inferences_per_joule": "Perf per watt (inferences/J)",
+    "energy_mj_per_inference": "Energy per inference (mJ)",
+    "power_w": "Average power (W)",
+}
+reported = [m for m in PANELS if has.get(m)]
+if reported:
+    long = df.melt(
+        id_vars=["label", "source", "family"], value_vars=reported, var_name="metric", value_name="value"
+    )
+    long["metric"] = long["metric"].map(PANELS)
+    st.altair_chart(
+        charts.panels(
+            long.dropna(),
+            x="label",
+            panel="metric",
+            value="value",
+            color="family",
+            sort=list(PANELS.values()),
         )
-    else:
-        column.info(f"{title}: no target reported it for this selection.")
+    )
+unreported = [title for m, title in PANELS.items() if not has.get(m)]
+if unreported:
+    st.info(f"No target reported {', '.join(unreported)} for this selection.")
 
 missing = [
     f"{r['label']}: {', '.join(m for m in ('throughput_ips', 'latency_ms_p99', 'power_w') if r[m] is None)}"
@@ -96,11 +108,18 @@ if not ups:
     st.info("Speedups need at least one FPGA target and one CPU or GPU baseline in this selection.")
 else:
     ups_df = pd.DataFrame(ups)
-    for value, title in (
-        ("throughput_speedup", "Throughput speedup"),
-        ("p50_latency_speedup", "p50 latency speedup"),
-        ("perf_per_watt_ratio", "Perf/W ratio"),
-    ):
-        if ups_df[value].notna().any():
-            st.altair_chart(charts.speedup_bars(ups_df.dropna(subset=[value]), value=value, title=title))
+    MEASURES = {
+        "throughput_speedup": "throughput",
+        "p50_latency_speedup": "p50 latency",
+        "perf_per_watt_ratio": "perf per watt",
+    }
+    long = ups_df.melt(
+        id_vars=["fpga", "baseline", "emulated"],
+        value_vars=list(MEASURES),
+        var_name="measure",
+        value_name="speedup",
+    ).dropna()
+    if len(long):
+        long["measure"] = long["measure"].map(MEASURES)
+        st.altair_chart(charts.speedup_panels(long, sort=list(MEASURES.values())))
     ui.table(ups_df, "speedups")

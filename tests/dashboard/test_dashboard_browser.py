@@ -90,6 +90,7 @@ def browser() -> Iterator[object]:
 
 
 def test_every_page_in_a_real_browser(dashboard_url: str, browser, tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -97,7 +98,10 @@ def test_every_page_in_a_real_browser(dashboard_url: str, browser, tmp_path: Pat
     shots.mkdir()
     for n, (path, title) in enumerate(PAGES.items()):
         browser.get(f"{dashboard_url}/{path}")
-        wait = WebDriverWait(browser, 45, poll_frequency=0.2)
+        # elements are replaced while the page draws: a stale one is looked up again
+        wait = WebDriverWait(
+            browser, 45, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+        )
         wait.until(lambda d, t=title: any(h.text == t for h in d.find_elements(By.TAG_NAME, "h1")))
         # the script has finished and every chart has been drawn
         wait.until(
