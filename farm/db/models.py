@@ -163,6 +163,12 @@ class RunRow(Base):
     # {"power"|"thermal"|"clock": {"t_s": [...], "values": [...], "unit": ..., "sensor": ...}} (migration 0003)
     traces: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     emulation_model: Mapped[str | None] = mapped_column(String(64))  # what produced an emulated result
+    # migration 0005: the pre-run host noise check, and why a result needs a second look
+    noise: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    flags: Mapped[list[Any] | None] = mapped_column(JSON)
+    attachments: Mapped[list[RunAttachmentRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan"
+    )
     metrics: Mapped[list[MetricRow]] = relationship(back_populates="run", cascade="all, delete-orphan")
     provenance: Mapped[ProvenanceRow | None] = relationship(
         back_populates="run", cascade="all, delete-orphan"
@@ -172,11 +178,35 @@ class RunRow(Base):
         Index("ix_runs_sweep", "sweep_id"),
         Index("ix_runs_fingerprint_created", "fingerprint", "created_at"),
         Index(
-            "ix_runs_selection", "model", "precision", "batch_size", "scenario", "target", "source", "created_at"
+            "ix_runs_selection",
+            "model",
+            "precision",
+            "batch_size",
+            "scenario",
+            "target",
+            "source",
+            "created_at",
         ),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_job", "job_id"),
     )
+
+
+class RunAttachmentRow(Base):
+    """A file kept with a run, e.g. LoadGen's mlperf_log_summary.txt and mlperf_log_detail.txt."""
+
+    __tablename__ = "run_attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE", name="fk_run_attachments_run")
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    media_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    run: Mapped[RunRow] = relationship(back_populates="attachments")
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_run_attachments_run_name"),)
 
 
 class MetricRow(Base):
@@ -208,5 +238,9 @@ class ProvenanceRow(Base):
     kernel: Mapped[str | None] = mapped_column(String(255))
     cpu_model: Mapped[str | None] = mapped_column(String(255))
     board_serial: Mapped[str | None] = mapped_column(String(128))
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64))  # migration 0005
+    dpu_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    accelerator_clock_mhz: Mapped[float | None] = mapped_column(Float)
+    ambient_c: Mapped[float | None] = mapped_column(Float)
     environment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     run: Mapped[RunRow] = relationship(back_populates="provenance")
