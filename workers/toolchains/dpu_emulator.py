@@ -14,26 +14,18 @@ from pathlib import Path
 import onnx
 
 from farm.errors import ModelError
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
-from workers.toolchains.emulation import digest, profile, write_profile
+from workers.toolchains.base import CompileResult, QuantConfig, check_precision
+from workers.toolchains.emulation import EmulatorToolchain, digest, profile, write_profile
 
 
-class DpuEmulatorToolchain(Toolchain):
+class DpuEmulatorToolchain(EmulatorToolchain):
     name = "dpu_emulator"
     precisions = ("int8",)
-    per_target = True
 
-    def __init__(self, target: str | None = None):
-        self.board = target or None
-        self._target = None
-        if self.board:
-            from farm.dpu.target import dpu_target
+    def _resolve(self, board: str):
+        from farm.dpu.target import dpu_target
 
-            self._target = dpu_target(self.board)
-        self.target_arch = self._target.arch if self._target else "dpu-emulator"
-
-    def catalog_name(self) -> str:
-        return f"dpu_emulator@{self.board}" if self.board else "dpu_emulator"
+        return dpu_target(board)
 
     def version(self) -> str:
         import onnxruntime

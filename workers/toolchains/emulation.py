@@ -12,6 +12,8 @@ from pathlib import Path
 
 import onnx
 
+from workers.toolchains.base import Toolchain
+
 EMULATION_KEY = "farm.emulation"
 PROFILE_KEYS = (
     "model_version",
@@ -63,3 +65,22 @@ def read_profile(path: Path) -> dict:
 def digest(data: dict) -> str:
     """A short content hash (calibrated parameters go into the toolchain version, hence the artifact key)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+class EmulatorToolchain(Toolchain):
+    """What the DPU and GPU emulators share: built for one board type (``<name>@<board type>``), whose
+    catalog entry gives the device the timing is for; ``target_arch`` names that configuration."""
+
+    per_target = True
+
+    def __init__(self, target: str | None = None):
+        self.board = target or None
+        self._target = self._resolve(self.board) if self.board else None
+        self.target_arch = self._target.arch if self._target else self.name.replace("_", "-")
+
+    def _resolve(self, board: str):
+        """The board type's device description (``farm.dpu.target.DpuTarget`` or ``GpuTarget``)."""
+        raise NotImplementedError
+
+    def catalog_name(self) -> str:
+        return f"{self.name}@{self.board}" if self.board else self.name

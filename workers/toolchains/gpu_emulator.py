@@ -11,26 +11,18 @@ from pathlib import Path
 import onnx
 
 from farm.errors import ModelError
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
-from workers.toolchains.emulation import profile, write_profile
+from workers.toolchains.base import CompileResult, QuantConfig, check_precision
+from workers.toolchains.emulation import EmulatorToolchain, profile, write_profile
 
 
-class GpuEmulatorToolchain(Toolchain):
+class GpuEmulatorToolchain(EmulatorToolchain):
     name = "gpu_emulator"
     precisions = ("fp32", "int8")
-    per_target = True
 
-    def __init__(self, target: str | None = None):
-        self.board = target or None
-        self._target = None
-        if self.board:
-            from farm.dpu.gpu import gpu_target
+    def _resolve(self, board: str):
+        from farm.dpu.gpu import gpu_target
 
-            self._target = gpu_target(self.board)
-        self.target_arch = self._target.arch if self._target else "gpu-emulator"
-
-    def catalog_name(self) -> str:
-        return f"gpu_emulator@{self.board}" if self.board else "gpu_emulator"
+        return gpu_target(board)
 
     def version(self) -> str:
         import onnxruntime
