@@ -180,6 +180,9 @@ def _stride(batch: int) -> int:
 
 class OnnxRuntimeCpuToolchain(Toolchain):
     name = "onnxruntime"
+    #: INT8 activations: unsigned asymmetric for the CPU's U8S8 kernels (see the module docstring).
+    activation_type = "QUInt8"
+    symmetric_activations = False
 
     def __init__(self, threads: int | None = None):
         machine = platform.machine().lower()
@@ -303,6 +306,8 @@ class OnnxRuntimeCpuToolchain(Toolchain):
             "quant": quant.as_dict(),
             "onnxruntime": ort.__version__,
             "reduce_range": self.reduce_range,
+            "activation_type": self.activation_type,
+            "symmetric_activations": self.symmetric_activations,
             "format": QUANT_CACHE_FORMAT,
         }
         entry = _quant_cache_dir() / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
@@ -376,10 +381,10 @@ class OnnxRuntimeCpuToolchain(Toolchain):
                     op_types_to_quantize=_op_types_to_quantize(),
                     per_channel=quant.per_channel,
                     reduce_range=self.reduce_range,
-                    activation_type=QuantType.QUInt8,
+                    activation_type=getattr(QuantType, self.activation_type),
                     weight_type=QuantType.QInt8,
                     calibrate_method=_calibration_method(quant.method),
-                    extra_options={},
+                    extra_options={"ActivationSymmetric": True} if self.symmetric_activations else {},
                     calibration_cache_path=str(cache),
                 )
             except ModelError:
@@ -396,7 +401,8 @@ class OnnxRuntimeCpuToolchain(Toolchain):
         details = {
             "precision": "int8",
             "quant_format": "QDQ",
-            "activation_type": "QUInt8",
+            "activation_type": self.activation_type,
+            "symmetric_activations": self.symmetric_activations,
             "weight_type": "QInt8",
             "per_channel": quant.per_channel,
             "reduce_range": self.reduce_range,

@@ -14,6 +14,7 @@ from workers.toolchains.base import Toolchain
 
 TOOLCHAINS: dict[str, str] = {
     "onnxruntime_cpu": "workers.toolchains.onnxruntime_cpu:OnnxRuntimeCpuToolchain",
+    "onnxruntime_gpu": "workers.toolchains.onnxruntime_gpu:OnnxRuntimeGpuToolchain",
     "dpu_emulator": "workers.toolchains.dpu_emulator:DpuEmulatorToolchain",
     "gpu_emulator": "workers.toolchains.gpu_emulator:GpuEmulatorToolchain",
     "vitis_ai": "workers.toolchains.vitis_ai:VitisAiToolchain",

@@ -262,3 +262,22 @@ def test_int8_quantisation_is_cached_by_content(tc, tiny, tmp_path):
     assert first.path.read_bytes() == second.path.read_bytes() and second.fidelity == first.fidelity
     other = tc.compile(tiny, "int8", QuantConfig(calibration_samples=16, seed=1), tmp_path / "c")
     assert other.details["quantisation_cache"] == "miss"
+
+
+def test_gpu_toolchain_writes_symmetric_int8_for_tensorrt(tiny, tmp_path):
+    """TensorRT builds explicit-quantisation engines only from symmetric QDQ: every activation zero point
+    is 0 and of type int8; the artifact does not depend on the compiling host."""
+    from onnx import numpy_helper
+
+    from workers.toolchains.registry import get_toolchain
+
+    gpu = get_toolchain("onnxruntime_gpu")
+    assert gpu.target_arch == "cuda-gpu" and gpu.reduce_range is False
+    result = gpu.compile(tiny, "int8", QuantConfig(calibration_samples=16), tmp_path)
+    model = onnx.load(str(result.path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    assert result.details["activation_type"] == "QInt8" and result.fidelity["top1_agreement"] > 0.5
+    x = synthetic_inputs((3, 32, 32), 1, 0)
+    assert _run(result.path, x).shape == (1, 10)  # and the CPU provider still runs it
