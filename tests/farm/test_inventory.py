@@ -103,3 +103,22 @@ def test_ssh_board_needs_endpoint(tmp_path: Path) -> None:
 def test_port_range(tmp_path: Path) -> None:
     err = _err(tmp_path, LAB.replace("port: 2222", "port: 70000"))
     assert err.field == "boards[1].ssh.port" and err.line == 9
+
+
+def test_every_catalog_toolchain_backend_and_sensor_exists() -> None:
+    """The catalog names only toolchains, agent backends and sensors the code has (real and emulated)."""
+    import ast
+
+    from farm.fleet.sensors import agent_sensors
+    from farm.inventory import Board, BoardEmulation
+    from workers.toolchains.registry import TOOLCHAINS
+
+    registry = (REPO_ROOT / "workers" / "agent" / "backends" / "__init__.py").read_text()
+    backends = ast.literal_eval(registry.split("BACKENDS = ", 1)[1].split("\n}\n", 1)[0] + "\n}")
+    inventory = load_inventory(REPO_ROOT / "inventory")
+    for name, bt in inventory.board_types.items():
+        assert bt.toolchain in TOOLCHAINS and bt.backend in backends, name
+        if bt.emulation is not None:
+            assert bt.emulation.toolchain in TOOLCHAINS and bt.emulation.backend in backends, name
+            board = Board(name="b", type=name, emulation=BoardEmulation(root="/tmp/emu"))
+            assert len(agent_sensors(bt, board)) == len(bt.sensors), name  # every spec maps to a reader
