@@ -11,7 +11,7 @@ from farm.sweep.schema import Sweep
 @dataclass(frozen=True)
 class PlannedJob:
     key: str
-    kind: str  # compile | run
+    kind: str  # compile | run | soak
     model: str
     precision: str
     target: str
@@ -34,10 +34,10 @@ def expand(spec: Sweep, precisions_of: Mapping[str, Collection[str]] | None = No
                     ckey = f"compile/{ref.name}/{precision}/{target}/b{batch}"
                     jobs.append(PlannedJob(ckey, "compile", ref.name, precision, target, batch))
                     for scenario in spec.scenarios:
-                        for repeat in range(spec.repeats):
+                        for repeat in range(initial_repeats(spec)):
                             jobs.append(
                                 PlannedJob(
-                                    f"run/{ref.name}/{precision}/{target}/b{batch}/{scenario}/r{repeat}",
+                                    repeat_key(ref.name, precision, target, batch, scenario, repeat),
                                     "run",
                                     ref.name,
                                     precision,
@@ -48,4 +48,32 @@ def expand(spec: Sweep, precisions_of: Mapping[str, Collection[str]] | None = No
                                     depends_on=ckey,
                                 )
                             )
+                    if spec.thermal is not None:  # one soak run per configuration (farm.services.thermal)
+                        scenario = spec.thermal.scenario
+                        jobs.append(
+                            PlannedJob(
+                                f"{SOAK_PREFIX}{ref.name}/{precision}/{target}/b{batch}/{scenario}",
+                                "soak",
+                                ref.name,
+                                precision,
+                                target,
+                                batch,
+                                scenario=scenario,
+                                repeat=0,
+                                depends_on=ckey,
+                            )
+                        )
     return jobs
+
+
+SOAK_PREFIX = "soak/"
+
+
+def initial_repeats(spec: Sweep) -> int:
+    """Run jobs planned per configuration up front: `repeats`, or stability's minimum (farm.services.stability
+    adds more as results come in)."""
+    return spec.stability.min_repeats if spec.stability is not None else spec.repeats
+
+
+def repeat_key(model: str, precision: str, target: str, batch: int, scenario: str, repeat: int) -> str:
+    return f"run/{model}/{precision}/{target}/b{batch}/{scenario}/r{repeat}"

@@ -79,6 +79,33 @@ class LoadGen(Strict):
     target_latency_ms: PositiveFloat | None = None
 
 
+class Stability(Strict):
+    """Repeat each configuration until the coefficient of variation of its headline metric (SingleStream
+    p90, MultiStream p99, Server max QPS, Offline throughput) is under ``cv_threshold_pct``, from
+    ``min_repeats`` up to ``max_repeats`` runs (docs/stability-and-provenance.md)."""
+
+    cv_threshold_pct: PositiveFloat = Field(default=3.5, le=100)
+    min_repeats: int = Field(default=3, ge=2, le=100)
+    max_repeats: int = Field(default=10, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> Stability:
+        if self.max_repeats < self.min_repeats:
+            raise ValueError(f"max_repeats ({self.max_repeats}) is below min_repeats ({self.min_repeats})")
+        return self
+
+
+class Thermal(Strict):
+    """One soak run per configuration: sustained load for ``duration_s`` (board seconds) with the
+    temperature and clock traced; steady state when the temperature's slope over ``window_s`` stays
+    under ``steady_slope_c_per_min`` (docs/stability-and-provenance.md)."""
+
+    duration_s: float = Field(default=600, gt=0, le=7200)
+    scenario: Scenario = "SingleStream"
+    window_s: float = Field(default=60, gt=0)
+    steady_slope_c_per_min: PositiveFloat = 0.2
+
+
 class Sweep(Strict):
     name: str = Field(pattern=NAME)
     description: str = ""
@@ -90,6 +117,16 @@ class Sweep(Strict):
     repeats: PositiveInt = Field(default=1, le=100)
     quantization: Quantization = Quantization()
     loadgen: LoadGen = LoadGen()
+    stability: Stability | None = None  # off unless given; then `repeats` may not be given too
+    thermal: Thermal | None = None  # one soak run per (model, precision, target, batch) when given
+
+    @model_validator(mode="after")
+    def _repeats_or_stability(self) -> Sweep:
+        if self.stability is not None and self.repeats != 1:  # 1 is the default (a stored spec carries it)
+            raise ValueError(
+                "give either repeats (a fixed count) or stability (repeat until stable), not both"
+            )
+        return self
 
     @field_validator("precisions", "targets", "batch_sizes", "scenarios")
     @classmethod
