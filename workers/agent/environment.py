@@ -83,6 +83,25 @@ def emulated_board(root):
     return doc if isinstance(doc, dict) else {}
 
 
+def ambient_from(path):
+    """Degrees C from a sensor file (a plain number; hwmon millidegrees when over 1000), or None."""
+    text = _read(path)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return round(value / 1000.0, 2) if abs(value) > 1000 else value
+
+
+def emulated_state(root):
+    """``<root>/emu/state.json`` (the board simulator's state: ambient_c, clock_mhz, ...), or {}."""
+    try:
+        doc = json.loads(_read(os.path.join(root, "emu", "state.json")) or "{}")
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def loadgen_package_version():
     """The installed mlcommons-loadgen version, or None."""
     try:
@@ -146,4 +165,7 @@ def collect(backend=None, loadgen_version=None, emulation=None):
         env["board_serial"] = board.get("serial")
         env["dpu_fingerprint"] = board.get("dpu_fingerprint")
         env["time_scale"] = emulation.get("time_scale")
+        state = _safe(lambda: emulated_state(emulation["root"]), {}) or {}
+        ambient = _safe(lambda: ambient_from(os.path.join(emulation["root"], "emu", "ambient_c")))
+        env["ambient_c"] = ambient if ambient is not None else state.get("ambient_c")
     return env

@@ -16,6 +16,7 @@ import traceback
 import backends
 import environment
 import loadgen_driver
+import noise
 import sensors
 from backends.base import AgentError, InfraError
 from sensors.sampler import Sampler
@@ -42,6 +43,8 @@ DEFAULTS = {
     "sensors": [],
     "emulation": None,
     "gpu": None,
+    "noise_check": None,  # seconds of pre-run host noise check (noise.py); null or 0: none
+    "ambient_path": None,  # a file holding the ambient temperature (C, or millidegrees as hwmon writes)
 }
 
 EMULATION_KEYS = ("root", "time_scale")
@@ -125,7 +128,7 @@ def normalize_config(raw):
     _check_int("loadgen.max_query_count", lg_cfg["max_query_count"], 0)
     _check_positive_number("loadgen.target_latency_ms", lg_cfg["target_latency_ms"])
     _check_positive_number("loadgen.offline_expected_qps", lg_cfg["offline_expected_qps"])
-    config["loadgen"] = lg_cfg
+    config["loadgen"] = loadgen_driver.check_config(lg_cfg)  # MultiStream / Server settings
 
     for key in ("artifact", "backend", "scenario"):
         if not isinstance(config[key], str):
@@ -234,16 +237,20 @@ OUTPUT_KEYS = (
     "sample_count",
     "duration_s",
     "result_valid",
+    "headline",
+    "server_search",
     "samples_ms",
     "samples_total",
     "samples_kind",
     "sut_latency_ms",
     "warmup",
     "loadgen",
+    "loadgen_logs",
     "power",
     "thermal",
     "clock",
     "emulation",
+    "noise",
     "environment",
     "config",
     "started_at",
@@ -313,6 +320,8 @@ def run(raw_config):
         config = normalize_config(raw_config)
         doc["config"] = config
         artifact = check_artifact(config["artifact"], config["artifact_sha256"])
+        if _is_number(config["noise_check"]) and config["noise_check"] > 0:  # before the model loads
+            doc["noise"] = noise.check_safely(window_s=float(config["noise_check"]))
         loadgen_driver.import_loadgen()
         backend = backends.create(config["backend"])
         backend.configure(config)
@@ -353,6 +362,8 @@ def run(raw_config):
             doc["emulation"] = backend.emulation()
     lg_version = (doc.get("loadgen") or {}).get("version")
     doc["environment"] = environment.collect(backend, None, (config or {}).get("emulation"))
+    if config and config.get("ambient_path"):
+        doc["environment"]["ambient_c"] = environment.ambient_from(config["ambient_path"])
     if lg_version and not doc["environment"].get("loadgen_version"):
         doc["environment"]["loadgen_version"] = lg_version
     if backend is not None:
