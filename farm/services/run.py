@@ -21,6 +21,7 @@ from farm.fleet.sensors import agent_emulation, agent_sensors
 from farm.fleet.transports import forget, transport_for
 from farm.inventory import Board, BoardType, Inventory, load_inventory
 from farm.provenance import farm_version, git_sha
+from farm.services import stability, thermal
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_MEMORY_BYTES = 256 * 1024 * 1024  # inputs the agent pre-generates, at most
 EMULATED_SAMPLES = 16  # distinct inputs on an emulated board (each one's real output is computed once)
+NOISE_CHECK_S = 0.5  # the agent's pre-run host noise check (workers/agent/noise.py)
 
 LATENCY_KEYS = {
     "min": "min",
@@ -43,11 +45,20 @@ LATENCY_KEYS = {
 
 
 def fingerprint(
-    *, model: str, precision: str, board_type: str, batch_size: int, scenario: str, input_shape: list[int]
+    *,
+    model: str,
+    precision: str,
+    board_type: str,
+    batch_size: int,
+    scenario: str,
+    input_shape: list[int],
+    mode: str | None = None,
 ) -> str:
     """Groups results that may be compared over time. Toolchain, runtime and model bytes are left out on
-    purpose: a change in those is exactly what history and regression checks must see within one group."""
-    ident = {
+    purpose: a change in those is exactly what history and regression checks must see within one group.
+    ``mode`` "soak" keeps thermal soak runs (long, hot) apart from ordinary runs; None leaves the
+    fingerprint of an ordinary run as it always was (docs/stability-and-provenance.md)."""
+    ident: dict[str, Any] = {
         "model": model,
         "precision": precision,
         "board_type": board_type,
@@ -55,6 +66,8 @@ def fingerprint(
         "scenario": scenario,
         "input_shape": input_shape,
     }
+    if mode is not None:
+        ident["mode"] = mode
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -151,7 +164,7 @@ def agent_config(
     # An emulated board computes each distinct input's real output on this CPU before the timed test (its
     # timing is the model's); fewer distinct inputs keep that preparation short. LoadGen cycles them.
     distinct = EMULATED_SAMPLES if board is not None and board.emulation is not None else 64
-    return {
+    config = {
         "artifact": artifact_path,
         "artifact_sha256": artifact.file_sha256,
         "backend": backend,
@@ -163,7 +176,11 @@ def agent_config(
         "log_dir": log_dir,
         "sensors": agent_sensors(board_type, board) if board is not None and board_type is not None else [],
         "emulation": agent_emulation(board) if board is not None else None,
+        "noise_check": NOISE_CHECK_S,
     }
+    if job.kind == "soak" and spec.thermal is not None:
+        config = thermal.soak_agent_config(config, spec.thermal)
+    return config
 
 
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
@@ -173,8 +190,14 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         job = s.get(JobRow, job_id)
         if job is None:
             raise LookupError(f"no job {job_id}")
-        if job.state in ("done", "failed"):
-            return job.state
+        finished = job.state if job.state in ("done", "failed") else None
+    if finished is not None:  # redelivered: an extra repeat it should have planned is planned once
+        if finished == "done":
+            stability.dispatch(settings.db_url, stability.plan_after_run(settings.db_url, job_id))
+        return finished
+    with session_scope(settings.db_url) as s:
+        job = s.get(JobRow, job_id)
+        assert job is not None
         parent = s.get(JobRow, job.depends_on_id) if job.depends_on_id else None
         if parent is None or parent.artifact_key is None:
             raise InfraError(f"job {job_id}: its compile job has no artifact yet")
@@ -186,6 +209,7 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
 
     inventory = load_inventory(settings.inventory_dir)
     board = claim_board(settings, inventory, job.target, job_id, received)
+    more: list[tuple[int, str]] = []  # extra repeats (stability), dispatched once the board is free
     try:
         job.board_name = board.name
         try:
@@ -202,12 +226,14 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
             board_failed(settings, inventory, board, job.target, f"agent: {message}")
             raise InfraError(f"agent: {message}")
         store_result(settings, job, artifact, board, inventory.board_types[job.target].source, report)
+        more = stability.plan_after_run(settings.db_url, job_id)  # before the roll-up: never "done" early
         roll_up(settings.db_url, job.sweep_id)
         return "done"
     finally:
         states.set_state(
             settings.db_url, board.name, "idle", f"job {job_id} finished", only_from=("running",)
         )
+        stability.dispatch(settings.db_url, more)
 
 
 def _measure(
@@ -236,7 +262,8 @@ def _measure(
         board,
         inventory.board_types[job.target],
     )
-    timeout = spec.loadgen.min_duration_ms / 1000 * 4 + settings.agent_timeout_margin_s
+    longest_ms = max(spec.loadgen.min_duration_ms, config["loadgen"]["min_duration_ms"])  # a soak's
+    timeout = longest_ms / 1000 * 4 + settings.agent_timeout_margin_s + NOISE_CHECK_S
     outcome = transport.run_agent(config, timeout)
     sent = (
         getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
@@ -345,6 +372,15 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _nominal_clock_mhz(settings: Settings, board: Board) -> float | None:
+    """The board type's nominal accelerator clock from the catalog (None for a CPU, or if unknown)."""
+    try:
+        accelerator = load_inventory(settings.inventory_dir).board_types[board.type].accelerator
+    except Exception:  # provenance is best-effort: never fail storing a result over it
+        return None
+    return float(accelerator.clock_mhz) if accelerator and accelerator.clock_mhz else None
+
+
 def store_result(
     settings: Settings, job: JobRow, artifact: ArtifactRow, board: Board, source: str, report: dict[str, Any]
 ) -> bool:
@@ -352,6 +388,18 @@ def store_result(
     A second delivery of the same job hits the idempotency key and writes nothing; returns False then."""
     env = report.get("environment") or {}
     scale = time_scale(report)
+    nominal_mhz = env.get("accelerator_clock_mhz") or _nominal_clock_mhz(settings, board)
+    run_traces = traces(report)
+    samples = [s / scale for s in (report.get("samples_ms") or [])[:10000]]
+    run_metrics = _metrics(report, job.scenario or "", source, job.batch_size)
+    flags = stability.noise_flags(report.get("noise"))
+    if job.kind == "soak":  # thermal soak: analysed here (farm/services/thermal.py)
+        soak = thermal.analyse_run(settings.db_url, job.sweep_id, run_traces, samples, report, nominal_mhz)
+        run_traces = {**(run_traces or {}), "soak": soak}
+        run_metrics += [
+            MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in thermal.metrics(soak)
+        ]
+        flags += thermal.flags(soak)
     run = RunRow(
         idempotency_key=f"{job.sweep_id}/{job.key}",
         sweep_id=job.sweep_id,
@@ -373,13 +421,16 @@ def store_result(
             batch_size=job.batch_size,
             scenario=job.scenario or "",
             input_shape=(artifact.details or {}).get("input_shape") or [],
+            mode="soak" if job.kind == "soak" else None,
         ),
         started_at=_ts(report.get("started_at")),
         finished_at=_ts(report.get("finished_at")),
-        samples_ms=[s / scale for s in (report.get("samples_ms") or [])[:10000]],
-        traces=traces(report),
+        samples_ms=samples,
+        traces=run_traces,
         emulation_model=(report.get("emulation") or {}).get("model_version"),
-        metrics=_metrics(report, job.scenario or "", source, job.batch_size),
+        noise=report.get("noise"),
+        flags=flags or None,
+        metrics=run_metrics,
         provenance=ProvenanceRow(
             farm_version=farm_version(),
             farm_git_sha=git_sha(),
@@ -392,6 +443,10 @@ def store_result(
             kernel=env.get("kernel"),
             cpu_model=env.get("cpu_model"),
             board_serial=env.get("board_serial"),
+            artifact_sha256=artifact.file_sha256,
+            dpu_fingerprint=env.get("dpu_fingerprint"),
+            accelerator_clock_mhz=nominal_mhz,
+            ambient_c=env.get("ambient_c"),
             environment={
                 **env,
                 "loadgen": report.get("loadgen"),

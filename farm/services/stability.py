@@ -223,3 +223,13 @@ def summary(s: Session, sweep_id: str) -> list[dict]:
             }
         )
     return out
+
+
+NOISY = "noisy-host:"
+
+
+def noise_flags(noise: dict | None) -> list[str]:
+    """["noisy-host: <reasons>"] when the agent's pre-run check (workers/agent/noise.py) said noisy."""
+    if not isinstance(noise, dict) or noise.get("verdict") != "noisy":
+        return []
+    return [f"{NOISY} " + "; ".join(str(r) for r in noise.get("reasons") or ["(no reason given)"])]
