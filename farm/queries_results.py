@@ -218,6 +218,8 @@ def run_detail(s: Session, run_id: int) -> dict[str, Any] | None:
         "result_valid": run.result_valid,
         "fingerprint": run.fingerprint,
         "emulation_model": run.emulation_model,
+        "flags": list(run.flags or []),  # why the result needs a second look (migration 0005)
+        "noise": run.noise,  # the pre-run host noise check
         "artifact_key": run.artifact_key,
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),

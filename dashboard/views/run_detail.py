@@ -39,6 +39,8 @@ if emulated:
     st.warning(
         f"Emulated result (model {run['emulation_model'] or 'unknown'}). " + ui.EMULATED_NOTE, icon="⚠️"
     )
+if run["flags"]:
+    st.warning("Flagged for a second look: " + "; ".join(map(str, run["flags"])))
 if run["result_valid"] is False:
     st.error("LoadGen marked this result INVALID (its run did not meet the scenario's requirements).")
 st.markdown(
@@ -100,3 +102,6 @@ else:
     if environment:
         with st.expander("Environment reported by the agent"):
             st.json(environment)
+    if run["noise"]:
+        with st.expander("Host noise check before the run"):
+            st.json(run["noise"])

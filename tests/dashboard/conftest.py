@@ -142,6 +142,7 @@ def _run(s, sweep_id: str, created: datetime, target: str, source: str, p50: flo
                 "thermal": {"t_s": ts, "values": [40 + i * 0.2 for i in range(50)], "unit": "C"}}
         if detailed else None,
         emulation_model="farm-dpu-perf/1" if source == "emulated" else None,
+        flags=["latency spread: p99 / p50 > 1.25"] if detailed and target == "vck190" else None,
         metrics=[MetricRow(name=n, value=v, unit="", source=source) for n, v in values.items()],
         provenance=ProvenanceRow(farm_version="0.1.0", toolchain_version="3.5", runtime="onnxruntime",
                                  environment={"hostname": "h"}) if metrics else None,

@@ -101,6 +101,7 @@ def test_run_detail_with_samples_traces_and_provenance(seeded_db: str) -> None:
     at = run_page("run_detail")
     assert at.query_params["run"]
     assert len(charts(at)) >= 2  # latency histogram + traces
+    assert "Flagged for a second look: latency spread" in texts(at.warning)
 
 
 def test_run_detail_of_a_run_without_metrics(seeded_db: str) -> None:
