@@ -27,7 +27,9 @@ MODULES = (
     "sensors.base",
     "sensors.sampler",
 )
-_TOP = {"stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve"}
+_TOP = {
+    "stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve", "server_search",
+}  # fmt: skip
 _FAKE_TOP = {"xir", "vart", "pynvml"}
 
 

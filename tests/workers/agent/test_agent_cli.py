@@ -264,10 +264,10 @@ def test_unknown_backend_lists_the_available_ones(model_path, tmp_path):
 
 
 def test_unknown_scenario_lists_the_supported_ones(model_path, tmp_path):
-    code, doc, _ = run_agent(config(model_path, tmp_path, scenario="Server"), tmp_path)
+    code, doc, _ = run_agent(config(model_path, tmp_path, scenario="Bursty"), tmp_path)
     assert code == 1
     assert doc["error"]["kind"] == "infra"
-    assert "supported scenarios: SingleStream, Offline" in doc["error"]["message"]
+    assert "supported scenarios: SingleStream, MultiStream, Server, Offline" in doc["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ AGENT_DIR = os.path.join(
 )
 # Agent modules import each other by bare name; they are imported with AGENT_DIR on sys.path and taken
 # out of sys.path/sys.modules again afterwards so that no other test sees them.
-AGENT_MODULES = ("stats", "environment", "loadgen_driver", "harness", "backends", "backends.base", "sensors")
+AGENT_MODULES = (
+    "stats", "environment", "loadgen_driver", "harness", "backends", "backends.base", "sensors", "server_search",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +269,12 @@ def test_normalize_config_defaults_and_types(agent):
         "max_query_count": 0,
         "target_latency_ms": None,
         "offline_expected_qps": None,
+        "multi_stream_samples_per_query": 8,
+        "multi_stream_target_latency_percentile": 99.0,
+        "server_target_qps": None,
+        "server_target_latency_ms": 100.0,
+        "server_target_latency_percentile": 99.0,
+        "server_search_probes": 6,
     }
     base = {"artifact": "/m.onnx", "backend": "onnxruntime_cpu", "scenario": "Offline"}
     for bad in (
