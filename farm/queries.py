@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm.db.models import ArtifactRow, JobRow, MetricRow, RunRow, SweepRow
+from farm.services.stability import summary as stability_summary
 
 RESULT_METRICS = (
     "latency_ms_p50",
@@ -74,6 +75,8 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
                 "int8_top1_agreement": top1 if run.precision == "int8" else None,
                 "int8_sqnr_db": sqnr if run.precision == "int8" else None,
                 "fingerprint": run.fingerprint,
+                "flags": list(run.flags or []),  # unstable / noisy-host / throttled: a second look needed
+                "noise_verdict": (run.noise or {}).get("verdict"),
                 "created_at": iso(run.created_at),
             }
         )
@@ -98,9 +101,20 @@ def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
         "jobs_finished": sum(j.state in ("done", "cached", "failed") for j in jobs),
         "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),
         "compile_cached": sum(j.kind == "compile" and j.state == "cached" for j in jobs),
-        "runs_stored": sum(j.kind == "run" and j.state == "done" for j in jobs),
+        "runs_stored": sum(j.kind in ("run", "soak") and j.state == "done" for j in jobs),
         "failed": [{"job": j.key, "error": j.error} for j in jobs if j.state == "failed"],
         "counts": counts,
+        "flags": [
+            {"run_id": run_id, "job": key, "flag": flag}
+            for run_id, key, flags in s.execute(
+                select(RunRow.id, JobRow.key, RunRow.flags)
+                .join(JobRow, JobRow.id == RunRow.job_id)
+                .where(RunRow.sweep_id == sweep_id)
+                .order_by(RunRow.id)
+            )
+            for flag in flags or []
+        ],
+        "stability": stability_summary(s, sweep_id),
     }
 
 

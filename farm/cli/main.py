@@ -12,6 +12,7 @@ from farm.cli.dashboard import dashboard
 from farm.cli.demo import demo
 from farm.cli.fleet import fleet
 from farm.cli.lab import lab
+from farm.cli.show import show
 from farm.cli.submit import results_cmd, status, submit
 
 
@@ -25,7 +26,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, demo, worker, db, fleet, lab, dashboard):
+for command in (submit, status, results_cmd, show, demo, worker, db, fleet, lab, dashboard):
     cli.add_command(command)
 
 

@@ -24,6 +24,15 @@ def print_summary(summary: dict) -> None:
     )
     for failure in summary["failed"]:
         click.secho(f"  failed {failure['job']}: {failure['error']}", fg="red")
+    for st in summary.get("stability") or []:
+        cv = "-" if st["cv_pct"] is None else f"{st['cv_pct']:.2f}%"
+        click.secho(
+            f"  stability {st['config']}: {st['state']}, cv of {st['metric']} {cv} "
+            f"(threshold {st['threshold_pct']:g}%) over {st['values']} of {st['repeats']} repeats",
+            fg="yellow" if st["state"] == "unstable" else None,
+        )
+    for flag in summary.get("flags") or []:
+        click.secho(f"  flagged run {flag['run_id']} ({flag['job']}): {flag['flag']}", fg="yellow")
 
 
 def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:

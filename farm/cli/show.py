@@ -1,0 +1,259 @@
+"""`farm show RUN`: one run in full: identity, metrics, latency distribution, traces summarised, noise,
+flags, provenance and attachments; `--format json` for the same as one JSON document."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
+from farm.db.models import RunAttachmentRow, RunRow
+from farm.db.session import session_scope
+from farm.queries_results import run_detail
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 40
+TRACE_NAMES = (("power", "power"), ("thermal", "temperature"), ("clock", "clock"))
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+def resolve_run(s: Session, ref: str) -> int:
+    """A run id, an idempotency key (``<sweep id>/<job key>``), or a unique prefix of either."""
+    ref = ref.strip()
+    if ref.isdigit() and s.get(RunRow, int(ref)) is not None:
+        return int(ref)
+    exact = s.scalar(select(RunRow.id).where(RunRow.idempotency_key == ref))
+    if exact is not None:
+        return exact
+    matches = list(s.scalars(select(RunRow.id).where(RunRow.idempotency_key.startswith(ref)).limit(6)))
+    if ref.isdigit():  # an id prefix: 12 finds 12, 120, 1234 ...
+        matches += [i for i in s.scalars(select(RunRow.id)) if str(i).startswith(ref)][:6]
+    matches = sorted(set(matches))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFound(f"no run matches {ref!r} (give a run id, an idempotency key, or a prefix of one)")
+    shown = ", ".join(str(m) for m in matches[:5])
+    raise RunNotFound(f"{ref!r} is ambiguous: it matches runs {shown}{' ...' if len(matches) > 5 else ''}")
+
+
+def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """A compact text sparkline: ``width`` buckets (mean of each), scaled from the min to the max."""
+    if not values:
+        return ""
+    n = len(values)
+    buckets = [
+        values[i * n // width : max(i * n // width + 1, (i + 1) * n // width)] for i in range(min(width, n))
+    ]
+    means = [statistics.fmean(b) for b in buckets if b]
+    lo, hi = min(means), max(means)
+    if hi == lo:
+        return SPARK[0] * len(means)
+    return "".join(SPARK[min(len(SPARK) - 1, int((m - lo) / (hi - lo) * len(SPARK)))] for m in means)
+
+
+def summarise_trace(trace: dict[str, Any]) -> dict[str, Any]:
+    values = [float(v) for v in trace.get("values") or [] if v is not None]
+    t = trace.get("t_s") or []
+    out = {
+        "unit": trace.get("unit"),
+        "sensor": trace.get("sensor"),
+        "samples": len(values),
+        "span_s": round(t[-1] - t[0], 3) if len(t) > 1 else None,
+        "note": trace.get("note"),
+    }
+    if values:
+        out.update(
+            min=min(values),
+            mean=round(statistics.fmean(values), 4),
+            max=max(values),
+            sparkline=sparkline(values),
+        )
+    return out
+
+
+def latency_summary(samples: list[float]) -> dict[str, Any] | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    n = len(ordered)
+
+    def pct(q: float) -> float:  # LoadGen's rule: the element at int(n * q)
+        return ordered[min(n - 1, int(n * q))]
+
+    return {
+        "samples": n,
+        "min": ordered[0],
+        "p50": pct(0.5),
+        "p90": pct(0.9),
+        "p99": pct(0.99),
+        "max": ordered[-1],
+        "mean": round(statistics.fmean(ordered), 6),
+        "stdev": round(statistics.stdev(ordered), 6) if n > 1 else 0.0,
+        "sparkline": sparkline(samples),
+    }
+
+
+def show_document(s: Session, run_id: int) -> dict[str, Any]:
+    detail = run_detail(s, run_id)
+    assert detail is not None
+    run = s.get(RunRow, run_id)
+    assert run is not None
+    traces = detail.pop("traces") or {}
+    samples = detail.pop("samples_ms") or []
+    attachments = s.scalars(
+        select(RunAttachmentRow).where(RunAttachmentRow.run_id == run_id).order_by(RunAttachmentRow.name)
+    )
+    return {
+        **detail,
+        "idempotency_key": run.idempotency_key,
+        "emulated": run.source == "emulated",
+        "latency_distribution": latency_summary(samples),
+        "traces": {
+            key: summarise_trace(traces[key]) for key, _ in TRACE_NAMES if isinstance(traces.get(key), dict)
+        },
+        "time_scale": traces.get("time_scale"),
+        "soak": traces.get("soak"),
+        "noise": run.noise,
+        "flags": list(run.flags or []),
+        "attachments": [
+            {"name": a.name, "media_type": a.media_type, "size_bytes": a.size_bytes, "sha256": a.sha256}
+            for a in attachments
+        ],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.1f}"
+    return str(value)
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    lines = []
+    source = doc["source"] + (" (EMULATED: modelled, not measured)" if doc["emulated"] else "")
+    lines.append(f"run {doc['run_id']}  {doc['idempotency_key']}")
+    lines.append(
+        f"  {doc['model']} {doc['precision']} batch {doc['batch_size']} {doc['scenario']} "
+        f"on {doc['target']} ({doc['board']}), repeat {doc['repeat']}"
+    )
+    lines.append(
+        f"  source: {source}" + (f", model {doc['emulation_model']}" if doc["emulation_model"] else "")
+    )
+    lines.append(f"  sweep {doc['sweep_id']}  job {doc['job_id']}  valid: {_fmt(doc['result_valid'])}")
+    lines.append(f"  started {doc['started_at']}  finished {doc['finished_at']}")
+    lines.append(f"  fingerprint {doc['fingerprint']}")
+    lines.append("flags:" + ("" if doc["flags"] else " none"))
+    lines += [f"  ! {f}" for f in doc["flags"]]
+    lines.append("metrics:")
+    for m in doc["metrics"]:
+        lines.append(f"  {m['name']:<28} {_fmt(m['value']):>14} {m['unit']}")
+    lat = doc["latency_distribution"]
+    lines.append("latency distribution (ms):" + ("" if lat else " no samples"))
+    if lat:
+        lines.append(
+            "  "
+            + "  ".join(f"{k} {_fmt(lat[k])}" for k in ("samples", "min", "p50", "p90", "p99", "max", "mean"))
+        )
+        lines.append(f"  over the run: {lat['sparkline']}")
+    lines.append("traces:" + ("" if doc["traces"] else " none (no sensors)"))
+    for key, label in TRACE_NAMES:
+        tr = doc["traces"].get(key)
+        if tr is None:
+            continue
+        if not tr["samples"]:
+            lines.append(f"  {label:<12} no samples" + (f" ({tr['note']})" if tr.get("note") else ""))
+            continue
+        unit = tr["unit"] or ""
+        lines.append(
+            f"  {label:<12} min {_fmt(tr['min'])} mean {_fmt(tr['mean'])} max {_fmt(tr['max'])} {unit}"
+            f"  ({tr['samples']} samples, {tr['sensor']})"
+        )
+        lines.append(f"  {'':<12} {tr['sparkline']}")
+    soak = doc.get("soak")
+    if soak:
+        thr = soak.get("throttling") or {}
+        lines.append("thermal soak:")
+        lines.append(
+            f"  duration {_fmt(soak.get('duration_s'))} s; steady state: "
+            + (
+                f"after {_fmt(soak['time_to_steady_s'])} s at {_fmt(soak['steady_temp_c'])} C"
+                if soak.get("steady")
+                else (soak.get("note") or "not reached")
+            )
+        )
+        lines.append(
+            f"  throttled: {'yes' if thr.get('throttled') else 'no'}"
+            + (
+                f" from t={_fmt(thr.get('throttle_at_s'))} s ({thr.get('evidence')})"
+                if thr.get("throttled")
+                else ""
+            )
+        )
+        lines.append(
+            f"  latency drift first -> last window: {_fmt((soak.get('latency') or {}).get('drift_pct'))} %"
+        )
+    noise = doc["noise"]
+    lines.append("host noise check:" + ("" if noise else " not recorded"))
+    if noise:
+        busy = ", ".join(f"{p['name']} {p['cpu_pct']}%" for p in noise.get("busy_processes") or []) or "none"
+        lines.append(
+            f"  {noise.get('verdict')}: load {_fmt(noise.get('load_1m'))}, busy {busy}, "
+            f"cpu {_fmt(noise.get('cpu_mhz'))} MHz, governor {_fmt(noise.get('governor'))}"
+        )
+        lines += [f"  - {r}" for r in noise.get("reasons") or []]
+    prov = doc["provenance"] or {}
+    lines.append("provenance:" + ("" if prov else " none (not comparable)"))
+    for key in (
+        "farm_version",
+        "farm_git_sha",
+        "runtime",
+        "runtime_version",
+        "toolchain",
+        "toolchain_version",
+        "loadgen_version",
+        "artifact_sha256",
+        "dpu_fingerprint",
+        "accelerator_clock_mhz",
+        "board_serial",
+        "hostname",
+        "kernel",
+        "cpu_model",
+        "ambient_c",
+    ):
+        if key in prov:
+            lines.append(f"  {key:<22} {_fmt(prov[key])}")
+    lines.append("attachments:" + ("" if doc["attachments"] else " none"))
+    for a in doc["attachments"]:
+        lines.append(f"  {a['name']}  {a['size_bytes']} bytes  {a['media_type']}  sha256 {a['sha256'][:12]}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@db_option
+@handle_errors
+def show(run_ref: str, fmt: str, db_url: str | None) -> None:
+    """Print one run: identity, metrics, latency distribution, traces summarised, noise, flags, provenance.
+    RUN is a run id, an idempotency key (`<sweep id>/<job key>`), or a unique prefix of either."""
+    settings = settings_for(db_url)
+    with session_scope(settings.db_url) as s:
+        try:
+            run_id = resolve_run(s, run_ref)
+        except RunNotFound as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        doc = show_document(s, run_id)
+    click.echo(json.dumps(doc, indent=2, default=str) if fmt == "json" else render_text(doc))
