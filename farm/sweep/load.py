@@ -94,6 +94,11 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
         loaded.warnings.append(
             f"quantization.calibration_samples is {spec.quantization.calibration_samples} (< 100): INT8 scales may be poor"
         )
+    if "Server" in spec.scenarios and "server_target_latency_ms" not in spec.loadgen.model_fields_set:
+        loaded.warnings.append(
+            f"Server without loadgen.server_target_latency_ms: the p{spec.loadgen.server_target_latency_percentile:g}"
+            f" bound is LoadGen's default, {spec.loadgen.server_target_latency_ms:g} ms"
+        )
     return loaded
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -10,14 +10,15 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Precision = Literal["fp32", "int8"]
-Scenario = Literal["SingleStream", "Offline"]
-SCENARIOS: tuple[str, ...] = ("SingleStream", "Offline")
+Scenario = Literal["SingleStream", "MultiStream", "Server", "Offline"]
+SCENARIOS: tuple[str, ...] = ("SingleStream", "MultiStream", "Server", "Offline")
 
 
 class Strict(BaseModel):
@@ -70,13 +71,35 @@ class Quantization(Strict):
     seed: int = 0
 
 
+Percentile = Annotated[float, Field(gt=0, lt=100, description="percent, in (0, 100)")]
+
+
 class LoadGen(Strict):
-    """MLPerf LoadGen settings. Defaults are short runs; MLPerf submissions use min_duration_ms=600000."""
+    """MLPerf LoadGen settings, under LoadGen's TestSettings names (docs/scenarios.md). Defaults are short
+    runs; MLPerf submissions use min_duration_ms=600000. Percentiles are in percent (LoadGen takes a
+    fraction); latencies in ms (LoadGen's *_ns / 1e6)."""
 
     min_duration_ms: PositiveInt = 2000
     min_query_count: PositiveInt = 64
     max_query_count: int = Field(default=0, ge=0)
-    target_latency_ms: PositiveFloat | None = None
+    target_latency_ms: PositiveFloat | None = None  # SingleStream: single_stream_expected_latency_ns
+    offline_expected_qps: PositiveFloat | None = None
+    multi_stream_samples_per_query: PositiveInt = 8
+    multi_stream_target_latency_percentile: Percentile = 99.0
+    # Server: the bound p99 must stay under (LoadGen's own default, 100 ms, when not given), its
+    # percentile, the search's first QPS (default: from the warmup) and its most probes.
+    server_target_latency_ms: PositiveFloat = 100.0
+    server_target_latency_percentile: Percentile = 99.0
+    server_target_qps: PositiveFloat | None = None
+    server_search_probes: int = Field(default=6, ge=1, le=20)
+
+    @field_validator("max_query_count")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_query_count")
+        if value and low and value < low:
+            raise ValueError(f"max_query_count ({value}) is below min_query_count ({low}); 0 means no cap")
+        return value
 
 
 class Stability(Strict):

@@ -1,0 +1,97 @@
+"""LoadGen settings in sweep.yaml: the four scenarios, defaults, and every setting LoadGen would reject
+refused at submit time as file:line: field: message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from farm.config import load_settings
+from farm.errors import SweepError
+from farm.inventory import load_inventory
+from farm.sweep.load import load_sweep
+from tests.conftest import write_sweep
+
+BASE = """\
+name: lg
+models: [resnet18]
+precisions: [fp32]
+targets: [cpu]
+scenarios: [SingleStream, MultiStream, Server, Offline]
+loadgen:
+  min_query_count: 16
+  {setting}
+"""
+SETTING_LINE = 8
+
+
+def _load(tmp_path: Path, body: str):
+    return load_sweep(write_sweep(tmp_path, body), load_inventory(load_settings().inventory_dir))
+
+
+def test_four_scenarios_and_defaults(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, BASE.format(setting="min_duration_ms: 500"))
+    spec = loaded.spec
+    assert spec.scenarios == ["SingleStream", "MultiStream", "Server", "Offline"]
+    lg = spec.loadgen
+    assert lg.multi_stream_samples_per_query == 8 and lg.multi_stream_target_latency_percentile == 99.0
+    assert lg.server_target_latency_ms == 100.0 and lg.server_target_latency_percentile == 99.0
+    assert lg.server_target_qps is None and lg.server_search_probes == 6
+    # the Server bound is LoadGen's default: said at submit time
+    assert any("server_target_latency_ms" in w and "100 ms" in w for w in loaded.warnings)
+
+
+def test_scenario_spelling_case(tmp_path: Path) -> None:
+    body = BASE.replace("[SingleStream, MultiStream, Server, Offline]", "[multistream, SERVER]")
+    assert _load(tmp_path, body.format(setting="min_duration_ms: 500")).spec.scenarios == [
+        "MultiStream",
+        "Server",
+    ]
+
+
+def test_settings_given_are_kept_and_no_warning(tmp_path: Path) -> None:
+    setting = "server_target_latency_ms: 15\n  server_target_qps: 250.5\n  multi_stream_samples_per_query: 4"
+    loaded = _load(tmp_path, BASE.format(setting=setting))
+    lg = loaded.spec.loadgen
+    assert (lg.server_target_latency_ms, lg.server_target_qps, lg.multi_stream_samples_per_query) == (
+        15,
+        250.5,
+        4,
+    )
+    assert not any("server_target_latency_ms" in w for w in loaded.warnings)
+
+
+@pytest.mark.parametrize(
+    "setting, field, words",
+    [
+        ("min_duration_ms: 0", "loadgen.min_duration_ms", "greater than 0"),
+        ("min_duration_ms: -1", "loadgen.min_duration_ms", "greater than 0"),
+        ("max_query_count: 8", "loadgen.max_query_count", "below min_query_count"),
+        ("server_target_qps: -10", "loadgen.server_target_qps", "greater than 0"),
+        ("server_target_latency_ms: 0", "loadgen.server_target_latency_ms", "greater than 0"),
+        ("server_target_latency_percentile: 100", "loadgen.server_target_latency_percentile", "less than 100"),
+        ("server_target_latency_percentile: 0", "loadgen.server_target_latency_percentile", "greater than 0"),
+        ("multi_stream_target_latency_percentile: 150", "loadgen.multi_stream_target_latency_percentile", "less than 100"),
+        ("multi_stream_samples_per_query: 0", "loadgen.multi_stream_samples_per_query", "greater than 0"),
+        ("server_search_probes: 0", "loadgen.server_search_probes", "greater than or equal to 1"),
+        ("offline_expected_qps: -1", "loadgen.offline_expected_qps", "greater than 0"),
+        ("early_stopping: true", "loadgen.early_stopping", "not permitted"),
+    ],
+)  # fmt: skip
+def test_bad_setting_is_located(tmp_path: Path, setting: str, field: str, words: str) -> None:
+    with pytest.raises(SweepError) as info:
+        _load(tmp_path, BASE.format(setting=setting))
+    err = info.value
+    assert err.field == field and err.line == SETTING_LINE, str(err)
+    assert words in str(err)
+    assert str(err).startswith(f"{tmp_path / 'sweep.yaml'}:{SETTING_LINE}: {field}: ")
+
+
+def test_unknown_scenario_names_the_four(tmp_path: Path) -> None:
+    body = BASE.replace("[SingleStream, MultiStream, Server, Offline]", "[SingleStream, Bursty]")
+    with pytest.raises(SweepError) as info:
+        _load(tmp_path, body.format(setting="min_duration_ms: 500"))
+    err = info.value
+    assert err.field == "scenarios[1]" and err.line == 5
+    assert all(name in str(err) for name in ("MultiStream", "Server", "Offline", "'Bursty'"))
