@@ -13,7 +13,16 @@ from sqlalchemy.exc import IntegrityError
 
 from farm.artifacts import ArtifactStore
 from farm.config import Settings
-from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunRow, SweepRow, utcnow
+from farm.db.models import (
+    ArtifactRow,
+    JobRow,
+    MetricRow,
+    ProvenanceRow,
+    RunAttachmentRow,
+    RunRow,
+    SweepRow,
+    utcnow,
+)
 from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
 from farm.fleet import states
@@ -263,7 +272,8 @@ def _measure(
         inventory.board_types[job.target],
     )
     longest_ms = max(spec.loadgen.min_duration_ms, config["loadgen"]["min_duration_ms"])  # a soak's
-    timeout = longest_ms / 1000 * 4 + settings.agent_timeout_margin_s + NOISE_CHECK_S
+    tests = spec.loadgen.server_search_probes if job.scenario == "Server" else 1  # one LoadGen test per probe
+    timeout = longest_ms / 1000 * 4 * tests + settings.agent_timeout_margin_s + NOISE_CHECK_S
     outcome = transport.run_agent(config, timeout)
     sent = (
         getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
@@ -307,10 +317,55 @@ def _metrics(report: dict[str, Any], scenario: str, source: str, batch_size: int
                 source=source,
             )
         )
+    out += [MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in scenario_metrics(report)]
     return out + [
         MetricRow(name=name, value=value, unit=unit, source=source)
         for name, value, unit in power_metrics(report, batch_size)
     ]
+
+
+def scenario_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """Server's headline (docs/scenarios.md): the highest probed QPS (LoadGen queries/s, one query = one
+    batch) whose latency at the bound's percentile stayed under the bound, and LoadGen's p99 at it. None
+    found: no metric (never a zero); the probes are kept in provenance.environment.server_search."""
+    search = report.get("server_search") or {}
+    scale = time_scale(report)
+    out: list[tuple[str, float, str]] = []
+    if search.get("qps_max") is not None:
+        out.append(("server_qps_max", float(search["qps_max"]) * scale, "1/s"))
+    if search.get("latency_ms_p99_at_max") is not None:
+        out.append(("server_latency_ms_p99_at_max", float(search["latency_ms_p99_at_max"]) / scale, "ms"))
+    return out
+
+
+def attachments(report: dict[str, Any]) -> list[RunAttachmentRow]:
+    """LoadGen's summary and detail logs from the report (the agent caps them: docs/scenarios.md), one
+    text/plain attachment each, stored with the run in its transaction."""
+    out = []
+    for kind in ("summary", "detail"):
+        entry = (report.get("loadgen_logs") or {}).get(kind)
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            continue
+        text = entry["text"].replace("\x00", "")  # PostgreSQL text holds no NUL
+        data = text.encode()
+        out.append(
+            RunAttachmentRow(
+                name=str(entry.get("name") or f"mlperf_log_{kind}.txt"),
+                media_type="text/plain",
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                content=text,
+            )
+        )
+    return out
+
+
+def _logs_meta(report: dict[str, Any]) -> dict[str, Any] | None:
+    """What the agent said about its logs (bytes, truncated, cap), without their text."""
+    logs = report.get("loadgen_logs")
+    if not isinstance(logs, dict):
+        return None
+    return {k: {f: v for f, v in e.items() if f != "text"} for k, e in logs.items() if isinstance(e, dict)}
 
 
 def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str, float, str]]:
@@ -431,6 +486,7 @@ def store_result(
         noise=report.get("noise"),
         flags=flags or None,
         metrics=run_metrics,
+        attachments=attachments(report),
         provenance=ProvenanceRow(
             farm_version=farm_version(),
             farm_git_sha=git_sha(),
@@ -455,6 +511,9 @@ def store_result(
                 "bytes_uploaded": report.get("farm_bytes_uploaded"),
                 "emulation": report.get("emulation"),
                 "time_scale": scale,
+                "headline": report.get("headline"),
+                "server_search": report.get("server_search"),
+                "loadgen_logs": _logs_meta(report),
             },
         ),
     )
