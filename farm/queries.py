@@ -19,6 +19,8 @@ RESULT_METRICS = (
     "latency_ms_p99_9",
     "latency_ms_mean",
     "throughput_ips",
+    "server_qps_max",
+    "server_latency_ms_p99_at_max",
     "power_w",
     "energy_mj_per_inference",
     "temp_c_max",
