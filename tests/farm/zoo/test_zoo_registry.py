@@ -30,7 +30,7 @@ def batch1_models() -> dict[str, onnx.ModelProto]:
 def test_zoo_names_lists_canonical_names_and_aliases_sorted():
     names = zoo_names()
     assert names == sorted(names)
-    assert set(names) == {*CANONICAL, "inception_v1"}
+    assert set(names) == {*CANONICAL, "inception_v1", "shapes_net"}  # shapes_net: trained, farm/datasets
 
 
 def test_alias_resolves_to_the_same_model():
