@@ -575,6 +575,14 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
         met = values.get("result_perf_constraints_met")
         # LoadGen's own verdict on the latency constraint; our reading of its percentile if it gave none.
         passed = met if isinstance(met, bool) else (at_ms is not None and at_ms <= bound_ms)
+        # And a queue that can be sustained: offered load = arrival rate x mean service time < 1. A short
+        # probe above capacity may end before its backlog breaks the bound; it is refused here.
+        scheduled = values.get("result_scheduled_samples_per_sec")
+        scheduled = float(scheduled) if _num(scheduled) else qps
+        lat = sut_state.latencies_ns
+        offered = scheduled * (sum(lat) / float(len(lat)) / 1e9) if lat else None
+        if offered is not None and offered >= 1.0:
+            passed = False
         window = None
         if sut_state.first_issue_ns is not None and sut_state.last_complete_ns is not None:
             window = round((sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9, 6)
@@ -587,6 +595,8 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
             "completed_qps": values.get("result_completed_samples_per_sec"),
             "queries": values.get("result_query_count", sut_state.queries),
             "overlatency_queries": values.get("result_overlatency_query_count"),
+            "offered_load": round(offered, 4) if offered is not None else None,
+            "latency_constraint_met": met if isinstance(met, bool) else None,
             "validity": values.get("result_validity"),
             "early_stopping_met": values.get("early_stopping_met"),
             "duration_s": window,

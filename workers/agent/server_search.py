@@ -13,6 +13,10 @@ Strategy (pure logic here; the probe itself is a callable, so it is tested witho
 3. once one passed (lo) and one failed (hi), bisect between them;
 4. stop after ``max_probes`` probes, or once ``(hi - lo) / lo`` is within ``REL_TOL`` (5 %).
 
+A probe passes when LoadGen says its latency constraint was met (the latency at the percentile is under
+the bound) and its offered load (arrival rate x mean service time) is below 1: a short probe above
+capacity can end before its backlog breaks the bound, and would otherwise pass.
+
 The answer is the highest passing probe (never an interpolation): its own LoadGen result is the run's.
 """
 
