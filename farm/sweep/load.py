@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -73,6 +74,7 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
 
     loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
     _check_models(loaded, fail)
+    loaded = _check_dataset(loaded, fail)
     valid_targets = inventory.targets()
     for i, target in enumerate(spec.targets):
         if target not in valid_targets:
@@ -100,6 +102,47 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
             f" bound is LoadGen's default, {spec.loadgen.server_target_latency_ms:g} ms"
         )
     return loaded
+
+
+def _check_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
+    """The dataset folder (relative to the sweep file) exists, has classes and images that all decode, and
+    no more classes than any model has outputs. Returns the sweep with the folder's absolute path, so a
+    worker elsewhere reads the same folder (farm/datasets/imagefolder.py)."""
+    spec = loaded.spec
+    if spec.dataset is None:
+        return loaded
+    from farm.datasets.imagefolder import DatasetError, check
+
+    root = Path(spec.dataset.path).expanduser()
+    root = root if root.is_absolute() else (loaded.base_dir / root).resolve()
+    try:
+        folder = check(root)
+        for ref in spec.models:
+            outputs = _model_outputs(loaded, ref)
+            if outputs is not None and len(folder.classes) > outputs:
+                raise DatasetError(
+                    f"{root} has {len(folder.classes)} classes but model {ref.name!r} has {outputs} outputs"
+                )
+    except DatasetError as exc:
+        raise fail(str(exc), ("dataset", exc.field)) from None
+    dataset = spec.dataset.model_copy(update={"path": str(root)})
+    return replace(loaded, spec=spec.model_copy(update={"dataset": dataset}))
+
+
+def _model_outputs(loaded: LoadedSweep, ref: ModelRef) -> int | None:
+    """Classes the model predicts (its output's size per image), when known before compiling."""
+    if ref.zoo:
+        from farm.zoo.registry import get_zoo_model
+
+        return get_zoo_model(ref.zoo).num_classes
+    if ref.onnx:
+        import onnx
+
+        model = onnx.load(str(loaded.model_path(ref)), load_external_data=False)
+        dims = model.graph.output[0].type.tensor_type.shape.dim
+        sizes = [d.dim_value for d in dims[1:]]
+        return math.prod(sizes) if sizes and all(v > 0 for v in sizes) else None
+    return None
 
 
 def _torch_available() -> bool:

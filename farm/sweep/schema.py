@@ -118,6 +118,31 @@ class Stability(Strict):
         return self
 
 
+class Preprocessing(Strict):
+    """How the farm turns a dataset image into the model's input (docs/accuracy.md): RGB (or L for one
+    channel), resized to the model's size (or the shorter side to ``resize``, then a centre crop), pixel /
+    255, minus ``mean``, divided by ``std``, then the channel order."""
+
+    resize: PositiveInt | None = None
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (0.229, 0.224, 0.225)
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+
+
+class Dataset(Strict):
+    """A labelled image folder, ImageFolder layout ``<class>/<image>``, relative to the sweep file; every
+    run then reports top-1 / top-5 on it (LoadGen AccuracyOnly). ``dataset: path`` is short for
+    ``dataset: {path: path}``."""
+
+    path: str = Field(min_length=1)
+    preprocessing: Preprocessing = Preprocessing()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        return {"path": value} if isinstance(value, str) else value
+
+
 class Thermal(Strict):
     """One soak run per configuration: sustained load for ``duration_s`` (board seconds) with the
     temperature and clock traced; steady state when the temperature's slope over ``window_s`` stays
@@ -142,6 +167,7 @@ class Sweep(Strict):
     loadgen: LoadGen = LoadGen()
     stability: Stability | None = None  # off unless given; then `repeats` may not be given too
     thermal: Thermal | None = None  # one soak run per (model, precision, target, batch) when given
+    dataset: Dataset | None = None  # top-1 / top-5 on a labelled image folder in every run (accuracy)
 
     @model_validator(mode="after")
     def _repeats_or_stability(self) -> Sweep:

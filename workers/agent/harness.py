@@ -13,6 +13,7 @@ import logging
 import os
 import traceback
 
+import accuracy
 import backends
 import environment
 import loadgen_driver
@@ -44,7 +45,9 @@ DEFAULTS = {
     "emulation": None,
     "gpu": None,
     "noise_check": None,  # seconds of pre-run host noise check (noise.py); null or 0: none
-    "ambient_path": None,  # a file holding the ambient temperature (C, or millidegrees as hwmon writes)
+    "ambient_path": None,
+    "reference": None,  # {path, sha256}: FP32 reference outputs for INT8 agreement (accuracy.py)
+    "dataset": None,  # {path, sha256}: a labelled dataset pack for top-1/top-5 (accuracy.py)  # a file holding the ambient temperature (C, or millidegrees as hwmon writes)
 }
 
 EMULATION_KEYS = ("root", "time_scale")
@@ -167,6 +170,7 @@ def normalize_config(raw):
     config["emulation"] = _emulation(config["emulation"])
     if config["gpu"] is not None and not isinstance(config["gpu"], dict):
         raise InfraError("config gpu must be an object or null")
+    accuracy.normalize(config)
     return config
 
 
@@ -250,6 +254,7 @@ OUTPUT_KEYS = (
     "thermal",
     "clock",
     "emulation",
+    "accuracy",
     "noise",
     "environment",
     "config",
@@ -328,8 +333,9 @@ def run(raw_config):
         log.info("loading %s with %s", artifact, backend.name)
         backend.load(artifact, config["threads"])
         sampler = open_sensors(config)
+        capture = accuracy.Capture(backend) if config["reference"] else None
         result = loadgen_driver.run_test(
-            backend,
+            capture or backend,
             config["scenario"],
             batch_size=config["batch_size"],
             log_dir=config["log_dir"],
@@ -342,6 +348,7 @@ def run(raw_config):
         doc.update((k, v) for k, v in result.items() if k in doc)
         if sampler is not None:
             doc.update(sensor_figures(sampler, result, config["batch_size"]))
+        doc["accuracy"] = accuracy.measure(backend, capture, config, loadgen_driver.import_loadgen())
         doc["status"] = "ok"
         code = EXIT_OK
     except AgentError as exc:

@@ -1,0 +1,190 @@
+"""A labelled image folder (torchvision's ImageFolder layout: ``<root>/<class>/<image>``): checked at submit,
+decoded and preprocessed by the farm, packed into one content-addressed ``.npz`` for the boards.
+
+Classes are the sub-folders, sorted by name; label ``i`` is the ``i``-th class (as torchvision does it), so
+class folder order must match the model's output order. Images are decoded with Pillow (installed with
+streamlit, a farm dependency), converted to RGB (or L for a 1-channel model), resized and normalised as the
+sweep's ``dataset.preprocessing`` says, and laid out NCHW float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff")
+PACK_FORMAT = 1  # bump when the pack's layout or the preprocessing code changes
+PACK_FILE = "dataset.npz"
+
+
+class DatasetError(ValueError):
+    """A problem with the dataset folder; ``field`` is the sweep field it belongs to (e.g. "path")."""
+
+    def __init__(self, message: str, field: str = "path") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    resize: int | None = None  # shorter side to this, then a centre crop to the model's size; None: resize
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    channel_order: str = "RGB"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resize": self.resize,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order,
+        }
+
+
+@dataclass(frozen=True)
+class Folder:
+    root: Path
+    classes: tuple[str, ...]
+    files: tuple[tuple[str, int], ...]  # (path relative to root, label)
+
+
+def scan(root: Path) -> Folder:
+    """The classes and image files of ``root``; DatasetError when it is missing, empty or has no images."""
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"dataset folder not found: {root}")
+    if not root.is_dir():
+        raise DatasetError(f"dataset is not a folder: {root}")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(
+            f"dataset folder {root} has no class folders (expected the ImageFolder layout <class>/<image>)"
+        )
+    files = []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                files.append((str(path.relative_to(root)), label))
+    if not files:
+        raise DatasetError(
+            f"dataset folder {root} has 0 images in its {len(classes)} class folders "
+            f"(looked for {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return Folder(root, tuple(classes), tuple(files))
+
+
+def _open(path: Path, channels: int):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("L" if channels == 1 else "RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DatasetError(f"unreadable image {path}: {exc}") from None
+
+
+def check(root: Path, num_classes: int | None = None) -> Folder:
+    """Everything a submit can check: the folder, its classes against the model's outputs, and that every
+    image decodes."""
+    folder = scan(root)
+    if num_classes is not None and len(folder.classes) > num_classes:
+        raise DatasetError(
+            f"dataset has {len(folder.classes)} classes but the model has {num_classes} outputs"
+        )
+    for rel, _ in folder.files:
+        _open(folder.root / rel, 3)
+    return folder
+
+
+def load_image(path: Path, shape: tuple[int, int, int], prep: Preprocessing) -> np.ndarray:
+    """One image as the model's input: float32 (C, H, W)."""
+    from PIL import Image
+
+    c, h, w = shape
+    img = _open(path, c)
+    if prep.resize:
+        scale = prep.resize / min(img.size)
+        img = img.resize(
+            (max(w, round(img.size[0] * scale)), max(h, round(img.size[1] * scale))), Image.BILINEAR
+        )
+        left, top = (img.size[0] - w) // 2, (img.size[1] - h) // 2
+        img = img.crop((left, top, left + w, top + h))
+    elif img.size != (w, h):
+        img = img.resize((w, h), Image.BILINEAR)
+    x = np.asarray(img, dtype=np.float32) / np.float32(255.0)
+    if c == 1:
+        x = x[None, :, :]
+        mean = np.float32(np.mean(prep.mean))
+        std = np.float32(np.mean(prep.std))
+        return (x - mean) / std
+    x = x.transpose(2, 0, 1)  # RGB, CHW
+    mean = np.asarray(prep.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(prep.std, dtype=np.float32).reshape(3, 1, 1)
+    x = (x - mean) / std
+    return x[::-1].copy() if prep.channel_order == "BGR" else x
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Pack:
+    key: str  # content key: what went into it
+    path: Path
+    file_sha256: str
+    samples: int
+    classes: tuple[str, ...]
+
+
+def pack_key(folder: Folder, shape: tuple[int, int, int], prep: Preprocessing) -> str:
+    ident = {
+        "format": PACK_FORMAT,
+        "shape": list(shape),
+        "preprocessing": prep.as_dict(),
+        "classes": list(folder.classes),
+        "files": [[rel, label, _file_sha256(folder.root / rel)] for rel, label in folder.files],
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def build_pack(root: Path, shape: tuple[int, int, int], prep: Preprocessing, cache_dir: Path) -> Pack:
+    """The dataset packed for ``shape`` (C, H, W): ``<cache_dir>/<key[:2]>/<key>/dataset.npz`` with
+    ``inputs`` (N, C, H, W) float32, ``labels`` (N,) int64 and ``classes``. Built once per content key (the
+    images' bytes, the classes, the shape and the preprocessing), reused afterwards."""
+    folder = scan(Path(root))
+    key = pack_key(folder, shape, prep)
+    final = Path(cache_dir) / key[:2] / key
+    path = final / PACK_FILE
+    if not path.is_file():
+        inputs = np.stack([load_image(folder.root / rel, shape, prep) for rel, _ in folder.files])
+        labels = np.array([label for _, label in folder.files], dtype=np.int64)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
+        try:
+            with open(staging / PACK_FILE, "wb") as fh:
+                np.savez(fh, inputs=inputs, labels=labels, classes=np.array(folder.classes))
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not path.is_file():
+                    raise
+        finally:
+            with contextlib.suppress(OSError):
+                for leftover in staging.glob("*"):
+                    leftover.unlink()
+                staging.rmdir()
+    return Pack(key, path, _file_sha256(path), len(folder.files), folder.classes)

@@ -1,0 +1,134 @@
+"""FP32 reference outputs for INT8 agreement: the inputs an INT8 run will feed (the agent's own generator,
+same shape, count and seed), run through the FP32 model with ONNX Runtime on this machine, once per content
+key, packed as ``.npz`` for the board (docs/accuracy.md).
+
+The pack holds, per distinct input batch, the sha256 of its bytes (the agent matches the run's batches by
+it, so a change in how the agent makes inputs shows up as "unmatched", never as a wrong figure), the FP32
+top-1 per image and the FP32 outputs (for SQNR).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from workers.agent import AGENT_DIR
+
+REFERENCE_FORMAT = 1
+REFERENCE_FILE = "reference.npz"
+_IMPORT_LOCK = threading.Lock()
+
+
+def agent_make_batches() -> Callable:
+    """``loadgen_driver.make_batches`` of the agent in this checkout: the inputs a run uses are made by
+    exactly this code. The agent's modules are imported by bare name and forgotten again, so nothing else
+    in this process sees them."""
+    with _IMPORT_LOCK:
+        before = set(sys.modules)
+        saved = {n: sys.modules.pop(n) for n in ("loadgen_driver", "stats") if n in sys.modules}
+        sys.path.insert(0, AGENT_DIR)
+        try:
+            module = importlib.import_module("loadgen_driver")
+            return module.make_batches
+        finally:
+            sys.path.remove(AGENT_DIR)
+            for name in set(sys.modules) - before:
+                mod_file = str(getattr(sys.modules[name], "__file__", "") or "")
+                if mod_file.startswith(AGENT_DIR):
+                    del sys.modules[name]
+            sys.modules.update(saved)
+
+
+def run_inputs(shape: list[int], count: int, seed: int) -> list[np.ndarray]:
+    """The distinct input batches of a run (float32 ``shape``, ``count`` samples, ``seed``), in order."""
+    batches = agent_make_batches()(tuple(int(d) for d in shape), np.float32, int(count), int(seed))
+    seen, distinct = set(), []
+    for b in batches:
+        if id(b) not in seen:
+            seen.add(id(b))
+            distinct.append(b)
+    return distinct
+
+
+def batch_sha256(batch: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(batch).tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reference:
+    key: str
+    path: Path
+    file_sha256: str
+    batches: int
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reference_pack(
+    model_sha256: str,
+    build_fp32: Callable[[], onnx.ModelProto],
+    shape: list[int],
+    count: int,
+    seed: int,
+    cache_dir: Path,
+) -> Reference:
+    """The reference for a run's inputs; ``build_fp32`` is called only when the cache lacks it."""
+    batches = run_inputs(shape, count, seed)
+    hashes = [batch_sha256(b) for b in batches]
+    ident = {"format": REFERENCE_FORMAT, "model_sha256": model_sha256, "inputs": hashes}
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    final = Path(cache_dir) / key[:2] / key
+    path = final / REFERENCE_FILE
+    if not path.is_file():
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            build_fp32().SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        name = session.get_inputs()[0].name
+        logits = []
+        for batch in batches:
+            out = np.asarray(session.run(None, {name: batch})[0], dtype=np.float32)
+            logits.append(out.reshape(out.shape[0], -1))
+        stacked = np.stack(logits)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
+        try:
+            with open(staging / REFERENCE_FILE, "wb") as fh:
+                np.savez(
+                    fh,
+                    input_sha256=np.array(hashes),
+                    top1=stacked.argmax(axis=2).astype(np.int64),
+                    logits=stacked,
+                )
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not path.is_file():
+                    raise
+        finally:
+            with contextlib.suppress(OSError):
+                for leftover in staging.glob("*"):
+                    leftover.unlink()
+                staging.rmdir()
+    return Reference(key, path, _file_sha256(path), len(batches))
