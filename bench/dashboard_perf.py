@@ -134,7 +134,7 @@ def time_render(url: str, page: str, renders: int) -> tuple[float, list[float], 
 
 
 BROWSER_PAGES = {  # page -> (URL path, title)
-    "overview": ("overview", "Overview"),
+    "overview": ("", "Overview"),  # the default page's URL is the app's root
     "compare": ("compare", "Compare targets"),
     "run_detail": ("run", "Run detail"),
     "trends": ("trends", "Trends"),

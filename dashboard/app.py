@@ -9,6 +9,7 @@ import streamlit as st
 HERE = Path(__file__).resolve().parent
 
 # (file in views/, title, URL path, icon); the URL path plus query parameters is a shareable view.
+# The first page is the default: Streamlit serves it at the app's root ("/"), not at its URL path.
 PAGES = (
     ("overview.py", "Overview", "overview", ":material/dashboard:"),
     ("compare.py", "Compare", "compare", ":material/compare_arrows:"),

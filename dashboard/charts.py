@@ -128,7 +128,7 @@ def trace(t_s: list[float], values: list[float], *, title: str, y_title: str) ->
 def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
     """A metric over time; points coloured by source, tooltips with the toolchain and runtime."""
     df = df.assign(created_at=pd.to_datetime(df["created_at"], utc=True, format="ISO8601"))
-    base = alt.Chart(df, title=title).encode(
+    base = alt.Chart(df).encode(
         x=alt.X("created_at:T", title="run time (UTC)"),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         color=alt.Color(
@@ -147,7 +147,7 @@ def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
             alt.Tooltip("value:Q", format=",.3f"),
         ]
     )
-    return (line + points).properties(height=360)
+    return alt.layer(line, points, title=title).properties(height=360, padding={"left": 10, "top": 5})
 
 
 def timeline(df: pd.DataFrame, *, title: str) -> alt.Chart:

@@ -18,9 +18,9 @@ import pytest
 from tests.conftest import free_port
 from tests.dashboard.conftest import SWEEP_ID
 
-# URL path (+ shared filters) -> the page's title
+# URL path (+ shared filters) -> the page's title; Overview, the default page, lives at "/"
 PAGES = {
-    "overview": "Overview",
+    "": "Overview",
     "compare?model=resnet18&precision=int8&batch_size=1&scenario=SingleStream&emulated=1": "Compare targets",
     "run": "Run detail",
     "trends?target=zcu104&metric=latency_ms_p50": "Trends",
@@ -112,9 +112,11 @@ def test_every_page_in_a_real_browser(dashboard_url: str, browser, tmp_path: Pat
         )
         time.sleep(0.5)
         errors = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        shot = shots / f"{n}-{path.split('?')[0]}.png"
+        dialogs = [d.text for d in browser.find_elements(By.CSS_SELECTOR, '[role="dialog"]')]
+        shot = shots / f"{n}-{path.split('?')[0] or 'overview'}.png"
         browser.save_screenshot(str(shot))
         assert not errors, f"{path}: {[e.text[:500] for e in errors]}"
+        assert not dialogs, f"{path}: {dialogs}"  # e.g. Streamlit's "Page not found"
         assert shot.stat().st_size > 10_000
         if "no-such-model" in path:
             alerts = " ".join(
