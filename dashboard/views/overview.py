@@ -22,10 +22,8 @@ st.subheader("Latest sweeps")
 sweeps = fetch(recent_sweeps, 20)
 if not sweeps:
     ui.empty("No sweeps yet: run `farm demo`, or `farm submit SWEEP.yaml`, then reload this page.")
-for row in sweeps:
-    row["link"] = ui.sweep_link(row["sweep_id"])
 ui.table(
-    sweeps,
+    [{"name": row["name"], "link": ui.sweep_link(row["sweep_id"]), **row} for row in sweeps],
     "sweeps",
     column_config={
         "progress": st.column_config.ProgressColumn(

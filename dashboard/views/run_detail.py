@@ -25,9 +25,8 @@ if run is None:
 st.query_params["run"] = str(run["run_id"])
 
 with st.expander("Choose another run (the 200 latest; any run id also works in the URL as ?run=ID)"):
-    for r in recent:
-        r["link"] = ui.run_link(r["run_id"])
-    ui.table(recent, "latest_runs", column_config={"link": ui.RUN_LINK}, height=300)
+    rows = [{"run": ui.run_link(r["run_id"]), **r} for r in recent]
+    ui.table(rows, "latest_runs", column_config={"run": ui.RUN_LINK}, height=300)
 
 emulated = run["source"] == "emulated"
 label = f"{run['target']} (emulated)" if emulated else run["target"]

@@ -47,7 +47,7 @@ if state != "all":
 failed = df[df["state"] == "failed"]
 if len(failed):
     st.error(f"{len(failed)} job(s) failed; the reason is in the `error` column.")
-df["run"] = df["run_id"].map(ui.run_link)
+df.insert(4, "run", df["run_id"].map(ui.run_link))
 ui.table(
     df,
     f"sweep_{sweep_id[:8]}_jobs",

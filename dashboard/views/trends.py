@@ -71,5 +71,5 @@ cols[1].metric(
 )
 cols[2].metric("median", f"{df['value'].median():,.3f}")
 cols[3].metric("fingerprint", chosen[:12])
-df["run"] = df["run_id"].map(ui.run_link)
+df.insert(1, "run", df["run_id"].map(ui.run_link))
 ui.table(df.iloc[::-1], "trend", column_config={"run": ui.RUN_LINK})
