@@ -164,6 +164,8 @@ def measure(scenario, side, backend, batches, args, qps, log_dir, round_no):
     dur, warm, mc, spq = args.duration_ms, args.warmup, args.min_count, args.samples_per_query
     if scenario == "MultiStream":
         dur = dur * 2  # fewer, longer queries
+    elif scenario == "Server":
+        dur = dur * 3  # few arrivals per second at a light load
     if side == "bare":
         if scenario == "Offline":
             return {"ips": bare_offline(backend, batches, dur, warm, mc)}
@@ -202,7 +204,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mobilenet_v2", help="zoo model name or path to an .onnx file")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--duration-ms", type=int, default=1000, help="per side per round (MultiStream x2)")
+    parser.add_argument(
+        "--duration-ms", type=int, default=1000, help="per side per round (MultiStream x2, Server x3)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: ORT's)")
     parser.add_argument("--warmup", type=int, default=5, help="warmup inferences per side per round")
     parser.add_argument("--min-count", type=int, default=16, help="minimum timed queries per side per round")
