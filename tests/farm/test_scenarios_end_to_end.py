@@ -100,3 +100,29 @@ def test_submit_multistream_and_server(tmp_path: Path, farm_env, tiny_onnx: Path
     assert sorted(a[:2] for a in _attachments(farm_env.db_url)) == sorted(a[:2] for a in attached)
     with session_scope(farm_env.db_url) as s:
         assert s.scalar(select(func.count()).select_from(RunRow)) == 2
+
+
+def test_server_metrics_in_board_time_and_none_when_nothing_found() -> None:
+    from farm.services.run import attachments, scenario_metrics
+
+    found = {
+        "emulation": {"time_scale": 0.5},
+        "server_search": {"qps_max": 400.0, "latency_ms_p99_at_max": 6.0},
+    }
+    assert scenario_metrics(found) == [
+        ("server_qps_max", 200.0, "1/s"),  # 400/s of wall time at half scale = 200/s of board time
+        ("server_latency_ms_p99_at_max", 12.0, "ms"),
+    ]
+    assert scenario_metrics({"server_search": {"qps_max": None, "latency_ms_p99_at_max": None}}) == []
+    assert scenario_metrics({}) == []
+    logs = {
+        "loadgen_logs": {"summary": {"name": "mlperf_log_summary.txt", "text": "a\x00b", "truncated": False}}
+    }
+    (only,) = attachments(logs)
+    assert (only.name, only.content, only.size_bytes, only.media_type) == (
+        "mlperf_log_summary.txt",
+        "ab",
+        2,
+        "text/plain",
+    )
+    assert attachments({}) == [] and attachments({"loadgen_logs": {"detail": None}}) == []
