@@ -9,6 +9,7 @@ import click
 from farm import __version__
 from farm.cli.admin import db, worker
 from farm.cli.dashboard import dashboard
+from farm.cli.datasets import datasets
 from farm.cli.demo import demo
 from farm.cli.fleet import fleet
 from farm.cli.lab import lab
@@ -26,7 +27,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, show, demo, worker, db, fleet, lab, dashboard):
+for command in (submit, status, results_cmd, show, demo, worker, db, fleet, lab, dashboard, datasets):
     cli.add_command(command)
 
 

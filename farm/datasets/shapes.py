@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+#: Sorted by name: an ImageFolder's labels are its class folders in name order, and so are the model's outputs.
 CLASSES: tuple[str, ...] = (
+    "checker",
     "circle",
-    "square",
-    "triangle",
     "cross",
     "hstripes",
-    "vstripes",
     "ring",
-    "checker",
+    "square",
+    "triangle",
+    "vstripes",
 )
 IMAGE_SIZE = 32
 #: Held-out images are drawn with this seed offset: they are never seen in training.

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from farm.artifacts import ArtifactStore
 from farm.config import Settings
+from farm.datasets.runs import accuracy_config, accuracy_metrics, extra_timeout_s
 from farm.db.models import (
     ArtifactRow,
     JobRow,
@@ -271,9 +272,12 @@ def _measure(
         board,
         inventory.board_types[job.target],
     )
+    accuracy = accuracy_config(settings, spec, job, artifact, config, transport)  # farm/datasets/runs.py
+    config.update((k, v) for k, v in accuracy.items() if k in ("reference", "dataset"))
     longest_ms = max(spec.loadgen.min_duration_ms, config["loadgen"]["min_duration_ms"])  # a soak's
     tests = spec.loadgen.server_search_probes if job.scenario == "Server" else 1  # one LoadGen test per probe
     timeout = longest_ms / 1000 * 4 * tests + settings.agent_timeout_margin_s + NOISE_CHECK_S
+    timeout += extra_timeout_s(accuracy)
     outcome = transport.run_agent(config, timeout)
     sent = (
         getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
@@ -318,6 +322,7 @@ def _metrics(report: dict[str, Any], scenario: str, source: str, batch_size: int
             )
         )
     out += [MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in scenario_metrics(report)]
+    out += [MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in accuracy_metrics(report)]
     return out + [
         MetricRow(name=name, value=value, unit=unit, source=source)
         for name, value, unit in power_metrics(report, batch_size)
