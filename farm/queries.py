@@ -24,6 +24,12 @@ RESULT_METRICS = (
     "power_w",
     "energy_mj_per_inference",
     "temp_c_max",
+    # accuracy (docs/accuracy.md): on the run's own inputs (int8 vs fp32) and on the sweep's dataset
+    "int8_fp32_top1_agreement",
+    "int8_fp32_sqnr_db",
+    "accuracy_top1",
+    "accuracy_top5",
+    "accuracy_samples",
 )
 
 
