@@ -50,10 +50,8 @@ def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
     """A compact text sparkline: ``width`` buckets (mean of each), scaled from the min to the max."""
     if not values:
         return ""
-    n = len(values)
-    buckets = [
-        values[i * n // width : max(i * n // width + 1, (i + 1) * n // width)] for i in range(min(width, n))
-    ]
+    n, w = len(values), min(width, len(values))
+    buckets = [values[i * n // w : (i + 1) * n // w] for i in range(w)]
     means = [statistics.fmean(b) for b in buckets if b]
     lo, hi = min(means), max(means)
     if hi == lo:
