@@ -36,8 +36,8 @@ from farm.sweep.schema import Stability
 
 log = logging.getLogger(__name__)
 
-#: The metric whose run-to-run spread decides, per scenario (MLPerf's headline figure of each), and
-#: Server: the highest QPS whose p99 met the bound (the bounded search's result).
+#: The metric whose run-to-run spread decides, per scenario (MLPerf's headline figure of each; Server's is
+#: the highest QPS whose p99 met the bound, from the bounded search).
 HEADLINE: dict[str, tuple[str, ...]] = {
     "SingleStream": ("latency_ms_p90",),
     "MultiStream": ("latency_ms_p99",),
