@@ -67,29 +67,88 @@ def build_model(model, workdir):
     return path
 
 
+def build_emulated(device_ms, workdir):
+    """A tiny conv net carrying a ``farm.emulation`` profile: an accelerator that takes ``device_ms`` per
+    inference in every scenario (the CPU only waits on it, as on an FPGA board)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w"),
+        numpy_helper.from_array(np.zeros(8, np.float32), "b"),
+        numpy_helper.from_array((rng.standard_normal((10, 8)) * 0.3).astype(np.float32), "fw"),
+        numpy_helper.from_array(np.zeros(10, np.float32), "fb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    profile = {
+        "model_version": "bench",
+        "kind": "dpu",
+        "device": "bench-device",
+        "clock_mhz": 300.0,
+        "batch_size": 1,
+        "latency_ms": device_ms,
+        "clock_scaled_ms": 0.0,
+        "fps_mt": 1000.0 / device_ms,
+    }
+    helper.set_model_props(model, {"farm.emulation": json.dumps(profile)})
+    path = os.path.join(workdir, "emulated.onnx")
+    onnx.save(model, path)
+    return path
+
+
 # --------------------------------------------------------------------------- bare loops
 
 
-def _warm(backend, batches, warmup):
+def runner(backend):
+    """The bare runtime call on one batch: ``session.run`` for ONNX Runtime; for the emulated device its
+    ``predict`` (the paced wait is the device; there is no lower layer to call)."""
+    if backend.name == "emulated":
+        return backend.predict
     session, names, input_name = backend.session, backend.output_names, backend.input_name
+
+    def run(batch):
+        return session.run(names, {input_name: batch})
+
+    return run
+
+
+def _warm(backend, batches, warmup):
+    run = runner(backend)
     for i in range(warmup):
-        session.run(names, {input_name: batches[i % len(batches)]})
+        run(batches[i % len(batches)])
 
 
 def bare_stream(backend, batches, duration_ms, warmup, min_count, per_query=1):
     """Queries of ``per_query`` back-to-back ``session.run`` calls, each query timed whole (ns)."""
     _warm(backend, batches, warmup)
-    session, names, input_name = backend.session, backend.output_names, backend.input_name
+    run = runner(backend)
     n = len(batches)
     clock = time.perf_counter_ns
     end = clock() + int(duration_ms * 1e6)
     latencies = []
     i = 0
     while True:
-        feeds = [{input_name: batches[(i + k) % n]} for k in range(per_query)]
+        feeds = [batches[(i + k) % n] for k in range(per_query)]
         t0 = clock()
         for feed in feeds:
-            session.run(names, feed)
+            run(feed)
         t1 = clock()
         latencies.append(t1 - t0)
         i += per_query
@@ -100,14 +159,14 @@ def bare_stream(backend, batches, duration_ms, warmup, min_count, per_query=1):
 def bare_offline(backend, batches, duration_ms, warmup, min_count):
     """Inferences per second of a tight loop."""
     _warm(backend, batches, warmup)
-    session, names, input_name = backend.session, backend.output_names, backend.input_name
+    run = runner(backend)
     n = len(batches)
     clock = time.perf_counter_ns
     t_start = clock()
     end = t_start + int(duration_ms * 1e6)
     i = 0
     while True:
-        session.run(names, {input_name: batches[i % n]})
+        run(batches[i % n])
         i += 1
         t1 = clock()
         if t1 >= end and i >= min_count:
@@ -118,7 +177,7 @@ def bare_server(backend, batches, duration_ms, warmup, min_count, qps, seed):
     """Poisson arrivals at ``qps``: sleep until each arrival (run at once when behind), time arrival ->
     completion (ns): the latency a minimal hand-written server loop would report."""
     _warm(backend, batches, warmup)
-    session, names, input_name = backend.session, backend.output_names, backend.input_name
+    run = runner(backend)
     n = len(batches)
     rng = random.Random(seed)
     clock = time.perf_counter_ns
@@ -132,7 +191,7 @@ def bare_server(backend, batches, duration_ms, warmup, min_count, qps, seed):
             time.sleep((wait - 200_000) / 1e9)
         while clock() < t:
             pass
-        session.run(names, {input_name: batches[i % n]})
+        run(batches[i % n])
         latencies.append(clock() - t)
     return latencies
 
@@ -162,6 +221,9 @@ def pct(farm, bare):
 def measure(scenario, side, backend, batches, args, qps, log_dir, round_no):
     """One side of one scenario in one round: a dict of figures."""
     dur, warm, mc, spq = args.duration_ms, args.warmup, args.min_count, args.samples_per_query
+    if backend.name == "emulated":
+        backend.scenario = scenario  # Offline paces to fps_mt, set equal to 1 / latency here
+        backend.prepare(batches)
     if scenario == "MultiStream":
         dur = dur * 2  # fewer, longer queries
     elif scenario == "Server":
@@ -203,6 +265,12 @@ def paired(scenario, bare, farm):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mobilenet_v2", help="zoo model name or path to an .onnx file")
+    parser.add_argument(
+        "--emulated-ms",
+        type=float,
+        default=None,
+        help="instead of ONNX Runtime: the emulated backend, a device taking this many ms per inference",
+    )
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument(
         "--duration-ms", type=int, default=1000, help="per side per round (MultiStream x2, Server x3)"
@@ -228,8 +296,14 @@ def main(argv=None):
         f" | load {os.getloadavg()[0]:.2f} | python {env['python']} | loadgen {env['loadgen_version']}"
     )
     with tempfile.TemporaryDirectory(prefix="farm-harness-overhead-") as workdir:
-        backend = backends.create("onnxruntime_cpu")
-        backend.load(build_model(args.model, workdir), args.threads)
+        if args.emulated_ms:
+            backend = backends.create("emulated")
+            backend.configure({"scenario": "SingleStream", "batch_size": 1, "emulation": None})
+            backend.load(build_emulated(args.emulated_ms, workdir), 1)
+            args.model = f"emulated device, {args.emulated_ms:g} ms per inference"
+        else:
+            backend = backends.create("onnxruntime_cpu")
+            backend.load(build_model(args.model, workdir), args.threads)
         versions = backend.versions()
         shape = resolve_shape(backend.input_shape, 1)
         batches = loadgen_driver.make_batches(shape, backend.input_dtype, SAMPLE_COUNT, SEED)
