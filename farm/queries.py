@@ -30,6 +30,7 @@ RESULT_METRICS = (
     "accuracy_top1",
     "accuracy_top5",
     "accuracy_samples",
+    "int8_fp32_dataset_top1_agreement",
 )
 
 

@@ -89,11 +89,20 @@ def reference_pack(
     count: int,
     seed: int,
     cache_dir: Path,
+    dataset: tuple[str, Path] | None = None,
 ) -> Reference:
-    """The reference for a run's inputs; ``build_fp32`` is called only when the cache lacks it."""
+    """The reference for a run's inputs; ``build_fp32`` is called only when the cache lacks it.
+
+    With ``dataset`` (the dataset pack's content key and file), the FP32 top-1 of every dataset image too
+    (``dataset_top1``), so the agent can also report agreement on real images."""
     batches = run_inputs(shape, count, seed)
     hashes = [batch_sha256(b) for b in batches]
-    ident = {"format": REFERENCE_FORMAT, "model_sha256": model_sha256, "inputs": hashes}
+    ident = {
+        "format": REFERENCE_FORMAT,
+        "model_sha256": model_sha256,
+        "inputs": hashes,
+        "dataset": dataset[0] if dataset else None,
+    }
     key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     final = Path(cache_dir) / key[:2] / key
     path = final / REFERENCE_FILE
@@ -111,6 +120,18 @@ def reference_pack(
             out = np.asarray(session.run(None, {name: batch})[0], dtype=np.float32)
             logits.append(out.reshape(out.shape[0], -1))
         stacked = np.stack(logits)
+        extra = {}
+        if dataset is not None:
+            with np.load(dataset[1]) as z:
+                images = z["inputs"]
+            b = int(shape[0])
+            top1 = []
+            for start in range(0, images.shape[0], b):
+                chunk = images[start : start + b]
+                padded = np.concatenate([chunk, np.repeat(chunk[-1:], b - chunk.shape[0], axis=0)])
+                out = np.asarray(session.run(None, {name: padded.astype(np.float32)})[0])
+                top1.append(out.reshape(b, -1).argmax(axis=1)[: chunk.shape[0]])
+            extra["dataset_top1"] = np.concatenate(top1).astype(np.int64)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
         try:
@@ -120,6 +141,7 @@ def reference_pack(
                     input_sha256=np.array(hashes),
                     top1=stacked.argmax(axis=2).astype(np.int64),
                     logits=stacked,
+                    **extra,
                 )
             try:
                 os.rename(staging, final)

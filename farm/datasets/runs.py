@@ -39,6 +39,18 @@ def accuracy_config(
     names a dataset (paths as the board sees them), plus ``"dataset_images"`` for the timeout."""
     out: dict[str, Any] = {}
     shape = list((artifact.details or {}).get("input_shape") or [])
+    dataset = None
+    if spec.dataset is not None and len(shape) == 4:
+        from farm.datasets.imagefolder import Preprocessing, build_pack
+
+        p = spec.dataset.preprocessing
+        prep = Preprocessing(resize=p.resize, mean=p.mean, std=p.std, channel_order=p.channel_order)
+        dataset = build_pack(Path(spec.dataset.path), tuple(shape[1:]), prep, cache_dir(settings))
+        out["dataset"] = {
+            "path": transport.artifact_path(dataset.key, dataset.path),
+            "sha256": dataset.file_sha256,
+        }
+        out["dataset_images"] = dataset.samples
     if job.precision == "int8" and len(shape) >= 2:
         from farm.datasets.reference import reference_pack
 
@@ -57,19 +69,12 @@ def accuracy_config(
                 config["sample_count"],
                 config["seed"],
                 cache_dir(settings),
+                dataset=(dataset.key, dataset.path) if dataset is not None else None,
             )
             out["reference"] = {
                 "path": transport.artifact_path(pack.key, pack.path),
                 "sha256": pack.file_sha256,
             }
-    if spec.dataset is not None and len(shape) == 4:
-        from farm.datasets.imagefolder import Preprocessing, build_pack
-
-        p = spec.dataset.preprocessing
-        prep = Preprocessing(resize=p.resize, mean=p.mean, std=p.std, channel_order=p.channel_order)
-        pack = build_pack(Path(spec.dataset.path), tuple(shape[1:]), prep, cache_dir(settings))
-        out["dataset"] = {"path": transport.artifact_path(pack.key, pack.path), "sha256": pack.file_sha256}
-        out["dataset_images"] = pack.samples
     return out
 
 
@@ -79,7 +84,8 @@ def extra_timeout_s(accuracy: dict[str, Any]) -> float:
 
 def accuracy_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
     """(name, value, unit) from the agent's ``accuracy`` object: int8_fp32_top1_agreement, int8_fp32_sqnr_db,
-    int8_fp32_samples; accuracy_top1, accuracy_top5, accuracy_samples."""
+    int8_fp32_samples (the run's own inputs); accuracy_top1, accuracy_top5, accuracy_samples and, for an
+    INT8 run, int8_fp32_dataset_top1_agreement (the dataset's images)."""
     acc = report.get("accuracy") or {}
     out: list[tuple[str, float, str]] = []
     agree = acc.get("int8_fp32") or {}
@@ -93,4 +99,6 @@ def accuracy_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
         out.append(("accuracy_top1", float(data["top1"]), "ratio"))
         out.append(("accuracy_top5", float(data["top5"]), "ratio"))
         out.append(("accuracy_samples", float(data.get("samples") or 0), "count"))
+    if data.get("int8_fp32_top1_agreement") is not None:
+        out.append(("int8_fp32_dataset_top1_agreement", float(data["int8_fp32_top1_agreement"]), "ratio"))
     return out

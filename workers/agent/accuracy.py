@@ -132,11 +132,10 @@ def sqnr_db(reference, test):
 # --------------------------------------------------------------------------- INT8 vs FP32
 
 
-def agreement(backend, batches, entry):
-    """Top-1 agreement and SQNR of this run's outputs against the FP32 reference, on the same inputs."""
+def agreement(backend, batches, pack):
+    """Top-1 agreement and SQNR of this run's outputs against the FP32 reference pack, on the same inputs."""
     if not batches:
         return {"top1_agreement": None, "note": "the LoadGen driver handed no input batches to the backend"}
-    pack = load_pack(entry, "reference")
     index = dict((str(h), i) for i, h in enumerate(pack["input_sha256"]))
     ref_top1, ref_logits = pack["top1"], pack.get("logits")
     seen = set()
@@ -197,8 +196,9 @@ def _batches(inputs, batch_size, dtype):
     return out
 
 
-def dataset_accuracy(backend, lg, entry, batch_size, log_dir):
-    """Top-1 / top-5 over the dataset pack, LoadGen in AccuracyOnly mode."""
+def dataset_accuracy(backend, lg, entry, batch_size, log_dir, reference=None):
+    """Top-1 / top-5 over the dataset pack, LoadGen in AccuracyOnly mode; with a reference pack that holds
+    the FP32 top-1 of the dataset's images (``dataset_top1``), the INT8 vs FP32 agreement on them too."""
     pack = load_pack(entry, "dataset")
     inputs, labels = pack.get("inputs"), pack.get("labels")
     if inputs is None or labels is None or inputs.shape[0] != labels.shape[0] or inputs.shape[0] == 0:
@@ -279,7 +279,13 @@ def dataset_accuracy(backend, lg, entry, batch_size, log_dir):
     for c in sorted(set(labels.tolist())):
         mask = labels == c
         per_class[names[c] if c < len(names) else str(c)] = round(float(hit1[mask].mean()), 6)
+    agree = None
+    if reference is not None and "dataset_top1" in reference:
+        fp32 = np.asarray(reference["dataset_top1"]).reshape(-1)
+        if fp32.shape[0] == n:
+            agree = float(np.mean(top[:, 0] == fp32))
     return {
+        "int8_fp32_top1_agreement": agree,
         "top1": float(hit1.mean()),
         "top5": float(hit5.mean()),
         "top_k": int(top.shape[1]),
@@ -300,11 +306,13 @@ def measure(backend, capture, config, lg):
     if not config.get("reference") and not config.get("dataset"):
         return None
     out = {"int8_fp32": None, "dataset": None}
+    reference = None
     if config.get("reference"):
-        out["int8_fp32"] = agreement(backend, capture.batches if capture else None, config["reference"])
+        reference = load_pack(config["reference"], "reference")
+        out["int8_fp32"] = agreement(backend, capture.batches if capture else None, reference)
     if config.get("dataset"):
         base = config.get("log_dir") or "."
         out["dataset"] = dataset_accuracy(
-            backend, lg, config["dataset"], config["batch_size"], os.path.join(base, "accuracy")
+            backend, lg, config["dataset"], config["batch_size"], os.path.join(base, "accuracy"), reference
         )
     return out

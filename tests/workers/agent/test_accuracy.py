@@ -214,3 +214,20 @@ def test_no_accuracy_object_without_reference_or_dataset(agent, tmp_path):
 def test_bad_accuracy_config_is_an_infra_error(agent, tmp_path):
     doc, code = agent.harness.run(config(save(tmp_path / "m.onnx"), tmp_path, dataset="x.npz"))
     assert code == 1 and "config dataset" in doc["error"]["message"]
+
+
+def test_agreement_on_the_dataset_images_when_the_reference_has_them(agent, tmp_path):
+    path, _ = dataset_pack(tmp_path)
+    cfg = config(
+        save(tmp_path / "m.onnx", seed=1), tmp_path, dataset={"path": str(path), "sha256": sha(path)}
+    )
+    ref = reference_pack(
+        "test-model", lambda: tiny_model(batch=1, seed=0), [1, 3, 16, 16], 6, 0, tmp_path / "rc", ("k", path)
+    )
+    cfg["reference"] = {"path": str(ref.path), "sha256": ref.file_sha256}
+    doc, code = agent.harness.run(cfg)
+    assert code == 0, doc["error"]
+    data = doc["accuracy"]["dataset"]
+    # labels are model 0's top-1 and the reference is model 0: agreement and accuracy are the same figure
+    assert data["int8_fp32_top1_agreement"] == pytest.approx(data["top1"])
+    assert 0.0 <= data["top1"] < 1.0
