@@ -149,6 +149,7 @@ def time_browser(url: str, loads: int) -> dict[str, dict[str, list[float]]]:
     "switch" = a click on its sidebar link from the page before (what a user does once the app is open).
     Both end when the page's title is shown, its script has finished and nothing is still loading."""
     import shutil
+    import signal
     import socket
     import subprocess
     import urllib.request
@@ -163,7 +164,9 @@ def time_browser(url: str, loads: int) -> dict[str, dict[str, list[float]]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     argv = [sys.executable, "-m", "farm.cli.main", "dashboard", "--port", str(port), "--db", url]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     options = webdriver.ChromeOptions()
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -212,8 +215,12 @@ def time_browser(url: str, loads: int) -> dict[str, dict[str, list[float]]]:
     finally:
         if driver is not None:
             driver.quit()
-        server.terminate()
-        server.wait(timeout=10)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
 
 
 def bench(url: str, repeat: int, renders: int, browser_loads: int = 0) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import click
 
 import dashboard as dashboard_package
 from farm.cli.common import db_option, handle_errors, settings_for
-from farm.db.session import redact
+from farm.db.session import dispose_engines, redact
 
 APP = Path(dashboard_package.__file__).resolve().parent / "app.py"
 
@@ -50,7 +49,9 @@ def dashboard(port: int, address: str, db_url: str | None) -> None:
         "viewer",
     ]
     env = {**os.environ, "FARM_DB_URL": settings.db_url}
-    try:
-        raise SystemExit(subprocess.call(argv, env=env))
-    except KeyboardInterrupt:
-        raise SystemExit(0) from None
+    dispose_engines()  # the schema check's connections are not handed to Streamlit
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Streamlit replaces this process (same pid), so a signal to `farm dashboard` (Ctrl-C, a service
+    # manager's SIGTERM, a test's terminate()) reaches the server itself and no orphan is left behind.
+    os.execve(sys.executable, argv, env)

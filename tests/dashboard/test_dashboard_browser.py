@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -56,11 +57,12 @@ def dashboard_url(seeded_db: str, tmp_path: Path) -> Iterator[str]:
             pytest.fail(f"farm dashboard did not start: {(tmp_path / 'dashboard.log').read_text()[-2000:]}")
         time.sleep(0.2)
     yield url
-    proc.terminate()
+    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and anything it started
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
     log.close()
 
 
