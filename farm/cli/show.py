@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import click
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
@@ -36,7 +36,7 @@ def resolve_run(s: Session, ref: str) -> int:
         return exact
     matches = list(s.scalars(select(RunRow.id).where(RunRow.idempotency_key.startswith(ref)).limit(6)))
     if ref.isdigit():  # an id prefix: 12 finds 12, 120, 1234 ...
-        matches += [i for i in s.scalars(select(RunRow.id)) if str(i).startswith(ref)][:6]
+        matches += list(s.scalars(select(RunRow.id).where(cast(RunRow.id, String).startswith(ref)).limit(6)))
     matches = sorted(set(matches))
     if len(matches) == 1:
         return matches[0]
