@@ -45,9 +45,9 @@ DEFAULTS = {
     "emulation": None,
     "gpu": None,
     "noise_check": None,  # seconds of pre-run host noise check (noise.py); null or 0: none
-    "ambient_path": None,
+    "ambient_path": None,  # a file holding the ambient temperature (C, or millidegrees as hwmon writes)
     "reference": None,  # {path, sha256}: FP32 reference outputs for INT8 agreement (accuracy.py)
-    "dataset": None,  # {path, sha256}: a labelled dataset pack for top-1/top-5 (accuracy.py)  # a file holding the ambient temperature (C, or millidegrees as hwmon writes)
+    "dataset": None,  # {path, sha256}: a labelled dataset pack for top-1/top-5 (accuracy.py)
 }
 
 EMULATION_KEYS = ("root", "time_scale")
