@@ -149,7 +149,8 @@ class Thermal(Strict):
     under ``steady_slope_c_per_min`` (docs/stability-and-provenance.md)."""
 
     duration_s: float = Field(default=600, gt=0, le=7200)
-    scenario: Scenario = "SingleStream"
+    # one sustained load: Server's bounded QPS search is many short tests, so it is not a soak scenario
+    scenario: Literal["SingleStream", "MultiStream", "Offline"] = "SingleStream"
     window_s: float = Field(default=60, gt=0)
     steady_slope_c_per_min: PositiveFloat = 0.2
 
