@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -69,17 +70,17 @@ TRACES = (("power", "Power", "W"), ("thermal", "Temperature", "°C"), ("clock", 
 traces = run["traces"]
 present = [(k, t, u) for k, t, u in TRACES if (traces.get(k) or {}).get("values")]
 if present:
-    for column, (key, title, unit) in zip(st.columns(len(present)), present, strict=True):
-        tr = traces[key]
-        suffix = " (emulated)" if emulated else ""
-        column.altair_chart(
-            charts.trace(
-                tr.get("t_s") or list(range(len(tr["values"]))),
-                tr["values"],
-                title=f"{title}{suffix}: {tr.get('sensor') or 'sensor'}",
-                y_title=tr.get("unit") or unit,
-            )
-        )
+    suffix = " (emulated)" if emulated else ""
+    panels = [
+        charts.trace(
+            traces[key].get("t_s") or list(range(len(traces[key]["values"]))),
+            traces[key]["values"],
+            title=f"{title}{suffix}: {traces[key].get('sensor') or 'sensor'}",
+            y_title=traces[key].get("unit") or unit,
+        ).properties(width=int(640 / len(present)))
+        for key, title, unit in present
+    ]
+    st.altair_chart(alt.hconcat(*panels), width="content")  # one Vega view for all the traces
 missing = [t.lower() for k, t, _u in TRACES if not (traces.get(k) or {}).get("values")]
 if missing:
     st.caption(f"No {', '.join(missing)} trace for this run (the board has no such sensor, or it was off).")
