@@ -29,6 +29,7 @@ MODULES = (
 )
 _TOP = {
     "stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve", "server_search",
+    "accuracy",
 }  # fmt: skip
 _FAKE_TOP = {"xir", "vart", "pynvml"}
 
