@@ -231,3 +231,14 @@ def test_agreement_on_the_dataset_images_when_the_reference_has_them(agent, tmp_
     # labels are model 0's top-1 and the reference is model 0: agreement and accuracy are the same figure
     assert data["int8_fp32_top1_agreement"] == pytest.approx(data["top1"])
     assert 0.0 <= data["top1"] < 1.0
+
+
+@pytest.mark.parametrize("scenario", ["Offline", "MultiStream"])
+def test_agreement_in_other_scenarios(agent, tmp_path, scenario):
+    path, _ = dataset_pack(tmp_path)
+    cfg = config(save(tmp_path / "m.onnx"), tmp_path, scenario=scenario, dataset={"path": str(path)})
+    cfg["reference"], _ = _reference(tmp_path, cfg)
+    doc, code = agent.harness.run(cfg)
+    assert code == 0, doc["error"]
+    assert doc["accuracy"]["int8_fp32"]["top1_agreement"] == 1.0
+    assert doc["accuracy"]["dataset"]["top1"] == 1.0
