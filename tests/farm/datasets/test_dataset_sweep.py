@@ -126,3 +126,19 @@ def test_pack_is_content_addressed_and_preprocessed(tmp_path, shapes_dir):
         np.testing.assert_array_equal(zb["inputs"], z["inputs"][:, ::-1])
     one = load_image(sorted(shapes_dir.glob("circle/*.png"))[0], (3, 16, 16), prep)
     assert one.shape == (3, 16, 16)  # resized to the model's size
+
+
+def test_example_sweep_loads_next_to_a_made_dataset(tmp_path, shapes_dir, monkeypatch):
+    lab = tmp_path / "lab.yaml"  # a lab with the example's targets (`farm lab up` writes one like it)
+    lab.write_text(
+        "boards:\n  - name: local-cpu\n    type: cpu\n"
+        f"  - name: zcu104-emu-0\n    type: zcu104\n    emulation: {{root: {tmp_path}, time_scale: 0.5}}\n"
+    )
+    monkeypatch.setenv("FARM_LAB", str(lab))
+    example = Path(__file__).resolve().parents[3] / "farm" / "examples" / "accuracy.yaml"
+    (tmp_path / "shapes").symlink_to(shapes_dir)
+    loaded = load_sweep(
+        write_sweep(tmp_path, example.read_text()), load_inventory(load_settings().inventory_dir)
+    )
+    assert loaded.spec.models[0].zoo == "shapes_net"
+    assert loaded.spec.dataset.path == str((tmp_path / "shapes").resolve())
