@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from farm.artifacts import ArtifactStore
 from farm.config import Settings
@@ -196,30 +197,23 @@ def agent_config(
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
     """Returns the job's final state. Raises InfraError for the task layer to retry."""
     received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
-    with session_scope(settings.db_url) as s:
+    with session_scope(settings.db_url) as s:  # one read for all the job needs (it runs per job)
         job = s.get(JobRow, job_id)
         if job is None:
             raise LookupError(f"no job {job_id}")
         finished = job.state if job.state in ("done", "failed") else None
+        if finished is None:
+            artifact, spec = _inputs(s, job)
+            s.expunge_all()  # detached copies for use after the transaction
     if finished is not None:  # redelivered: an extra repeat it should have planned is planned once
         if finished == "done":
             stability.dispatch(settings.db_url, stability.plan_after_run(settings.db_url, job_id))
         return finished
-    with session_scope(settings.db_url) as s:
-        job = s.get(JobRow, job_id)
-        assert job is not None
-        parent = s.get(JobRow, job.depends_on_id) if job.depends_on_id else None
-        if parent is None or parent.artifact_key is None:
-            raise InfraError(f"job {job_id}: its compile job has no artifact yet")
-        artifact = s.get(ArtifactRow, parent.artifact_key)
-        sweep = s.get(SweepRow, job.sweep_id)
-        assert artifact is not None and sweep is not None
-        spec = Sweep.model_validate(sweep.spec)
-        s.expunge_all()  # detached copies for use after the transaction
 
     inventory = load_inventory(settings.inventory_dir)
     board = claim_board(settings, inventory, job.target, job_id, received)
     more: list[tuple[int, str]] = []  # extra repeats (stability), dispatched once the board is free
+    released = False  # the board goes back to idle in the result's own transaction when all went well
     try:
         job.board_name = board.name
         try:
@@ -235,15 +229,36 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
                 return "failed"
             board_failed(settings, inventory, board, job.target, f"agent: {message}")
             raise InfraError(f"agent: {message}")
-        store_result(settings, job, artifact, board, inventory.board_types[job.target].source, report)
+        store_result(
+            settings, job, artifact, board, inventory.board_types[job.target].source, report, release=True
+        )
+        released = True
         more = stability.plan_after_run(settings.db_url, job_id)  # before the roll-up: never "done" early
         roll_up(settings.db_url, job.sweep_id)
         return "done"
     finally:
-        states.set_state(
-            settings.db_url, board.name, "idle", f"job {job_id} finished", only_from=("running",)
-        )
+        if not released:
+            _release(settings, board, job_id)
         stability.dispatch(settings.db_url, more)
+
+
+def _inputs(s: Session, job: JobRow) -> tuple[ArtifactRow, Sweep]:
+    """The artifact a run job measures (its compile job's) and the sweep's spec."""
+    parent = s.get(JobRow, job.depends_on_id) if job.depends_on_id else None
+    if parent is None or parent.artifact_key is None:
+        raise InfraError(f"job {job.id}: its compile job has no artifact yet")
+    artifact = s.get(ArtifactRow, parent.artifact_key)
+    sweep = s.get(SweepRow, job.sweep_id)
+    assert artifact is not None and sweep is not None
+    return artifact, Sweep.model_validate(sweep.spec)
+
+
+def _release(settings: Settings, board: Board, job_id: int, session: Session | None = None) -> None:
+    """The board is idle again (only if it is still running this worker's job: a drain or a bad state set
+    meanwhile stays)."""
+    states.set_state(
+        settings.db_url, board.name, "idle", f"job {job_id} finished", only_from=("running",), session=session
+    )
 
 
 def _measure(
@@ -442,10 +457,18 @@ def _nominal_clock_mhz(settings: Settings, board: Board) -> float | None:
 
 
 def store_result(
-    settings: Settings, job: JobRow, artifact: ArtifactRow, board: Board, source: str, report: dict[str, Any]
+    settings: Settings,
+    job: JobRow,
+    artifact: ArtifactRow,
+    board: Board,
+    source: str,
+    report: dict[str, Any],
+    *,
+    release: bool = False,
 ) -> bool:
-    """Insert the run, its metrics and provenance, and finish the job, in one transaction.
-    A second delivery of the same job hits the idempotency key and writes nothing; returns False then."""
+    """Insert the run, its metrics and provenance, and finish the job, in one transaction (with
+    ``release``, the board's return to idle too). A second delivery of the same job hits the idempotency
+    key and writes nothing; returns False then."""
     env = report.get("environment") or {}
     scale = time_scale(report)
     nominal_mhz = env.get("accelerator_clock_mhz") or _nominal_clock_mhz(settings, board)
@@ -529,6 +552,8 @@ def store_result(
             row = s.get(JobRow, job.id)
             assert row is not None
             row.state, row.finished_at, row.error = "done", utcnow(), None
+            if release:
+                _release(settings, board, job.id, s)
         return True
     except IntegrityError:
         log.info("job %s was already stored (redelivery): no second result", job.key)
@@ -536,4 +561,6 @@ def store_result(
             row = s.get(JobRow, job.id)
             if row is not None and row.state != "done":
                 row.state, row.finished_at = "done", utcnow()
+            if release:
+                _release(settings, board, job.id, s)
         return False
