@@ -10,10 +10,11 @@ Reads (stdlib only, Python 3.8; every probe best-effort, nothing here may fail a
 - ``/sys/devices/system/cpu/cpu*/thermal_throttle/*_throttle_count`` where present (x86): a count that
   grows during the window means the CPU is throttling now.
 
-Verdict: ``"noisy"`` when a reason says the numbers are likely disturbed (load per CPU over
-``LOAD_PER_CPU_NOISY``, another process using ``NOISY_PROCESS_PCT`` of a CPU or more, ``NOISY_BUSY_COUNT``
-or more busy processes, throttling during the window); ``"caution"`` for conditions that add variance but
-do not invalidate (a governor other than ``performance``, throttling seen earlier since boot); else
+Verdict: ``"noisy"`` when a reason says the numbers are likely disturbed NOW (another process using
+``NOISY_PROCESS_PCT`` of a CPU or more, ``NOISY_BUSY_COUNT`` or more busy processes, throttling during the
+window); ``"caution"`` for conditions that add variance but do not invalidate (a 1-minute load average
+per CPU over ``LOAD_PER_CPU_CAUTION``: it trails by a minute, so it still counts the farm's own compile or
+the previous run that just ended; a governor other than ``performance``; throttling seen since boot); else
 ``"quiet"``; ``"unknown"`` when nothing could be read. The farm flags a noisy run "noisy-host: ..." and
 keeps it (docs/stability-and-provenance.md).
 """
@@ -31,8 +32,8 @@ BUSY_PROCESS_PCT = 10.0
 NOISY_PROCESS_PCT = 50.0
 #: This many busy processes make the host noisy.
 NOISY_BUSY_COUNT = 3
-#: 1-minute load average per CPU above which the host is noisy.
-LOAD_PER_CPU_NOISY = 0.7
+#: 1-minute load average per CPU above which the host needs caution (a trailing average: not "noisy").
+LOAD_PER_CPU_CAUTION = 0.7
 #: Seconds between the two reads of the process table.
 WINDOW_S = 0.5
 #: Most busy processes listed in the report.
@@ -150,8 +151,8 @@ def throttle_counts(root="/"):
 def verdict_of(load, cpus, busy, freq, throttle_before, throttle_after):
     """(verdict, reasons) from the readings (see the module docstring for the rules)."""
     noisy, caution = [], []
-    if load is not None and load / float(cpus) > LOAD_PER_CPU_NOISY:
-        noisy.append("load %.2f on %d CPUs (> %.2f per CPU)" % (load, cpus, LOAD_PER_CPU_NOISY))
+    if load is not None and load / float(cpus) > LOAD_PER_CPU_CAUTION:
+        caution.append("load %.2f on %d CPUs (> %.2f per CPU)" % (load, cpus, LOAD_PER_CPU_CAUTION))
     hogs = [p for p in busy if p["cpu_pct"] >= NOISY_PROCESS_PCT]
     if hogs:
         noisy.append(

@@ -106,9 +106,11 @@ def test_many_small_busy_processes_are_noisy(tmp_path, noise) -> None:
 
 
 def test_high_load_and_governor(tmp_path, noise) -> None:
+    """A high 1-minute load average alone is caution: it trails, and still counts the farm's own compile
+    or previous run; only what is busy during the check window makes the host noisy."""
     tree = Tree(tmp_path, cpus=2, load=3.1, governor="powersave")
     out = _check(noise, tree)
-    assert out["verdict"] == "noisy"
+    assert out["verdict"] == "caution"
     assert out["reasons"] == [
         "load 3.10 on 2 CPUs (> 0.70 per CPU)",
         "CPU frequency governor powersave (not performance)",
