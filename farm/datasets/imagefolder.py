@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from farm.artifacts import sha256_file
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff")
 PACK_FORMAT = 1  # bump when the pack's layout or the preprocessing code changes
 PACK_FILE = "dataset.npz"
@@ -133,14 +135,6 @@ def load_image(path: Path, shape: tuple[int, int, int], prep: Preprocessing) -> 
     return x[::-1].copy() if prep.channel_order == "BGR" else x
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class Pack:
     key: str  # content key: what went into it
@@ -156,7 +150,7 @@ def pack_key(folder: Folder, shape: tuple[int, int, int], prep: Preprocessing) -
         "shape": list(shape),
         "preprocessing": prep.as_dict(),
         "classes": list(folder.classes),
-        "files": [[rel, label, _file_sha256(folder.root / rel)] for rel, label in folder.files],
+        "files": [[rel, label, sha256_file(folder.root / rel)] for rel, label in folder.files],
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
@@ -172,19 +166,26 @@ def build_pack(root: Path, shape: tuple[int, int, int], prep: Preprocessing, cac
     if not path.is_file():
         inputs = np.stack([load_image(folder.root / rel, shape, prep) for rel, _ in folder.files])
         labels = np.array([label for _, label in folder.files], dtype=np.int64)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
+        save_npz_entry(final, PACK_FILE, inputs=inputs, labels=labels, classes=np.array(folder.classes))
+    return Pack(key, path, sha256_file(path), len(folder.files), folder.classes)
+
+
+def save_npz_entry(final: Path, name: str, **arrays: Any) -> None:
+    """Write ``<final>/<name>`` (an .npz of ``arrays``) as a cache entry: staged in a sibling folder and
+    renamed into place, so a crash or a concurrent writer never leaves a half-written entry (the first
+    complete one wins)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name[:8]}-", dir=final.parent))
+    try:
+        with open(staging / name, "wb") as fh:
+            np.savez(fh, **arrays)
         try:
-            with open(staging / PACK_FILE, "wb") as fh:
-                np.savez(fh, inputs=inputs, labels=labels, classes=np.array(folder.classes))
-            try:
-                os.rename(staging, final)
-            except OSError:
-                if not path.is_file():
-                    raise
-        finally:
-            with contextlib.suppress(OSError):
-                for leftover in staging.glob("*"):
-                    leftover.unlink()
-                staging.rmdir()
-    return Pack(key, path, _file_sha256(path), len(folder.files), folder.classes)
+            os.rename(staging, final)
+        except OSError:
+            if not (final / name).is_file():
+                raise
+    finally:
+        with contextlib.suppress(OSError):
+            for leftover in staging.glob("*"):
+                leftover.unlink()
+            staging.rmdir()

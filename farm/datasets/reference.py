@@ -9,13 +9,10 @@ top-1 per image and the FP32 outputs (for SQNR).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import json
-import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from farm.artifacts import sha256_file
+from farm.datasets.imagefolder import save_npz_entry
 from workers.agent import AGENT_DIR
 
 REFERENCE_FORMAT = 1
@@ -72,14 +71,6 @@ class Reference:
     path: Path
     file_sha256: str
     batches: int
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def reference_pack(
@@ -132,25 +123,12 @@ def reference_pack(
                 out = np.asarray(session.run(None, {name: padded.astype(np.float32)})[0])
                 top1.append(out.reshape(b, -1).argmax(axis=1)[: chunk.shape[0]])
             extra["dataset_top1"] = np.concatenate(top1).astype(np.int64)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
-        try:
-            with open(staging / REFERENCE_FILE, "wb") as fh:
-                np.savez(
-                    fh,
-                    input_sha256=np.array(hashes),
-                    top1=stacked.argmax(axis=2).astype(np.int64),
-                    logits=stacked,
-                    **extra,
-                )
-            try:
-                os.rename(staging, final)
-            except OSError:
-                if not path.is_file():
-                    raise
-        finally:
-            with contextlib.suppress(OSError):
-                for leftover in staging.glob("*"):
-                    leftover.unlink()
-                staging.rmdir()
-    return Reference(key, path, _file_sha256(path), len(batches))
+        save_npz_entry(
+            final,
+            REFERENCE_FILE,
+            input_sha256=np.array(hashes),
+            top1=stacked.argmax(axis=2).astype(np.int64),
+            logits=stacked,
+            **extra,
+        )
+    return Reference(key, path, sha256_file(path), len(batches))
