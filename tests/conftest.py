@@ -20,7 +20,7 @@ from farm.config import Settings, load_settings
 from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
 
-pytest_plugins = ["tests.sshd"]  # real sshd hosts on loopback addresses
+pytest_plugins = ["tests.sshd", "tests.virtual_lab"]  # real sshd hosts on loopback; the virtual lab
 
 PG_ADMIN_URL = os.environ.get("FARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

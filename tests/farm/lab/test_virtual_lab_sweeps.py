@@ -7,48 +7,19 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import onnx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from farm.cli.main import cli
-from farm.config import Settings
 from farm.db.models import RunRow
 from farm.db.session import session_scope
-from farm.fleet.transports import close_all
-from farm.lab import fleet
-from farm.lab.sshd import SSHD, sshd_available
-from farm.zoo.builder import GraphBuilder
 from tests.conftest import write_sweep
+from tests.virtual_lab import heavy_model
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
-    """lab(boards, time_scale): `farm lab up` on this test's data dir, FARM_LAB exported; down afterwards."""
-    if not sshd_available(SSHD):
-        pytest.fail("openssh-server is not installed (make test installs it)")
-    monkeypatch.delenv("FARM_LAB_SSHD", raising=False)
-
-    def up(boards: str, time_scale: float) -> Path:
-        result = CliRunner().invoke(cli, ["lab", "up", "--boards", boards, "--time-scale", str(time_scale)])
-        assert result.exit_code == 0, result.output
-        lab_file = fleet.lab_file(farm_env)
-        assert f"export FARM_LAB={lab_file}" in result.output
-        monkeypatch.setenv("FARM_LAB", str(lab_file))
-        from farm.celery_app import app, configure
-
-        configure(app)  # the lab's board types get their queues
-        return lab_file
-
-    yield up
-    close_all()
-    fleet.down(farm_env)
 
 
 def _cli(*args: str):
@@ -102,17 +73,6 @@ def test_sweep_on_emulated_boards_over_ssh_beside_the_measured_cpu(
         assert set(zcu.traces) >= {"power", "thermal", "clock"}
 
 
-def _heavy_model(path: Path) -> Path:
-    """Few layers but many MACs at 224x224, so the DPU (not overheads) sets the latency, yet it quantises
-    in seconds (a zoo network would take a minute)."""
-    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
-    x = b.conv("input", 32, 3, 1, 1, name="c1")
-    x = b.conv(x, 64, 3, 1, 1, name="c2")
-    x = b.conv(x, 64, 3, 1, 1, name="c3")
-    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
-    return path
-
-
 THROTTLE_SWEEP = """\
 name: soak
 models:
@@ -138,7 +98,7 @@ def test_an_overheating_board_throttles_and_its_latency_rises(tmp_path, farm_env
     (root / "emu" / "ambient_c").write_text("60\n")
     time.sleep(4 * 150 * 0.02)  # settle at the new idle temperature (4 time constants)
     result = _cli(
-        "submit", str(write_sweep(tmp_path, THROTTLE_SWEEP.format(onnx=_heavy_model(tmp_path / "h.onnx"))))
+        "submit", str(write_sweep(tmp_path, THROTTLE_SWEEP.format(onnx=heavy_model(tmp_path / "h.onnx"))))
     )
     assert result.exit_code == 0, result.output
     with session_scope(farm_env.db_url) as s:

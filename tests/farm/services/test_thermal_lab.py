@@ -5,58 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import onnx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from farm.cli.main import cli
-from farm.config import Settings
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
-from farm.fleet.transports import close_all
-from farm.lab import fleet
-from farm.lab.sshd import SSHD, sshd_available
-from farm.zoo.builder import GraphBuilder
 from tests.conftest import write_sweep
+from tests.virtual_lab import heavy_model
 
 pytestmark = pytest.mark.slow
 
 TIME_SCALE = 0.01  # 900 board seconds in 9 wall seconds
-
-
-@pytest.fixture
-def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
-    if not sshd_available(SSHD):
-        pytest.fail("openssh-server is not installed (make test installs it)")
-    monkeypatch.delenv("FARM_LAB_SSHD", raising=False)
-
-    def up(boards: str, time_scale: float) -> Path:
-        result = CliRunner().invoke(cli, ["lab", "up", "--boards", boards, "--time-scale", str(time_scale)])
-        assert result.exit_code == 0, result.output
-        lab_file = fleet.lab_file(farm_env)
-        monkeypatch.setenv("FARM_LAB", str(lab_file))
-        from farm.celery_app import app, configure
-
-        configure(app)
-        return lab_file
-
-    yield up
-    close_all()
-    fleet.down(farm_env)
-
-
-def _heavy_model(path: Path) -> Path:
-    """Many MACs at 224x224 in few layers: the DPU (and so the clock) sets the latency."""
-    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
-    x = b.conv("input", 32, 3, 1, 1, name="c1")
-    x = b.conv(x, 64, 3, 1, 1, name="c2")
-    x = b.conv(x, 64, 3, 1, 1, name="c3")
-    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
-    return path
 
 
 SWEEP = """\
@@ -88,7 +51,7 @@ def test_soak_on_a_hot_emulated_board_finds_steady_state_and_throttling(tmp_path
     root = Path(next(b.emulation.root for b in boards if b.type == "pynq-z2"))
     (root / "emu" / "ambient_c").write_text("60\n")
     time.sleep(4 * 150 * TIME_SCALE)  # four time constants: settled at the new idle temperature
-    sweep = write_sweep(tmp_path, SWEEP.format(onnx=_heavy_model(tmp_path / "h.onnx")))
+    sweep = write_sweep(tmp_path, SWEEP.format(onnx=heavy_model(tmp_path / "h.onnx")))
     result = CliRunner().invoke(cli, ["submit", str(sweep)])
     assert result.exit_code == 0, result.output
     with session_scope(farm_env.db_url) as s:

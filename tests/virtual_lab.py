@@ -1,0 +1,55 @@
+"""The virtual lab for tests (a pytest plugin, like tests/sshd.py): ``lab(boards, time_scale)`` runs
+`farm lab up` on the test's own data dir and exports its FARM_LAB; everything is taken down afterwards.
+``heavy_model(path)`` writes a model whose latency the DPU (and so its clock) sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from farm.cli.main import cli
+from farm.config import Settings
+from farm.fleet.transports import close_all
+from farm.lab import fleet
+from farm.lab.sshd import SSHD, sshd_available
+from farm.zoo.builder import GraphBuilder
+
+__all__ = ["heavy_model", "lab"]
+
+
+@pytest.fixture
+def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, float], Path]]:
+    """lab(boards, time_scale) -> the lab file: `farm lab up --boards ... --time-scale ...`, as a user runs it."""
+    if not sshd_available(SSHD):
+        pytest.fail("openssh-server is not installed (make test installs it)")
+    monkeypatch.delenv("FARM_LAB_SSHD", raising=False)
+
+    def up(boards: str, time_scale: float) -> Path:
+        result = CliRunner().invoke(cli, ["lab", "up", "--boards", boards, "--time-scale", str(time_scale)])
+        assert result.exit_code == 0, result.output
+        lab_file = fleet.lab_file(farm_env)
+        assert f"export FARM_LAB={lab_file}" in result.output
+        monkeypatch.setenv("FARM_LAB", str(lab_file))
+        from farm.celery_app import app, configure
+
+        configure(app)  # the lab's board types get their queues
+        return lab_file
+
+    yield up
+    close_all()
+    fleet.down(farm_env)
+
+
+def heavy_model(path: Path) -> Path:
+    """Few layers but many MACs at 224x224, so the DPU (not overheads) sets the latency, yet it quantises
+    in seconds (a zoo network would take a minute)."""
+    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
+    x = b.conv("input", 32, 3, 1, 1, name="c1")
+    x = b.conv(x, 64, 3, 1, 1, name="c2")
+    x = b.conv(x, 64, 3, 1, 1, name="c3")
+    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
+    return path
