@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 
+import images
 import numpy as np
 import server_search
 import stats
@@ -46,6 +47,9 @@ from backends.base import InfraError, ModelError, resolve_shape
 log = logging.getLogger("farm-agent")
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+
+#: Seed stream of the pictures runs measure with (calibration uses the toolchain's seed, fidelity +1000).
+RUN_SEED_OFFSET = 2000
 
 #: Most raw SUT-side samples kept in the output.
 SAMPLES_CAP = 10000
@@ -129,7 +133,12 @@ def import_loadgen():
 
 
 def make_batches(shape, dtype, count, seed=0, max_bytes=MAX_INPUT_BYTES):
-    """``count`` deterministic random input batches of ``shape``/``dtype``.
+    """``count`` deterministic input batches of ``shape``/``dtype``.
+
+    Float image batches (N, C, H, W) are image-like pictures from :mod:`images` (the generator the INT8
+    toolchains calibrate on), on their own seed stream (``RUN_SEED_OFFSET + seed``), so INT8 runs see the
+    kind of input they were calibrated for but never the calibration pictures themselves. Other float
+    inputs are standard normal, integer inputs uniform in [0, 128).
 
     At most ``max_bytes`` of distinct data is generated; beyond that, index ``i`` reuses batch
     ``i % distinct`` (same data every run for a given seed).
@@ -139,8 +148,12 @@ def make_batches(shape, dtype, count, seed=0, max_bytes=MAX_INPUT_BYTES):
     distinct = max(1, min(int(count), int(max_bytes // max(1, nbytes))))
     rng = np.random.default_rng(seed)
     unique = []
-    for _ in range(distinct):
-        if np.issubdtype(dtype, np.floating):
+    for index in range(distinct):
+        if np.issubdtype(dtype, np.floating) and len(shape) == 4:
+            batch = int(shape[0])
+            arr = images.synthetic_inputs(shape[1:], batch, RUN_SEED_OFFSET + int(seed), start=index * batch)
+            arr = arr.astype(dtype, copy=False)
+        elif np.issubdtype(dtype, np.floating):
             arr = rng.standard_normal(size=shape, dtype=np.float32).astype(dtype, copy=False)
         elif dtype == np.bool_:
             arr = rng.integers(0, 2, size=shape).astype(np.bool_)

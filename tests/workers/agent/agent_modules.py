@@ -29,7 +29,7 @@ MODULES = (
 )
 _TOP = {
     "stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve", "server_search",
-    "accuracy",
+    "accuracy", "images",
 }  # fmt: skip
 _FAKE_TOP = {"xir", "vart", "pynvml"}
 
