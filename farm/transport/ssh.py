@@ -79,13 +79,9 @@ GUARD_GRACE_S = 15.0
 #: Time allowed for small housekeeping commands (hashing, killing).
 HOUSEKEEPING_TIMEOUT_S = 60.0
 
-# Runs on the board (Python >= 3.5; boards have old distributions):
-#   python3 -c GUARD <pidfile> <limit_s> <argv...>
-# New process group (pgid == our pid), recorded in <pidfile>; the agent is our child; the whole group is
-# SIGKILLed if the agent outlives <limit_s>. Exit status: the agent's, or 128 + signal.
-_GUARD = r"""
-import os, signal, sys
-pidfile, limit, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+# Both guards start the same way: a new session and process group (pgid == the guard's pid) whose id goes
+# into <pidfile>, so the farm can kill the whole group even when the guard itself is stuck.
+_OWN_GROUP = r"""
 try:
     os.setsid()
 except OSError:
@@ -101,7 +97,19 @@ except OSError:
     pass
 with open(pidfile, "w") as fh:
     fh.write("%d\n" % os.getpgrp())
-pid = os.fork()
+"""
+
+# Runs on the board (Python >= 3.5; boards have old distributions):
+#   python3 -c GUARD <pidfile> <limit_s> <argv...>
+# New process group (pgid == our pid), recorded in <pidfile>; the agent is our child; the whole group is
+# SIGKILLed if the agent outlives <limit_s>. Exit status: the agent's, or 128 + signal.
+_GUARD = (
+    r"""
+import os, signal, sys
+pidfile, limit, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+"""
+    + _OWN_GROUP
+    + r"""pid = os.fork()
 if pid == 0:
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; exec would keep that
@@ -124,7 +132,8 @@ try:
 except OSError:
     pass
 sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
-""".strip()
+"""
+).strip()
 
 # The guard of a long-lived agent session (Python >= 3.5):
 #   python3 -c SESSION_GUARD <pidfile> <argv...>
@@ -134,25 +143,13 @@ sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(s
 # ends or our stdout breaks (the SSH channel closed or the connection dropped) and the agent does not
 # finish within a second: a session never outlives the farm's side of it. Between jobs nothing times out.
 # When the agent exits by itself we exit with its status (128 + signal), after a SIGTERM to what it left.
-_SESSION_GUARD = r"""
+_SESSION_GUARD = (
+    r"""
 import os, select, signal, sys, time
 pidfile, argv = sys.argv[1], sys.argv[2:]
-try:
-    os.setsid()
-except OSError:
-    pass
-if os.getpgrp() != os.getpid():
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-try:
-    os.makedirs(os.path.dirname(pidfile))
-except OSError:
-    pass
-with open(pidfile, "w") as fh:
-    fh.write("%d\n" % os.getpgrp())
-in_r, in_w = os.pipe()
+"""
+    + _OWN_GROUP
+    + r"""in_r, in_w = os.pipe()
 out_r, out_w = os.pipe()
 pid = os.fork()
 if pid == 0:
@@ -251,7 +248,8 @@ while True:
         except OSError:
             pass
         os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
-""".strip()
+"""
+).strip()
 
 #: In farm_agent.py of an agent that runs job after job (``--serve``); the farm starts one session per board.
 SERVE_PROTOCOL = "farm-agent-serve/1"
