@@ -627,6 +627,7 @@ class SshTransport(Transport):
         connection is lost. Reconnects and retries once when a session cannot even be opened."""
         for attempt in (1, 2):
             conn = self._connection()
+            started = time.monotonic()
             try:
                 result = conn.run(
                     command,
@@ -649,6 +650,11 @@ class SshTransport(Transport):
             except ThreadException as exc:
                 self._drop()
                 raise InfraError(f"{self._where()}: SSH I/O failed during a command: {exc}") from None
+            if result.exited == -1 and time.monotonic() - started >= timeout_s:
+                # invoke's timeout closes the channel from a timer thread and reports a timeout only once
+                # that thread has finished: under load the command can come back first, as "no exit
+                # status" (-1). Past the deadline, that is the timeout.
+                raise CommandTimedOut(result, timeout_s)
             if result.exited == -1 and not conn.is_connected:
                 self._drop()
                 raise InfraError(f"{self._where()}: SSH connection lost while a command was running")

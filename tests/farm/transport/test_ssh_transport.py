@@ -341,6 +341,20 @@ def test_exec_timeout_is_an_infra_error(sshd_host, make_transport):
     assert time.monotonic() - started < 5
 
 
+def test_timeout_is_a_timeout_when_invokes_timer_thread_lags(sshd_host, make_transport, monkeypatch):
+    """invoke flags a timeout only once its timer thread (which closes the channel) has finished; under
+    load the command returns first with no exit status (-1). That must still read as a timeout, not as
+    a command killed by a signal."""
+    import invoke.runners
+
+    monkeypatch.setattr(invoke.runners.Runner, "timed_out", property(lambda self: False))
+    transport = make_transport(sshd_host)
+    with pytest.raises(InfraError, match="did not finish within 0.5 s"):
+        transport.exec(["sleep", "30"], timeout_s=0.5)
+    with pytest.raises(InfraError, match="did not finish within 0.5 s: killed its process group"):
+        transport.run_guarded(["sleep", "30"], 0.5)
+
+
 # ---------------------------------------------------------------- logging
 
 
