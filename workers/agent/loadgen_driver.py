@@ -639,6 +639,57 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
     return outcome, record, search
 
 
+#: The settings record's key saying where a scenario's pace (expected latency or QPS) came from.
+_PACE_SOURCE = {
+    "SingleStream": "single_stream_expected_latency_source",
+    "Offline": "offline_expected_qps_source",
+    "MultiStream": None,  # always from the warmup when there was one
+}
+
+
+def _rerun_pace(scenario, record, values, warmup_ns, cfg):
+    """The "fastest inference" (ns) to pace a second test with, or None when none is needed.
+
+    LoadGen generates its queries up front from the expected pace. A pace guessed from the warmup that
+    proved too slow (warmup inferences slowed by a noisy host) leaves too few queries, and the test ends
+    before ``min_duration_ms``: INVALID. LoadGen's own advice is to raise the expected QPS and run again;
+    this does that once, from what the first test measured, with margin. A pace the user configured is
+    left alone (their INVALID result is theirs to see).
+    """
+    if scenario not in _PACE_SOURCE or values.get("result_min_duration_met") is not False or not warmup_ns:
+        return None
+    key = _PACE_SOURCE[scenario]
+    if key is not None and record.get(key) != "warmup":
+        return None
+    fastest = float(min(warmup_ns))
+    if scenario == "Offline":
+        # build_settings asks for 1.5e9 / fastest samples/s: make that >= 1.5x the measured rate.
+        rate = values.get("result_samples_per_second")
+        measured = 1e9 / float(rate) if _num(rate) and rate > 0 else fastest
+    else:
+        # SingleStream and MultiStream expect 0.5 x fastest (x samples per query): make that <= half the
+        # measured mean query latency.
+        mean = values.get("result_mean_latency_ns")
+        per_query = float(mean) if _num(mean) and mean > 0 else fastest
+        spq = int(cfg["multi_stream_samples_per_query"]) if scenario == "MultiStream" else 1
+        measured = per_query / spq
+    return max(1.0, min(fastest / 2.0, measured))
+
+
+def _first_test_record(values, sut_state):
+    """What the too-short first test showed, for the run's settings record."""
+    window = None
+    if sut_state.first_issue_ns is not None and sut_state.last_complete_ns is not None:
+        window = round((sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9, 6)
+    return {
+        "why": "the first test ended before min_duration_ms (a pace guessed from a slow warmup): "
+        "ran once more, paced from what it measured",
+        "first_duration_s": window,
+        "first_query_count": values.get("result_query_count", sut_state.queries),
+        "first_invalid_reason": values.get("result_invalid_reason"),
+    }
+
+
 def headline(scenario, result, cfg):
     """The scenario's headline figure: ``{"name", "value", "unit"}``."""
     latency = result.get("latency_ms") or {}
@@ -707,6 +758,16 @@ def run_test(
             outcome = _one_test(
                 lg, backend, batches, scenario, settings, settings_record, sample_count, log_dir
             )
+            rerun_ns = _rerun_pace(scenario, settings_record, outcome[1], warmup_ns, cfg)
+            if rerun_ns is not None:
+                first = _first_test_record(outcome[1], outcome[0])
+                settings, settings_record = build_settings(lg, scenario, cfg, [rerun_ns], sample_count)
+                outcome = _one_test(
+                    lg, backend, batches, scenario, settings, settings_record, sample_count, log_dir
+                )
+                if _PACE_SOURCE[scenario] is not None:
+                    settings_record[_PACE_SOURCE[scenario]] = "rerun"
+                settings_record["rerun"] = first
     finally:
         if monitor is not None:
             monitor.stop()

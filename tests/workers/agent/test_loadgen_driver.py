@@ -211,6 +211,56 @@ def test_run_test_with_a_stub_backend(agent, tmp_path, scenario):
         assert lat["max"] >= 200.0
 
 
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Offline"])
+def test_a_slow_warmup_does_not_leave_the_test_too_short(agent, tmp_path, scenario):
+    """Warmup inferences 20x slower than the steady state (a noisy host): the pace guessed from them
+    leaves LoadGen too few queries for min_duration_ms. The driver runs once more, paced from what the
+    first test measured, and that one fills min_duration_ms; the first test is on record."""
+    backend = stub_backend(agent, shape=(None, 4), delay_s=0.0005)
+    fast_predict = backend.predict
+
+    def predict(batch):
+        if backend.calls < 3:  # the three warmup calls
+            time.sleep(0.01)
+        return fast_predict(batch)
+
+    backend.predict = predict
+    result = agent.loadgen_driver.run_test(
+        backend,
+        scenario,
+        log_dir=str(tmp_path / "lg"),
+        loadgen_cfg={"min_duration_ms": 300, "min_query_count": 8, "multi_stream_samples_per_query": 2},
+        sample_count=8,
+        warmup_queries=3,
+    )
+    assert result["loadgen"]["min_duration_met"] is True
+    if scenario != "MultiStream":  # MultiStream's p99 needs more queries than 0.3 s gives (early stopping)
+        assert result["result_valid"] is True, result["loadgen"]["invalid_reason"]
+    assert result["duration_s"] >= 0.3
+    settings = result["loadgen"]["settings"]
+    rerun = settings["rerun"]
+    assert rerun["first_duration_s"] < 0.3 and "min_duration_ms" in rerun["why"]
+    assert rerun["first_invalid_reason"]
+    if scenario != "MultiStream":
+        pace = "offline_expected_qps" if scenario == "Offline" else "single_stream_expected_latency"
+        assert settings[f"{pace}_source"] == "rerun"
+    # LoadGen's logs are the second test's (the stored attachments match the stored figures).
+    assert "Min duration satisfied : Yes" in result["loadgen_logs"]["summary"]["text"]
+
+
+def test_a_configured_pace_is_not_second_guessed(agent, tmp_path):
+    result = agent.loadgen_driver.run_test(
+        stub_backend(agent),
+        "Offline",
+        log_dir=str(tmp_path / "lg"),
+        loadgen_cfg={"min_duration_ms": 200, "min_query_count": 1, "offline_expected_qps": 10},
+        sample_count=4,
+        warmup_queries=1,
+    )
+    assert result["result_valid"] is False  # too short, as configured: reported, not re-run
+    assert "rerun" not in result["loadgen"]["settings"]
+
+
 @pytest.mark.parametrize("scenario", ["SingleStream", "Offline"])
 def test_failure_inside_loadgen_is_a_model_error_not_a_crash(agent, tmp_path, scenario):
     # Warmup (1 call) passes; the 6th call, inside a LoadGen callback, raises.
