@@ -225,7 +225,7 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
             err = report.get("error") or {}
             message = err.get("message", "agent reported an error")
             if err.get("kind") == "model":
-                fail_job(settings.db_url, job_id, f"model error: {message}")
+                fail_job(settings.db_url, job_id, f"{stability.MODEL_ERROR} {message}")
                 return "failed"
             board_failed(settings, inventory, board, job.target, f"agent: {message}")
             raise InfraError(f"agent: {message}")

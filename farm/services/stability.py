@@ -14,8 +14,10 @@ stored runs and then
 Idempotency: the extra job's key is that of the next repeat (``run/.../r{n}``), unique within the sweep
 (``uq_jobs_sweep_key``), so a redelivered or concurrently finishing job that makes the same decision finds
 the row already there and adds nothing; the job moves pending -> queued once (``claim_for_queue``), so it is
-enqueued once. Only the last repeat to finish decides (earlier ones see unfinished siblings and wait); a
-job that fails is counted as planned but gives no value.
+enqueued once. Only the last repeat to finish decides (earlier ones see unfinished siblings and wait),
+whether it was stored or failed for good (:func:`farm.services.sweeps.fail_job` calls the planner too); a
+job that fails is counted as planned but gives no value. After a model error no more repeats are added (it
+would fail the same way); the configuration's state is then "failed".
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "Offline": ("throughput_ips",),
 }
 UNSTABLE = "unstable:"
+#: How a run job's error starts when the agent reported a model error (farm.services.run).
+MODEL_ERROR = "model error:"
 FINISHED = ("done", "cached", "failed")
 
 
@@ -152,6 +156,10 @@ def plan_after_run(db_url: str, job_id: int) -> list[tuple[int, str]]:
             return []
         if decision.action != "more":
             return []
+        if any(_model_error(j) for j in siblings):
+            # A model error is the model's, not the run's: another repeat would fail the same way.
+            log.info("stability %s: no more repeats after a model error", job.key)
+            return []
         template = siblings[-1]
         nxt = max(j.repeat or 0 for j in siblings) + 1
         spec = {
@@ -168,6 +176,10 @@ def plan_after_run(db_url: str, job_id: int) -> list[tuple[int, str]]:
             "state": "pending",
         }
     return [(_add_job(db_url, spec), spec["target"])]
+
+
+def _model_error(job: JobRow) -> bool:
+    return job.state == "failed" and (job.error or "").startswith(MODEL_ERROR)
 
 
 def _add_job(db_url: str, spec: dict) -> int:
@@ -211,6 +223,8 @@ def summary(s: Session, sweep_id: str) -> list[dict]:
         finished = all(j.state in FINISHED for j in members)
         decision = decide(values, len(members), cfg)
         state = decision.action if finished else "running"
+        if state == "more":  # finished yet undecided: a repeat failed with a model error (no more were added)
+            state = "failed"
         out.append(
             {
                 "config": f"{model}/{precision}/{target}/b{batch}/{scenario}",

@@ -13,10 +13,12 @@ from sqlalchemy import select
 from farm.cli.main import cli
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
+from farm.queries import sweep_summary
 from farm.services import run as run_service
 from farm.services import stability
 from farm.services.run import run_run_job
 from farm.services.submit import submit_sweep, wait_for
+from farm.services.sweeps import fail_job
 from farm.sweep.schema import Stability, Sweep
 from farm.transport.base import AgentOutcome
 from farm.transport.local import LocalTransport
@@ -50,13 +52,19 @@ NOISY = {
 class ScriptedAgent(LocalTransport):
     """Stands in for the agent: each run reports the next p90 of a script (so the spread is known)."""
 
-    def __init__(self, p90s: list[float], noise: dict | None = None) -> None:
+    def __init__(
+        self, p90s: list[float], noise: dict | None = None, model_errors: tuple[int, ...] = ()
+    ) -> None:
         super().__init__()
         self.p90s, self.noise, self.calls = list(p90s), noise, 0
+        self.model_errors = model_errors  # the calls (0-based) that report a model error
 
     def run_agent(self, config, timeout_s) -> AgentOutcome:
         p90 = self.p90s[self.calls % len(self.p90s)]
         self.calls += 1
+        if self.calls - 1 in self.model_errors:
+            error = {"kind": "model", "message": "unsupported operator Foo"}
+            return AgentOutcome(2, json.dumps({"status": "error", "error": error}), "")
         report = {
             "status": "ok",
             "scenario": config["scenario"],
@@ -79,18 +87,20 @@ class ScriptedAgent(LocalTransport):
 
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch):
-    def install(p90s: list[float], noise: dict | None = None) -> ScriptedAgent:
-        agent = ScriptedAgent(p90s, noise)
+    def install(
+        p90s: list[float], noise: dict | None = None, model_errors: tuple[int, ...] = ()
+    ) -> ScriptedAgent:
+        agent = ScriptedAgent(p90s, noise, model_errors)
         monkeypatch.setattr(run_service, "transport_for", lambda inventory, board: agent)
         return agent
 
     return install
 
 
-def _submit(tmp_path: Path, settings, onnx: Path, body: str = SWEEP) -> str:
+def _submit(tmp_path: Path, settings, onnx: Path, body: str = SWEEP, state: str = "done") -> str:
     sub = submit_sweep(settings, write_sweep(tmp_path, body.format(onnx=onnx)))
     summary = wait_for(settings, sub, lambda _: None)
-    assert summary["state"] == "done", summary
+    assert summary["state"] == state, summary
     return sub.sweep_id
 
 
@@ -227,6 +237,43 @@ def test_plan_twice_gives_the_same_job_and_dispatches_it_once(
         assert (
             len(list(s.scalars(select(JobRow).where(JobRow.sweep_id == sweep_id, JobRow.kind == "run")))) == 4
         )
+
+
+def test_a_last_repeat_that_fails_for_good_still_gets_its_decision(
+    tmp_path, farm_env, tiny_onnx, scripted
+) -> None:
+    """The last repeat to finish is the one that decides, stored or failed: here r2 failed for good (the
+    task layer's last retry gave up), leaving 2 values under min_repeats 3, so one more repeat runs."""
+    agent = scripted([10.0, 10.1, 9.95, 10.05])
+    sweep_id = _submit(tmp_path, farm_env, tiny_onnx)
+    with session_scope(farm_env.db_url) as s:  # as if r2 had been running when its last retry failed
+        r2 = s.scalars(select(JobRow).where(JobRow.key.endswith("/r2"))).one()
+        s.delete(s.scalars(select(RunRow).where(RunRow.job_id == r2.id)).one())
+        r2.state, r2_id = "running", r2.id
+    calls = agent.calls
+
+    fail_job(farm_env.db_url, r2_id, "infrastructure failure after 4 attempts: board unreachable")
+
+    assert agent.calls == calls + 1  # r3 planned, dispatched and run
+    assert [r.repeat for r in _runs(farm_env)] == [0, 1, 3]
+    with session_scope(farm_env.db_url) as s:
+        (row,) = stability.summary(s, sweep_id)
+        assert sweep_summary(s, sweep_id)["state"] == "failed"  # one job failed; the sweep says so
+    assert row["state"] == "stable" and row["repeats"] == 4 and row["values"] == 3
+
+
+def test_no_more_repeats_after_a_model_error(tmp_path, farm_env, tiny_onnx, scripted) -> None:
+    """A model error would repeat: the configuration stops there, undecided, and says so."""
+    agent = scripted([10.0, 10.1, 9.95], model_errors=(2,))
+    sweep_id = _submit(tmp_path, farm_env, tiny_onnx, state="failed")
+    assert agent.calls == 3 and len(_runs(farm_env)) == 2
+    with session_scope(farm_env.db_url) as s:
+        (row,) = stability.summary(s, sweep_id)
+        (failed,) = s.scalars(select(JobRow).where(JobRow.state == "failed"))
+        assert failed.error == "model error: unsupported operator Foo"
+    assert row["state"] == "failed" and row["repeats"] == 3 and row["values"] == 2
+    out = CliRunner().invoke(cli, ["status", sweep_id])
+    assert "stability tiny/fp32/cpu/b1/SingleStream: failed" in out.output, out.output
 
 
 def test_provenance_noise_and_noisy_flag_stored(tmp_path, farm_env, tiny_onnx, scripted) -> None:
