@@ -48,6 +48,7 @@ from farm.queries_results import (  # noqa: E402
     latest_runs,
     run_detail,
     selection_options,
+    sweeps_for_selection,
     trend,
 )
 
@@ -86,6 +87,7 @@ def page_queries(url: str, page: str) -> None:
     elif page == "compare":
         sel = default_selection(call(url, selection_options))
         sel.pop("target")
+        call(url, sweeps_for_selection, **sel)
         call(url, compare, **sel, include_emulated=True)
     elif page == "run_detail":
         recent = call(url, latest_runs, 200)

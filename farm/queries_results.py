@@ -8,10 +8,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from sqlalchemy import select, true, tuple_
+from sqlalchemy import distinct, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
-from farm.db.models import BoardRow, MetricRow, ProvenanceRow, RunRow
+from farm.db.models import BoardRow, MetricRow, ProvenanceRow, RunRow, SweepRow
 from farm.queries import iso
 
 LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9")
@@ -126,6 +126,35 @@ def compare(
         _derive_energy(row)
         out.append(row)
     return out
+
+
+def sweeps_for_selection(
+    s: Session, *, model: str, precision: str, batch_size: int, scenario: str, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The sweeps that ran one Compare selection, newest first (for the sweep picker): id, name, when,
+    and how many of its targets ran it."""
+    query = (
+        select(
+            RunRow.sweep_id,
+            SweepRow.name,
+            SweepRow.created_at,
+            func.count(distinct(RunRow.target)),
+        )
+        .join(SweepRow, SweepRow.id == RunRow.sweep_id)
+        .where(
+            RunRow.model == model,
+            RunRow.precision == precision,
+            RunRow.batch_size == batch_size,
+            RunRow.scenario == scenario,
+        )
+        .group_by(RunRow.sweep_id, SweepRow.name, SweepRow.created_at)
+        .order_by(SweepRow.created_at.desc(), RunRow.sweep_id)
+        .limit(limit)
+    )
+    return [
+        {"sweep_id": sweep_id, "name": name, "created_at": iso(created), "targets": targets}
+        for sweep_id, name, created, targets in s.execute(query)
+    ]
 
 
 def _metric_values(s: Session, run_ids: list[int], names: tuple[str, ...]) -> dict[int, dict[str, float]]:

@@ -7,7 +7,13 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries_results import LATENCY_PERCENTILES, compare, selection_options, speedups
+from farm.queries_results import (
+    LATENCY_PERCENTILES,
+    compare,
+    selection_options,
+    speedups,
+    sweeps_for_selection,
+)
 
 st.title("Compare targets")
 
@@ -31,19 +37,33 @@ include_emulated = filters.flag(
     "Include emulated", "emulated", default=True, help=ui.EMULATED_NOTE, container=cols[4]
 )
 
-results = fetch(
-    compare,
-    model=model,
-    precision=precision,
-    batch_size=batch_size,
-    scenario=scenario,
-    include_emulated=include_emulated,
-)
+selection = {"model": model, "precision": precision, "batch_size": batch_size, "scenario": scenario}
+LATEST = "latest"
+sweeps = {row["sweep_id"]: row for row in fetch(sweeps_for_selection, **selection)}
+
+
+def sweep_label(value: str) -> str:
+    if value == LATEST:
+        return "Latest sweep per target"
+    row = sweeps[value]
+    return (
+        f"{row['name']} · {row['created_at'][:16].replace('T', ' ')} · {row['targets']} targets · {value[:8]}"
+    )
+
+
+sweep = filters.choice("Sweep", "sweep", [LATEST, *sweeps], default=LATEST, format_func=sweep_label)
+sweep_id = None if sweep == LATEST else sweep
+
+results = fetch(compare, **selection, include_emulated=include_emulated, sweep_id=sweep_id)
 if not results:
     ui.empty("No measured results for this selection: tick *Include emulated* or choose another one.")
 st.caption(
-    "Per target: the median over the repeats of the latest sweep that ran this selection. "
-    "Speedups and perf/W compare each FPGA with each CPU and GPU baseline."
+    (
+        "Per target: the median over the repeats of the latest sweep that ran this selection. "
+        if sweep_id is None
+        else f"Per target: the median over the repeats of sweep {sweeps[sweep_id]['name']} ({sweep_id}). "
+    )
+    + "Speedups and perf/W compare each FPGA with each CPU and GPU baseline."
 )
 ui.emulated_banner(sum(r["source"] == "emulated" for r in results))
 

@@ -97,6 +97,29 @@ def test_compare_with_unknown_url_values(seeded_db: str) -> None:
     assert at.dataframe, "falls back to the defaults and still shows them"
 
 
+OLDEST_SWEEP = "5eed0000-0000-4000-8000-000000000100"  # nightly-0: latencies 10 % above the latest's
+
+
+def test_compare_can_pin_one_sweep(seeded_db: str) -> None:
+    latest = run_page("compare")
+    picker = next(s for s in latest.selectbox if s.label == "Sweep")
+    assert picker.value == "latest" and len(picker.options) == 4  # latest + the three nightly sweeps
+    assert "nightly-10" in picker.options[1] and "3 targets" in picker.options[1]  # newest first
+
+    at = run_page("compare", sweep=OLDEST_SWEEP)
+    table = at.dataframe[0].value.set_index("target")
+    assert table.loc["zcu104", "latency_ms_p50"] == pytest.approx(4.4)
+    assert all(OLDEST_SWEEP in link for link in table["sweep"])
+    assert f"sweep nightly-0 ({OLDEST_SWEEP})" in texts(at.caption)
+    assert at.query_params["sweep"] == OLDEST_SWEEP
+
+
+def test_compare_with_an_unknown_sweep_in_the_url(seeded_db: str) -> None:
+    at = run_page("compare", sweep="not-a-sweep")
+    assert "Unknown sweep 'not-a-sweep'" in texts(at.warning)
+    assert at.dataframe[0].value.set_index("target").loc["zcu104", "latency_ms_p50"] == pytest.approx(4.0)
+
+
 def test_run_detail_with_samples_traces_and_provenance(seeded_db: str) -> None:
     at = run_page("run_detail")
     assert at.query_params["run"]
