@@ -12,7 +12,9 @@ when it dropped. Security rules:
 Remote layout under ``work_dir``::
 
     agent/<agent-hash>/...           the agent directory; .complete (holding the hash) is written last
-    artifacts/<key>/model.onnx       one compiled artifact (renamed into place after a verified upload)
+    artifacts/<key>/<file name>      one content-addressed file under its local name: a compiled artifact
+                                     (model.onnx), a dataset or reference pack (dataset.npz,
+                                     reference.npz); renamed into place after a verified upload
     run/<uuid>.pid                   process group of a running agent (removed when it ends)
 
 The agent runs under a small guard (:data:`_GUARD`): it puts the agent in its own process group, records
@@ -54,7 +56,7 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut, ThreadException
 from paramiko.hostkeys import InvalidHostKey
 
-from farm.artifacts import MODEL_FILE, sha256_file
+from farm.artifacts import sha256_file
 from farm.errors import FarmError, InfraError
 from farm.transport.base import AgentOutcome, Transport
 from farm.transport.hostkeys import HostKeyError, fingerprint_sha256, known_hosts_name
@@ -832,15 +834,17 @@ class SshTransport(Transport):
         self._verified.discard(key)
 
     def artifact_path(self, key: str, local_path: Path) -> str:
-        """``<work_dir>/artifacts/<key>/model.onnx`` on the board, uploaded (and verified) unless it is
-        already there with the same sha256."""
+        """``<work_dir>/artifacts/<key>/<local file name>`` on the board (``model.onnx`` for a compiled
+        artifact, ``dataset.npz`` for a dataset pack...), uploaded (and verified) unless it is already
+        there with the same sha256."""
         validate_sha256(key)
         local_path = Path(local_path)
         with self._lock:
             local_sha = self._local_sha256(local_path)
             size = local_path.stat().st_size
             remote_dir = remote_join(self.work_dir, "artifacts", key)
-            final = posixpath.join(remote_dir, MODEL_FILE)
+            name = local_path.name
+            final = remote_join(remote_dir, name)
             if key in self._verified and self._conn is not None and self._conn.is_connected:
                 self.uploads_skipped += 1
                 return final
@@ -859,7 +863,7 @@ class SshTransport(Transport):
                     "artifact %s on %s differs from the local copy: uploading again", key[:12], self._where()
                 )
             self._makedirs(sftp, remote_dir)
-            tmp = posixpath.join(remote_dir, f".{MODEL_FILE}.{uuid.uuid4().hex}.tmp")
+            tmp = posixpath.join(remote_dir, f".{name}.{uuid.uuid4().hex}.tmp")
             log.info("uploading artifact %s (%d bytes) to %s", key[:12], size, self._where())
             try:
                 self._sftp_call("upload", sftp.put, str(local_path), tmp)

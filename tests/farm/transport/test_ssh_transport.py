@@ -174,7 +174,20 @@ def test_artifact_key_is_validated_before_anything_is_sent(sshd_host, make_trans
     transport = make_transport(sshd_host)
     with pytest.raises(FarmError, match="sha256"):
         transport.artifact_path("../../etc", local)
+    unsafe = tmp_path / "x;reboot.npz"
+    unsafe.write_bytes(b"x")
+    with pytest.raises(FarmError, match="invalid name"):
+        transport.artifact_path(sha256_file(unsafe), unsafe)
     assert transport.connects == 0
+
+
+def test_a_pack_keeps_its_own_file_name_on_the_board(sshd_host, make_transport, tmp_path):
+    """Dataset and reference packs land as what they are (dataset.npz), not as model.onnx."""
+    pack = tmp_path / "dataset.npz"
+    pack.write_bytes(b"PK" + bytes(1000))
+    remote = make_transport(sshd_host).artifact_path(sha256_file(pack), pack)
+    assert remote == f"{sshd_host.work_dir}/artifacts/{sha256_file(pack)}/dataset.npz"
+    assert Path(remote).read_bytes() == pack.read_bytes()
 
 
 # ---------------------------------------------------------------- host keys
