@@ -144,6 +144,9 @@ class Board(Strict):
     ssh: SshEndpoint | None = None
     serial: str | None = None
     emulation: BoardEmulation | None = None
+    # A file on the board holding the room's temperature (a plain number in C, or hwmon millidegrees):
+    # recorded with every run as provenance (ambient_c). Emulated boards publish their own.
+    ambient_sensor: str | None = Field(default=None, pattern=REMOTE_DIR)
 
     @model_validator(mode="after")
     def _ssh_needs_endpoint(self) -> Board:
@@ -153,6 +156,8 @@ class Board(Strict):
             )
         if self.transport == "local" and self.ssh is not None:
             raise ValueError("ssh: is only for transport: ssh")
+        if self.ambient_sensor is not None and ".." in self.ambient_sensor.split("/"):
+            raise ValueError("ambient_sensor must not contain '..'")
         return self
 
 

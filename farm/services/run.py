@@ -187,6 +187,7 @@ def agent_config(
         "log_dir": log_dir,
         "sensors": agent_sensors(board_type, board) if board is not None and board_type is not None else [],
         "emulation": agent_emulation(board) if board is not None else None,
+        "ambient_path": board.ambient_sensor if board is not None else None,
         "noise_check": NOISE_CHECK_S,
     }
     if job.kind == "soak" and spec.thermal is not None:

@@ -56,6 +56,18 @@ def test_example_lab_loads() -> None:
     assert inv.docker_hosts[0].runner == "docker" and inv.pools["x86"] == ["bench-x86-01", "bench-x86-02"]
 
 
+def test_ambient_sensor_is_an_absolute_safe_path(tmp_path: Path) -> None:
+    lab = LAB.replace(
+        "  - name: local-cpu\n    type: cpu\n", "  - name: local-cpu\n    type: cpu\n    ambient_sensor: X\n"
+    )
+    ok = _inv(tmp_path, lab.replace("X", "/sys/class/hwmon/hwmon3/temp1_input"))
+    assert ok.board("local-cpu").ambient_sensor == "/sys/class/hwmon/hwmon3/temp1_input"
+    assert load_inventory(REPO_ROOT / "inventory", "example-lab.yaml").board("bench-x86-01").ambient_sensor
+    for bad in ("temp1_input", "/sys/$(reboot)", "/sys/../etc/shadow"):
+        err = _err(tmp_path, lab.replace("X", f"'{bad}'"))
+        assert err.field.startswith("boards[0]") and err.line in (2, 4), str(err)
+
+
 def test_lab_with_ssh_boards_hosts_and_pools(tmp_path: Path) -> None:
     inv = _inv(tmp_path, LAB)
     node = inv.board("node-a")

@@ -4,6 +4,7 @@ once even when a job is delivered again; provenance and noise are stored with ev
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from farm.cli.main import cli
+from farm.config import REPO_ROOT, load_settings
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
 from farm.queries import sweep_summary
@@ -304,3 +306,24 @@ def test_real_agent_run_records_noise_and_provenance(tmp_path, farm_env, tiny_on
     assert {"load_1m", "busy_processes", "cpu_mhz", "governor", "reasons"} <= set(run.noise)
     assert (run.noise["verdict"] == "noisy") == any(f.startswith("noisy-host:") for f in run.flags or [])
     assert run.provenance.artifact_sha256 and run.provenance.kernel
+
+
+def test_a_boards_ambient_sensor_is_recorded_with_each_run(
+    tmp_path, farm_env, tiny_onnx, monkeypatch
+) -> None:
+    """`ambient_sensor:` in the lab file: the agent reads that file (hwmon millidegrees here) into ambient_c."""
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    shutil.copy(REPO_ROOT / "inventory" / "board-types.yaml", inventory / "board-types.yaml")
+    sensor = tmp_path / "sys" / "temp1_input"
+    sensor.parent.mkdir()
+    sensor.write_text("23500\n")
+    (inventory / "lab.yaml").write_text(
+        f"boards:\n  - name: bench-cpu\n    type: cpu\n    ambient_sensor: {sensor}\n"
+    )
+    monkeypatch.setenv("FARM_INVENTORY", str(inventory))
+    monkeypatch.setenv("FARM_LAB", "lab.yaml")
+    body = SWEEP.replace("stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}", "")
+    _submit(tmp_path, load_settings(), tiny_onnx, body)
+    (run,) = _runs(farm_env)
+    assert run.board_name == "bench-cpu" and run.provenance.ambient_c == pytest.approx(23.5)
