@@ -9,13 +9,9 @@ configuration. A model that cannot fit the board's memory fails here with the re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 
-from farm.errors import ModelError
-from workers.toolchains.base import CompileResult, QuantConfig, check_precision
-from workers.toolchains.emulation import EmulatorToolchain, digest, profile, write_profile
+from workers.toolchains.emulation import EmulatorToolchain, digest, profile
 
 
 class DpuEmulatorToolchain(EmulatorToolchain):
@@ -35,20 +31,13 @@ class DpuEmulatorToolchain(EmulatorToolchain):
 
         return f"dpu_emulator-{MODEL_VERSION}-{digest(CALIBRATED.as_dict())}+onnxruntime-{onnxruntime.__version__}"
 
-    def compile(
-        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
-    ) -> CompileResult:
+    def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
         from farm.dpu.api import plan_model
         from farm.dpu.perf import MODEL_VERSION, predict_plan
-        from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 
-        check_precision(precision, self.precisions)
-        if self._target is None:
-            raise ModelError("dpu_emulator needs a target board type (dpu_emulator@<board type>)")
         target = self._target
         plan = plan_model(model, target)  # ModelError when it does not fit
         pred = predict_plan(plan, target)
-        result = OnnxRuntimeCpuToolchain().compile(model, "int8", quant, Path(out_dir))
         data = profile(
             model_version=MODEL_VERSION,
             kind="dpu",
@@ -65,20 +54,10 @@ class DpuEmulatorToolchain(EmulatorToolchain):
             cpu_ops=list(pred.cpu_ops),
             warnings=list(pred.warnings),
         )
-        write_profile(result.path, data)
-        details = {
-            **result.details,
-            "emulation": data,
-            "board": target.board,
-            "target_arch": target.arch,
+        extra = {
             "fps_st": round(pred.fps_st, 3),
             "dpu_ms": round(pred.dpu_ms, 4),
             "host_ms": round(pred.host_ms, 4),
             "bound_mt": pred.bound_mt,
         }
-        return CompileResult(
-            path=result.path,
-            fidelity=result.fidelity,
-            warnings=[*result.warnings, *pred.warnings],
-            details=details,
-        )
+        return data, extra, list(pred.warnings)

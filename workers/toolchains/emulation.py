@@ -12,7 +12,8 @@ from pathlib import Path
 
 import onnx
 
-from workers.toolchains.base import Toolchain
+from farm.errors import ModelError
+from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
 EMULATION_KEY = "farm.emulation"
 PROFILE_KEYS = (
@@ -81,6 +82,38 @@ class EmulatorToolchain(Toolchain):
     def _resolve(self, board: str):
         """The board type's device description (``farm.dpu.target.DpuTarget`` or ``GpuTarget``)."""
         raise NotImplementedError
+
+    def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
+        """(the ``farm.emulation`` profile, extra artifact details, warnings) for this model on the
+        target. Raises ModelError for a model the device cannot run (before anything is compiled)."""
+        raise NotImplementedError
+
+    def compile(
+        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
+    ) -> CompileResult:
+        """Predict the timing, then compile exactly as the CPU toolchain does (real outputs on the
+        emulated board), and write the profile into that artifact."""
+        from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
+
+        check_precision(precision, self.precisions)
+        if self._target is None:
+            raise ModelError(f"{self.name} needs a target board type ({self.name}@<board type>)")
+        data, extra, warnings = self._predict(model, precision)
+        result = OnnxRuntimeCpuToolchain().compile(model, precision, quant, Path(out_dir))
+        write_profile(result.path, data)
+        details = {
+            **result.details,
+            "emulation": data,
+            "board": self._target.board,
+            "target_arch": self._target.arch,
+            **extra,
+        }
+        return CompileResult(
+            path=result.path,
+            fidelity=result.fidelity,
+            warnings=[*result.warnings, *warnings],
+            details=details,
+        )
 
     def catalog_name(self) -> str:
         return f"{self.name}@{self.board}" if self.board else self.name

@@ -6,13 +6,9 @@ Per target (``gpu_emulator@<board type>``): peak figures, bandwidth and host CPU
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 
-from farm.errors import ModelError
-from workers.toolchains.base import CompileResult, QuantConfig, check_precision
-from workers.toolchains.emulation import EmulatorToolchain, profile, write_profile
+from workers.toolchains.emulation import EmulatorToolchain, profile
 
 
 class GpuEmulatorToolchain(EmulatorToolchain):
@@ -31,19 +27,12 @@ class GpuEmulatorToolchain(EmulatorToolchain):
 
         return f"gpu_emulator-{MODEL_VERSION}+onnxruntime-{onnxruntime.__version__}"
 
-    def compile(
-        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
-    ) -> CompileResult:
+    def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
         from farm.dpu.gpu import MODEL_VERSION, predict_gpu
         from farm.dpu.graph import analyse
-        from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 
-        check_precision(precision, self.precisions)
-        if self._target is None:
-            raise ModelError("gpu_emulator needs a target board type (gpu_emulator@<board type>)")
         t = self._target
         pred = predict_gpu(analyse(model), t, precision)
-        result = OnnxRuntimeCpuToolchain().compile(model, precision, quant, Path(out_dir))
         data = profile(
             model_version=MODEL_VERSION,
             kind="gpu",
@@ -60,8 +49,4 @@ class GpuEmulatorToolchain(EmulatorToolchain):
             cpu_ops=[],
             warnings=[],
         )
-        write_profile(result.path, data)
-        details = {**result.details, "emulation": data, "board": t.board, "target_arch": t.arch}
-        return CompileResult(
-            path=result.path, fidelity=result.fidelity, warnings=result.warnings, details=details
-        )
+        return data, {}, []
