@@ -362,6 +362,13 @@ class _Sut(object):
     issue_single_stream = issue_stream
 
     def issue_offline(self, query_samples):
+        self.queries += 1
+        if self.first_issue_ns is None:
+            self.first_issue_ns = time.perf_counter_ns()
+        self._run_samples(query_samples)
+
+    def _run_samples(self, query_samples):
+        """Offline and Server: each sample timed on its own and completed as soon as it is done."""
         clock = time.perf_counter_ns
         predict = self.backend.predict
         batches = self.batches
@@ -369,10 +376,6 @@ class _Sut(object):
         response = self.lg.QuerySampleResponse
         latencies = self.latencies_ns
         errors = self.errors
-        self.queries += 1
-        if self.first_issue_ns is None:
-            self.first_issue_ns = clock()
-        t1 = None
         for qs in query_samples:
             t0 = clock()
             if not errors:
@@ -383,9 +386,8 @@ class _Sut(object):
             t1 = clock()
             complete([response(qs.id, 0, 0)])
             latencies.append(t1 - t0)
-        self.completed += len(query_samples)
-        if t1 is not None:
             self.last_complete_ns = t1
+            self.completed += 1
 
     # Server: LoadGen's issue thread only enqueues; one worker thread serves the FIFO queue.
 
@@ -410,30 +412,12 @@ class _Sut(object):
         self._queue.put(list(query_samples))
 
     def _serve(self):
-        clock = time.perf_counter_ns
-        predict = self.backend.predict
-        batches = self.batches
-        complete = self.lg.QuerySamplesComplete
-        response = self.lg.QuerySampleResponse
-        latencies = self.latencies_ns
-        errors = self.errors
         get = self._queue.get
         while True:
             query_samples = get()
             if query_samples is None:
                 return
-            for qs in query_samples:
-                t0 = clock()
-                if not errors:
-                    try:
-                        predict(batches[qs.index])
-                    except BaseException as exc:
-                        errors.append(exc)
-                t1 = clock()
-                complete([response(qs.id, 0, 0)])
-                latencies.append(t1 - t0)
-                self.last_complete_ns = t1
-                self.completed += 1
+            self._run_samples(query_samples)
 
 
 # --------------------------------------------------------------------------- the test
