@@ -70,33 +70,14 @@ def build_model(model, workdir):
 def build_emulated(device_ms, workdir):
     """A tiny conv net carrying a ``farm.emulation`` profile: an accelerator that takes ``device_ms`` per
     inference in every scenario (the CPU only waits on it, as on an FPGA board)."""
-    import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
-    rng = np.random.default_rng(0)
-    inits = [
-        numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w"),
-        numpy_helper.from_array(np.zeros(8, np.float32), "b"),
-        numpy_helper.from_array((rng.standard_normal((10, 8)) * 0.3).astype(np.float32), "fw"),
-        numpy_helper.from_array(np.zeros(10, np.float32), "fb"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
-        helper.make_node("Flatten", ["p"], ["f"]),
-        helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from tests.conftest import tiny_model  # the tests' tiny net (the bench runs with the test extras)
+
+    model = tiny_model()
     profile = {
         "model_version": "bench",
         "kind": "dpu",
