@@ -7,6 +7,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -20,7 +21,7 @@ from farm.db.session import session_scope
 from farm.errors import InfraError, ModelError
 from farm.inventory import load_inventory
 from farm.services.sweeps import fail_job, roll_up
-from farm.sweep.schema import ModelRef, Quantization, Sweep
+from farm.sweep.schema import Dataset, ModelRef, Quantization, Sweep
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import toolchain_for_target
 from workers.toolchains.runners import artifact_columns, runner_for
@@ -68,6 +69,28 @@ def quant_config(q: Quantization) -> QuantConfig:
     )
 
 
+def with_calibration_dataset(
+    settings: Settings, qcfg: QuantConfig, dataset: Dataset, model: onnx.ModelProto
+) -> QuantConfig:
+    """``qcfg`` calibrating on the sweep's calibration images, packed (and cached by content) for this
+    model's input like an accuracy dataset: the pack's sha256 joins the artifact's content address."""
+    from farm.datasets.imagefolder import DatasetError, Preprocessing, build_pack
+    from farm.datasets.runs import cache_dir
+
+    shape = input_shape(model)
+    if len(shape) != 4:
+        raise ModelError(
+            f"quantization.calibration_dataset needs an image model (an N, C, H, W input); this one takes {shape}"
+        )
+    p = dataset.preprocessing
+    prep = Preprocessing(resize=p.resize, mean=p.mean, std=p.std, channel_order=p.channel_order)
+    try:
+        pack = build_pack(Path(dataset.path), tuple(shape[1:]), prep, cache_dir(settings))
+    except DatasetError as exc:
+        raise ModelError(f"calibration dataset {dataset.path}: {exc}") from None
+    return replace(qcfg, calibration_data=str(pack.path), calibration_sha256=pack.file_sha256)
+
+
 def input_shape(model: onnx.ModelProto) -> list[int]:
     inits = {i.name for i in model.graph.initializer}
     inp = next(i for i in model.graph.input if i.name not in inits)
@@ -102,6 +125,8 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
         with runner_for(inventory, toolchain_name) as runner:
             model = build_model(ref, batch)
             model_bytes = model.SerializeToString()
+            if precision == "int8" and spec.quantization.calibration_dataset is not None:
+                qcfg = with_calibration_dataset(settings, qcfg, spec.quantization.calibration_dataset, model)
             info = runner.toolchain_info(toolchain_name)
             key = artifact_key(
                 model_sha256=sha256_bytes(model_bytes),

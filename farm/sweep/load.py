@@ -75,6 +75,7 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
     loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
     _check_models(loaded, fail)
     loaded = _check_dataset(loaded, fail)
+    loaded = _check_calibration_dataset(loaded, fail)
     valid_targets = inventory.targets()
     for i, target in enumerate(spec.targets):
         if target not in valid_targets:
@@ -127,6 +128,43 @@ def _check_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
         raise fail(str(exc), ("dataset", exc.field)) from None
     dataset = spec.dataset.model_copy(update={"path": str(root)})
     return replace(loaded, spec=spec.model_copy(update={"dataset": dataset}))
+
+
+def _check_calibration_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
+    """``quantization.calibration_dataset``: the folder is checked as ``dataset:`` is (labels unused) and
+    made absolute. Given as a bare path it takes the ``dataset:`` preprocessing, so calibration sees inputs
+    prepared as the evaluation's are. Warns when it is the evaluation folder itself or when it holds fewer
+    images than ``calibration_samples``."""
+    spec = loaded.spec
+    cal = spec.quantization.calibration_dataset
+    if cal is None:
+        return loaded
+    from farm.datasets.imagefolder import DatasetError, check
+
+    where = ("quantization", "calibration_dataset")
+    root = Path(cal.path).expanduser()
+    root = root if root.is_absolute() else (loaded.base_dir / root).resolve()
+    try:
+        folder = check(root)
+    except DatasetError as exc:
+        raise fail(f"calibration dataset: {exc}", (*where, exc.field)) from None
+    update: dict = {"path": str(root)}
+    if "preprocessing" not in cal.model_fields_set and spec.dataset is not None:
+        update["preprocessing"] = spec.dataset.preprocessing
+    if "int8" not in spec.precisions:
+        loaded.warnings.append("quantization.calibration_dataset is unused: the sweep has no int8 precision")
+    if spec.dataset is not None and Path(spec.dataset.path) == root:
+        loaded.warnings.append(
+            "quantization.calibration_dataset is the evaluation dataset: calibrating on the images that are "
+            "then scored flatters INT8 accuracy (MLPerf calibrates on a separate set)"
+        )
+    if len(folder.files) < spec.quantization.calibration_samples:
+        loaded.warnings.append(
+            f"the calibration dataset has {len(folder.files)} images, fewer than calibration_samples "
+            f"({spec.quantization.calibration_samples}): INT8 calibrates on {len(folder.files)}"
+        )
+    quantization = spec.quantization.model_copy(update={"calibration_dataset": cal.model_copy(update=update)})
+    return replace(loaded, spec=spec.model_copy(update={"quantization": quantization}))
 
 
 def _model_outputs(loaded: LoadedSweep, ref: ModelRef) -> int | None:

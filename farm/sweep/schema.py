@@ -64,13 +64,6 @@ class ModelRef(Strict):
         return "zoo" if self.zoo else "onnx" if self.onnx else "torch"
 
 
-class Quantization(Strict):
-    calibration_samples: PositiveInt = 200
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
-    per_channel: bool = True
-    seed: int = 0
-
-
 Percentile = Annotated[float, Field(gt=0, lt=100, description="percent, in (0, 100)")]
 
 
@@ -141,6 +134,18 @@ class Dataset(Strict):
     @classmethod
     def _from_string(cls, value: object) -> object:
         return {"path": value} if isinstance(value, str) else value
+
+
+class Quantization(Strict):
+    """INT8 quantisation. ``calibration_dataset`` (an image folder in the ``dataset:`` layout; labels are
+    not used) gives the calibration inputs, as Vitis AI's vai_q and MLPerf expect: a set of its own, not
+    the evaluation set. Without it the toolchains calibrate on synthetic image-like inputs."""
+
+    calibration_samples: PositiveInt = 200
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    per_channel: bool = True
+    seed: int = 0
+    calibration_dataset: Dataset | None = None
 
 
 class Thermal(Strict):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from farm.cli.main import cli
 from farm.datasets import train
-from farm.db.models import RunRow
+from farm.db.models import ArtifactRow, MetricRow, RunRow, SweepRow
 from farm.db.session import session_scope
 from farm.inventory import load_inventory
 from tests.conftest import write_sweep
@@ -86,3 +86,58 @@ def test_submit_stores_accuracy_and_agreement(tmp_path, farm_env, monkeypatch):
         }
     assert set(sources[("int8", "zcu104")].values()) == {"emulated"}
     assert set(sources[("fp32", "cpu")].values()) == {"measured"}
+
+
+CALIBRATED = """\
+name: calibrated
+models: [shapes_net]
+precisions: [int8]
+targets: [cpu]
+scenarios: [SingleStream]
+dataset: shapes
+quantization:
+  calibration_samples: 100
+  calibration_dataset: calibration
+loadgen:
+  min_duration_ms: 200
+  min_query_count: 32
+"""
+
+
+def test_a_calibration_dataset_is_what_int8_calibrates_on(tmp_path, farm_env):
+    """quantization.calibration_dataset: INT8 calibrates on those images (here from the training
+    distribution, not the scored held-out set) instead of synthetic ones, and scores closer to fp32."""
+    for folder, args in (
+        ("shapes", ["--per-class", "12"]),
+        ("calibration", ["--per-class", "13", "--seed", "0"]),
+    ):
+        made = CliRunner().invoke(cli, ["datasets", "make", "shapes", str(tmp_path / folder), *args])
+        assert made.exit_code == 0, made.output
+    synthetic = CALIBRATED.replace("name: calibrated", "name: synthetic").replace(
+        "  calibration_dataset: calibration\n", ""
+    )
+    for body in (synthetic, CALIBRATED):
+        out = CliRunner().invoke(cli, ["submit", str(write_sweep(tmp_path, body))], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+    with session_scope(farm_env.db_url) as s:
+        found = s.execute(
+            select(SweepRow.name, MetricRow.value, ArtifactRow.details, ArtifactRow.quant_config)
+            .select_from(RunRow)
+            .join(SweepRow, SweepRow.id == RunRow.sweep_id)
+            .join(ArtifactRow, ArtifactRow.key == RunRow.artifact_key)
+            .join(MetricRow, (MetricRow.run_id == RunRow.id) & (MetricRow.name == "accuracy_top1"))
+        ).all()
+    details = {name: d for name, _, d, _ in found}
+    quant = {name: q for name, _, _, q in found}
+    by_name = {name: top1 for name, top1, _, _ in found}
+    assert details["calibrated"]["calibration_data"] == "dataset"
+    assert details["calibrated"]["calibration_samples"] == 100
+    assert (
+        len(quant["calibrated"]["calibration_sha256"]) == 64
+        and "calibration_sha256" not in quant["synthetic"]
+    )
+    assert details["synthetic"]["calibration_data"] == "synthetic"
+    x, labels = train.heldout_set(per_class=12)
+    fp32_top1 = float((train.forward(train.trained_weights(), x).argmax(axis=1) == labels).mean())
+    assert by_name["calibrated"] > by_name["synthetic"]
+    assert by_name["calibrated"] >= fp32_top1 - 0.05, (by_name, fp32_top1)

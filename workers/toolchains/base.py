@@ -23,15 +23,25 @@ class QuantConfig:
     method: str = "minmax"  # "minmax" | "entropy" | "percentile"
     per_channel: bool = True
     seed: int = 0
+    # Real calibration inputs instead of synthetic ones: an .npz whose ``inputs`` array holds preprocessed
+    # samples (N, *input shape without the batch) -- a dataset pack (farm/datasets/imagefolder.py). The
+    # path is where this process reads it (runners rewrite it for a compile host); its sha256 is what
+    # enters the content address.
+    calibration_data: str | None = None
+    calibration_sha256: str | None = None
 
     def as_dict(self) -> dict:
-        """Canonical form: fixed keys, plain JSON types."""
-        return {
+        """Canonical form: fixed keys, plain JSON types (the calibration data by its hash, when given:
+        artifacts calibrated on synthetic inputs keep the key they always had)."""
+        out = {
             "calibration_samples": int(self.calibration_samples),
             "method": str(self.method),
             "per_channel": bool(self.per_channel),
             "seed": int(self.seed),
         }
+        if self.calibration_sha256 is not None:
+            out["calibration_sha256"] = str(self.calibration_sha256)
+        return dict(sorted(out.items()))
 
     def validate(self) -> None:
         """Raises ModelError for settings no toolchain can use (also called by ``compile``)."""
@@ -44,6 +54,11 @@ class QuantConfig:
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ModelError(f"quantisation seed must be a non-negative integer, got {self.seed!r}")
+        sha = self.calibration_sha256
+        if (self.calibration_data is None) != (sha is None):
+            raise ModelError("calibration data needs both its file and its sha256")
+        if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+            raise ModelError(f"calibration_sha256 is not a sha256 hex digest: {sha!r}")
 
     def warnings(self) -> list[str]:
         """Non-fatal problems with these settings."""

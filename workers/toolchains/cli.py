@@ -4,6 +4,7 @@ This is how compile runners (``workers/toolchains/runners``) drive a toolchain o
 its Docker image::
 
     compile --toolchain NAME --model IN.onnx --precision fp32|int8 --quant-json '{...}' --out-dir DIR
+            [--calibration-data CALIB.npz]
     version --toolchain NAME
 
 ``compile`` writes the artifact (``DIR/model.onnx`` for ONNX toolchains) and ``DIR/result.json`` (written
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,7 +46,7 @@ from farm.errors import ModelError
 RESULT_FILE = "result.json"
 RESULT_SCHEMA = 1
 EXIT_OK, EXIT_OTHER, EXIT_MODEL = 0, 1, 2
-_QUANT_KEYS = ("calibration_samples", "method", "per_channel", "seed")
+_QUANT_KEYS = ("calibration_samples", "method", "per_channel", "seed", "calibration_sha256")
 
 
 def compile_argv(python: str, toolchain: str, model: str, precision: str, quant, out_dir: str) -> list[str]:
@@ -64,6 +66,7 @@ def compile_argv(python: str, toolchain: str, model: str, precision: str, quant,
         json.dumps(quant.as_dict(), sort_keys=True, separators=(",", ":")),
         "--out-dir",
         out_dir,
+        *(["--calibration-data", quant.calibration_data] if quant.calibration_data else []),
     ]
 
 
@@ -169,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--precision", required=True, help="fp32 or int8")
     c.add_argument("--quant-json", default="{}", help="QuantConfig as JSON (int8)")
     c.add_argument("--out-dir", required=True, type=Path)
+    c.add_argument(
+        "--calibration-data",
+        default=None,
+        help="int8: an .npz of real calibration inputs (its sha256 must be calibration_sha256 in --quant-json)",
+    )
     v = sub.add_parser("version", help="print the toolchain's name, version and target arch as JSON")
     v.add_argument("--toolchain", required=True)
     return parser
@@ -190,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir: Path = args.out_dir
     try:
         quant = quant_from_json(args.quant_json)
+        if args.calibration_data:
+            quant = dataclasses.replace(quant, calibration_data=args.calibration_data)
         data = compile_to_dir(args.toolchain, args.model, args.precision, quant, out_dir)
     except ModelError as exc:
         print(f"model error: {exc}", file=sys.stderr)

@@ -6,7 +6,8 @@ are only valid on the machine that produced them.
 
 int8: static quantisation in QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops, which ORT
 fuses into integer kernels when the model is loaded), after ORT's ``quant_pre_process``. Calibration runs
-ORT's own calibrators on ``synthetic_inputs`` (in chunks; see ``_calibrate``), and ``quantize_static``
+ORT's own calibrators on ``synthetic_inputs``, or on real inputs when the sweep names a calibration dataset
+(``QuantConfig.calibration_data``; in chunks, see ``_calibrate``), and ``quantize_static``
 then reads the ranges from ORT's calibration cache file. Weights are QInt8 (per channel when asked) and
 activations QUInt8: unsigned-activation x signed-weight (U8S8) is the combination ORT's x86 MLAS kernels
 are built around (VPMADDUBSW on AVX2, VPDPBUSD on VNNI; S8S8 models are converted to it internally), and
@@ -39,7 +40,13 @@ import onnx
 
 from farm.errors import ModelError
 from farm.zoo.inputs import synthetic_inputs
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
+from workers.toolchains.base import (
+    FEW_CALIBRATION_SAMPLES,
+    CompileResult,
+    QuantConfig,
+    Toolchain,
+    check_precision,
+)
 
 MODEL_FILE = "model.onnx"
 CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime"
@@ -137,6 +144,66 @@ class _SyntheticReader:
         if item is None:
             raise StopIteration
         return item
+
+
+class _DatasetReader(_SyntheticReader):
+    """CalibrationDataReader over real inputs: ``inputs`` of a dataset pack (.npz), in an order shuffled by
+    the quantisation seed (a pack is sorted by class), as many whole batches as ``samples`` asks for and
+    the pack holds."""
+
+    def __init__(self, input_name: str, shape: tuple[int, ...], samples: int, seed: int, inputs: np.ndarray):
+        self.batch = shape[0]
+        order = np.random.default_rng(seed).permutation(len(inputs))
+        usable = min(samples, len(inputs)) // self.batch * self.batch
+        self.inputs = inputs[np.sort(order[:usable])] if usable else inputs[:0]
+        super().__init__(input_name, shape, usable, seed)
+
+    def get_next(self) -> dict | None:
+        if self._next >= self._end:
+            return None
+        start = self._next * self.batch
+        self._next += 1
+        return {self.input_name: np.ascontiguousarray(self.inputs[start : start + self.batch], np.float32)}
+
+
+def _calibration_reader(
+    input_name: str, shape: tuple[int, ...], quant: QuantConfig
+) -> tuple[_SyntheticReader, list[str]]:
+    """The reader ``quant`` asks for (its real calibration data, else synthetic inputs) and its warnings.
+    Calibration data that is not what its hash says, or not shaped like the model's input, is a ModelError."""
+    if quant.calibration_data is None:
+        return _SyntheticReader(input_name, shape, quant.calibration_samples, quant.seed), []
+    path = Path(quant.calibration_data)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with np.load(path, allow_pickle=False) as pack:
+            inputs = pack["inputs"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"cannot read the calibration data {path.name}: {exc}") from None
+    if digest != quant.calibration_sha256:
+        raise ModelError(
+            f"calibration data {path.name} has sha256 {digest}, expected {quant.calibration_sha256}"
+        )
+    if tuple(inputs.shape[1:]) != tuple(shape[1:]):
+        raise ModelError(
+            f"calibration inputs are {list(inputs.shape[1:])} per sample; the model takes {list(shape[1:])}"
+        )
+    batch = shape[0]
+    if len(inputs) < batch:
+        raise ModelError(f"calibration data has {len(inputs)} samples, fewer than one batch of {batch}")
+    reader = _DatasetReader(input_name, shape, quant.calibration_samples, quant.seed, inputs)
+    warnings = []
+    used = reader.num_batches * batch
+    if used < quant.calibration_samples:
+        warnings.append(
+            f"calibration data holds {len(inputs)} samples: calibrating on {used}, not the "
+            f"{quant.calibration_samples} asked for"
+        )
+    if used < FEW_CALIBRATION_SAMPLES and quant.calibration_samples >= FEW_CALIBRATION_SAMPLES:
+        warnings.append(
+            f"only {used} calibration samples (< {FEW_CALIBRATION_SAMPLES}): INT8 scales may be poor"
+        )
+    return reader, warnings
 
 
 class _QuietOrtQuantization(logging.Filter):
@@ -352,7 +419,8 @@ class OnnxRuntimeCpuToolchain(Toolchain):
         warnings = quant.warnings()
         out = out_dir / MODEL_FILE
         batch = shape[0]
-        reader = _SyntheticReader(input_name, shape, quant.calibration_samples, quant.seed)
+        reader, calibration_warnings = _calibration_reader(input_name, shape, quant)
+        warnings.extend(calibration_warnings)
 
         with tempfile.TemporaryDirectory(prefix="farm-ort-int8-") as tmp:
             src = Path(tmp) / "fp32.onnx"
@@ -408,6 +476,8 @@ class OnnxRuntimeCpuToolchain(Toolchain):
             "reduce_range": self.reduce_range,
             "calibration_method": quant.method,
             "calibration_samples": reader.num_batches * batch,
+            "calibration_data": "synthetic" if quant.calibration_sha256 is None else "dataset",
+            "calibration_sha256": quant.calibration_sha256,
             "preprocessed": preprocessed,
             "onnxruntime": ort.__version__,
             "nodes_before": len(model.graph.node),

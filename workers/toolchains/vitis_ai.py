@@ -5,8 +5,8 @@ Flow inside ``xilinx/vitis-ai-pytorch-cpu:3.5.0`` (conda env ``vitis-ai-pytorch`
 1. ONNX -> PyTorch module (``onnx2torch``; the image must have it: build a thin image ``FROM`` the pinned
    one with ``pip install onnx2torch`` and list that tag under the host's ``images``, or use this one if
    your copy already has it. Without it the job fails with that reason, never silently).
-2. ``vai_q_pytorch``: ``torch_quantizer("calib", ...)`` over ``calibration_samples`` deterministic
-   synthetic inputs, ``export_quant_config()``, then ``torch_quantizer("test", ...)`` on one input and
+2. ``vai_q_pytorch``: ``torch_quantizer("calib", ...)`` over ``calibration_samples`` inputs (the sweep's
+   calibration dataset, as UG1414 asks for, or deterministic synthetic ones when it names none), ``export_quant_config()``, then ``torch_quantizer("test", ...)`` on one input and
    ``export_xmodel()`` -> ``quantized.xmodel``. (``vai_q_onnx`` makes a QDQ ONNX for the ONNX Runtime
    Vitis AI EP, not an xmodel, so it cannot feed ``vai_c_xir``.)
 3. ``vai_c_xir -x quantized.xmodel -a /opt/vitis_ai/compiler/arch/<IP>/<BOARD>/arch.json -o <out> -n model``
@@ -50,10 +50,10 @@ _NO_ARCH = {
 SHELL = f'source /opt/vitis_ai/conda/etc/profile.d/conda.sh && conda activate {CONDA_ENV} && exec python3 -c "$0" "$@"'
 
 # The in-container driver (Python 3 of the image; no farm inside). argv: in.onnx out_dir arch.json
-# quant_json toolchain_name version target_arch.
+# quant_json toolchain_name version target_arch calibration.npz ("" for synthetic inputs).
 DRIVER = r"""
 import hashlib, json, os, subprocess, sys, time, traceback
-inp, out, arch, quant, tc, version, target_arch = sys.argv[1:8]
+inp, out, arch, quant, tc, version, target_arch, calib = sys.argv[1:9]
 quant = json.loads(quant)
 t0 = time.time()
 def result(data, rc):
@@ -84,9 +84,21 @@ try:
     qdir = os.path.join(out, "quantize_result")
     q = torch_quantizer("calib", module, (x,), output_dir=qdir, device=torch.device("cpu"))
     n = max(1, int(quant.get("calibration_samples", 200)) // max(1, dims[0]))
+    if calib:  # real calibration inputs (a dataset pack): check its hash, shuffle by the seed
+        data = open(calib, "rb").read()
+        if hashlib.sha256(data).hexdigest() != quant.get("calibration_sha256"):
+            fail("model", "calibration data does not match its calibration_sha256")
+        inputs = np.load(calib, allow_pickle=False)["inputs"]
+        if list(inputs.shape[1:]) != dims[1:]:
+            fail("model", "calibration inputs are %s per sample; the model takes %s" % (list(inputs.shape[1:]), dims[1:]))
+        inputs = inputs[np.random.default_rng(int(quant.get("seed", 0))).permutation(len(inputs))]
+        n = max(1, min(n, len(inputs) // max(1, dims[0])))
+        batches = [inputs[i * dims[0]:(i + 1) * dims[0]] for i in range(n)]
+    else:
+        batches = [rng.standard_normal(dims).astype("float32") for _ in range(n)]
     with torch.no_grad():
-        for _ in range(n):
-            q.quant_model(torch.from_numpy(rng.standard_normal(dims).astype("float32")))
+        for b in batches:
+            q.quant_model(torch.from_numpy(np.ascontiguousarray(b, dtype="float32")))
     q.export_quant_config()
     one = [1] + dims[1:]
     q = torch_quantizer("test", module, (x[:1],), output_dir=qdir, device=torch.device("cpu"))
@@ -164,6 +176,7 @@ class VitisAiToolchain(Toolchain):
             self.catalog_name(),
             self.version(),
             self.target_arch,
+            quant.calibration_data or "",
         ]
 
     def container_version_command(self) -> list[str]:

@@ -142,3 +142,46 @@ def test_example_sweep_loads_next_to_a_made_dataset(tmp_path, shapes_dir, monkey
     )
     assert loaded.spec.models[0].zoo == "shapes_net"
     assert loaded.spec.dataset.path == str((tmp_path / "shapes").resolve())
+
+
+CALIBRATION = """\
+name: cal
+models: [shapes_net]
+precisions: [{precisions}]
+targets: [cpu]
+dataset:
+  path: {dataset}
+  preprocessing: {{mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
+quantization:
+  calibration_samples: 100
+  calibration_dataset: {calibration}
+"""
+
+
+def _load_calibration(tmp_path: Path, calibration: str, dataset: str, precisions: str = "int8"):
+    body = CALIBRATION.format(calibration=calibration, dataset=dataset, precisions=precisions)
+    return load_sweep(write_sweep(tmp_path, body), load_inventory(load_settings().inventory_dir))
+
+
+def test_calibration_dataset_resolves_and_takes_the_datasets_preprocessing(tmp_path, shapes_dir):
+    (tmp_path / "cal").symlink_to(shapes_dir)
+    loaded = _load_calibration(tmp_path, "cal", str(shapes_dir))
+    cal = loaded.spec.quantization.calibration_dataset
+    assert cal.path == str((tmp_path / "cal").resolve())
+    assert cal.preprocessing.mean == (0.5, 0.5, 0.5) and cal.preprocessing.std == (0.25, 0.25, 0.25)
+    warnings = " | ".join(loaded.warnings)
+    assert "is the evaluation dataset" in warnings  # the same folder as dataset: (through the link)
+    assert "has 24 images, fewer than calibration_samples (100)" in warnings
+
+
+def test_calibration_dataset_errors_are_located(tmp_path, shapes_dir):
+    with pytest.raises(SweepError) as info:
+        _load_calibration(tmp_path, "nowhere", str(shapes_dir))
+    err = info.value
+    assert (err.line, err.field) == (10, "quantization.calibration_dataset.path"), err
+    assert "calibration dataset: dataset folder not found" in str(err)
+
+
+def test_calibration_dataset_without_int8_is_unused(tmp_path, shapes_dir):
+    loaded = _load_calibration(tmp_path, str(shapes_dir), str(shapes_dir), precisions="fp32")
+    assert any("calibration_dataset is unused" in w for w in loaded.warnings)

@@ -168,6 +168,51 @@ def test_batched_model_calibrates_in_batches(tc, tmp_path):
     assert _run(res.path, x).shape == (4, 10)
 
 
+def _calibration_pack(tmp_path, inputs: np.ndarray):
+    import hashlib
+
+    path = tmp_path / "calibration.npz"
+    np.savez(path, inputs=inputs, labels=np.zeros(len(inputs), np.int64))
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_int8_calibrates_on_real_inputs_when_given(tc, tiny, tmp_path):
+    """Calibration data (a dataset pack) replaces the synthetic inputs: its hash joins the content address
+    and the details; inputs far from the synthetic ones give other activation ranges."""
+    images = synthetic_inputs((3, 32, 32), 120, seed=5) * 4.0  # a brighter, wider "dataset"
+    path, sha = _calibration_pack(tmp_path, images)
+    quant = QuantConfig(calibration_samples=100, calibration_data=path, calibration_sha256=sha)
+    assert quant.as_dict()["calibration_sha256"] == sha and list(quant.as_dict()) == sorted(quant.as_dict())
+    real = tc.compile(tiny, "int8", quant, tmp_path / "real")
+    synthetic = tc.compile(tiny, "int8", QuantConfig(calibration_samples=100), tmp_path / "syn")
+    assert real.details["calibration_data"] == "dataset" and real.details["calibration_sha256"] == sha
+    assert real.details["calibration_samples"] == 100 and not real.warnings
+    assert synthetic.details["calibration_data"] == "synthetic"
+    assert real.path.read_bytes() != synthetic.path.read_bytes()
+    # on inputs like the calibration data, the dataset-calibrated model is the closer one to fp32
+    x = synthetic_inputs((3, 32, 32), 1, seed=77) * 4.0
+    ref = _run(tiny.SerializeToString(), x)
+    assert np.abs(_run(real.path, x) - ref).mean() < np.abs(_run(synthetic.path, x) - ref).mean()
+
+
+def test_calibration_data_that_is_short_wrong_or_misshaped(tc, tiny, tmp_path):
+    path, sha = _calibration_pack(tmp_path, synthetic_inputs((3, 32, 32), 20, seed=5))
+    short = tc.compile(
+        tiny, "int8", QuantConfig(200, calibration_data=path, calibration_sha256=sha), tmp_path
+    )
+    assert short.details["calibration_samples"] == 20
+    assert any("holds 20 samples: calibrating on 20" in w for w in short.warnings)
+    with pytest.raises(ModelError, match="has sha256"):
+        tc.compile(tiny, "int8", QuantConfig(calibration_data=path, calibration_sha256="0" * 64), tmp_path)
+    bad_path, bad_sha = _calibration_pack(tmp_path, np.zeros((8, 3, 16, 16), np.float32))
+    with pytest.raises(
+        ModelError, match=r"calibration inputs are \[3, 16, 16\] per sample; the model takes \[3, 32, 32\]"
+    ):
+        tc.compile(tiny, "int8", QuantConfig(calibration_data=bad_path, calibration_sha256=bad_sha), tmp_path)
+    with pytest.raises(ModelError, match="needs both"):
+        tc.compile(tiny, "int8", QuantConfig(calibration_data=path), tmp_path)
+
+
 def test_unsupported_op_is_a_model_error(tc, tiny, tmp_path):
     bad = onnx.ModelProto()
     bad.CopyFrom(tiny)

@@ -6,6 +6,7 @@ and none is faked: ``docker run`` is tested as the argv list the runner would se
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -130,6 +131,20 @@ def test_compile_command_for_the_onnxruntime_image_with_spaces_in_paths():
     assert shlex.split(line) == argv  # every word arrives as built
     # What actually goes over SSH: the guard in front, the same words after it.
     assert shlex.split(quote_argv(["python3", "-c", "GUARD", "pidfile", "3315", *argv]))[5:] == argv
+
+
+def test_compile_command_names_the_calibration_data_inside_the_container():
+    """HostRunner.compile uploads the pack to <job>/in/calibration.npz and rewrites the path to what the
+    toolchain sees: inside the container, under the /work mount."""
+    runner = DockerRunner(offline_transport("/srv/farm"), host_name="gpu-box", user="1000:1000")
+    path = runner.input_path(f"/srv/farm/compile/{JOB}", "calibration.npz")
+    quant = QuantConfig(calibration_samples=64, calibration_data=path, calibration_sha256="ab" * 32)
+
+    argv = runner.compile_command("onnxruntime_cpu", JOB, f"/srv/farm/compile/{JOB}", "int8", quant)
+
+    assert path == "/work/in/calibration.npz"
+    assert argv[-2:] == ["--calibration-data", "/work/in/calibration.npz"]
+    assert json.loads(argv[argv.index("--quant-json") + 1])["calibration_sha256"] == "ab" * 32
 
 
 def test_unsafe_values_are_refused_before_anything_runs():

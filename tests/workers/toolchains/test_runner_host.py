@@ -129,6 +129,24 @@ def test_int8_compile_over_ssh_brings_fidelity_back(sshd_host, make_runner, tiny
     assert runner.transport.bytes_uploaded == tiny_path.stat().st_size
 
 
+def test_int8_calibration_data_travels_with_the_job(sshd_host, make_runner, tiny_path, tmp_path):
+    """The sweep's calibration pack is uploaded beside the model and named on the host's command line;
+    the same compile done here gives the same artifact."""
+    pack = tmp_path / "dataset.npz"
+    np.savez(pack, inputs=synthetic_inputs((3, 16, 16), 12, seed=4) * 3.0)
+    sha = sha256_file(pack)
+    quant = QuantConfig(calibration_samples=12, calibration_data=str(pack), calibration_sha256=sha)
+    runner = make_runner(sshd_host)
+
+    result = runner.compile("onnxruntime_cpu", tiny_path, "int8", quant, tmp_path / "out")
+
+    assert result.details["calibration_data"] == "dataset" and result.details["calibration_sha256"] == sha
+    assert runner.transport.bytes_uploaded == tiny_path.stat().st_size + pack.stat().st_size
+    assert remote_jobs(sshd_host) == []
+    local = LocalRunner().compile("onnxruntime_cpu", tiny_path, "int8", quant, tmp_path / "local")
+    assert result.path.read_bytes() == local.path.read_bytes()
+
+
 def test_toolchain_info_is_the_hosts(sshd_host, make_runner):
     runner = make_runner(sshd_host)
     info = runner.toolchain_info("onnxruntime_cpu")

@@ -57,6 +57,7 @@ def test_docker_command_line_as_built():
         "vitis_ai@zcu104",
         "vitis-ai-3.5.0",
         "DPUCZDX8G/ZCU104",
+        "",  # no calibration data: synthetic inputs
     ]
     assert "conda activate vitis-ai-pytorch" in SHELL and 'exec python3 -c "$0" "$@"' in SHELL
     # The driver quantises with vai_q_pytorch and compiles with vai_c_xir against the arch.json.
@@ -129,6 +130,9 @@ class torch_quantizer:
         self.calls = 0
     def quant_model(self, x):
         self.calls += 1
+        if self.mode == "calib" and os.environ.get("CALIB_LOG"):
+            with open(os.environ["CALIB_LOG"], "a") as log:
+                log.write(json.dumps({"shape": list(x.shape), "mean": float(x.mean())}) + "\\n")
     def export_quant_config(self):
         open(os.path.join(self.output_dir, "quant_info.json"), "w").write("{}")
     def export_xmodel(self, output_dir, deploy_check):
@@ -158,7 +162,7 @@ def _fake_image(tmp_path, with_onnx2torch=True):
     return site, bin_dir
 
 
-def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True):
+def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True, quant=None):
     import json
     import os
     import subprocess
@@ -168,16 +172,17 @@ def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True):
 
     site, bin_dir = _fake_image(tmp_path, with_onnx2torch)
     model = tmp_path / "in" / "model.onnx"
-    model.parent.mkdir()
+    model.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(tiny_model(), model)
     out = tmp_path / "out"
     tc = get_toolchain("vitis_ai@kv260")
-    argv = tc.container_command(str(model), str(out), "int8", QuantConfig(calibration_samples=4))
+    argv = tc.container_command(str(model), str(out), "int8", quant or QuantConfig(calibration_samples=4))
     env = {
         **os.environ,
         "PYTHONPATH": str(site),
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "vai_c_xir.args"),
+        "CALIB_LOG": str(tmp_path / "calib.log"),
         **({"FAKE_FAIL": "1"} if fail else {}),
     }
     # argv[3:] = DRIVER and its arguments: what `bash -c SHELL` hands to python3 after conda activate.
@@ -222,3 +227,26 @@ def test_an_image_without_onnx2torch_says_so(tmp_path):
     proc, result, _ = _run_driver(tmp_path, with_onnx2torch=False)
     assert proc.returncode == 1
     assert result["error_kind"] == "internal" and "onnx2torch is not installed" in result["error"]
+
+
+def test_the_driver_calibrates_on_the_sweeps_calibration_data(tmp_path):
+    """With calibration data the quantizer sees those inputs (batches of the model's batch), not noise."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    calib = tmp_path / "in" / "calibration.npz"
+    calib.parent.mkdir()
+    np.savez(calib, inputs=np.full((3, 3, 16, 16), 7.0, np.float32))
+    sha = hashlib.sha256(calib.read_bytes()).hexdigest()
+    quant = QuantConfig(calibration_samples=8, calibration_data=str(calib), calibration_sha256=sha)
+    proc, result, _ = _run_driver(tmp_path, quant=quant)
+    assert proc.returncode == 0, proc.stderr
+    assert result["quant"]["calibration_sha256"] == sha
+    calls = [json.loads(line) for line in (tmp_path / "calib.log").read_text().splitlines()]
+    assert calls == [{"shape": [1, 3, 16, 16], "mean": 7.0}] * 3  # all 3 samples (fewer than 8 asked)
+
+    wrong = QuantConfig(calibration_samples=8, calibration_data=str(calib), calibration_sha256="0" * 64)
+    proc, result, _ = _run_driver(tmp_path / "again", quant=wrong)
+    assert proc.returncode == 2 and "does not match its calibration_sha256" in result["error"]

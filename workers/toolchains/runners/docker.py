@@ -148,7 +148,7 @@ class DockerRunner(HostRunner):
     ) -> list[str]:
         tc = get_toolchain(toolchain_name)
         inner = tc.container_command(
-            f"{CONTAINER_WORK}/{IN_DIR}/{MODEL_NAME}", f"{CONTAINER_WORK}/{OUT_DIR}", precision, quant
+            self.input_path(job_dir, MODEL_NAME), f"{CONTAINER_WORK}/{OUT_DIR}", precision, quant
         )
         user = None if self.user == "auto" else self.user
         return docker_run_argv(
@@ -159,6 +159,9 @@ class DockerRunner(HostRunner):
             user=user,
             docker=self.docker,
         )
+
+    def input_path(self, job_dir: str, name: str) -> str:
+        return f"{CONTAINER_WORK}/{IN_DIR}/{name}"  # the job dir is mounted at CONTAINER_WORK
 
     def version_command(self, toolchain_name: str, job_id: str) -> list[str]:
         tc = get_toolchain(toolchain_name)

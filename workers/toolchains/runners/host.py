@@ -19,6 +19,7 @@ that goes wrong is an :class:`InfraError`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import posixpath
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 JOBS_DIR = "compile"
 IN_DIR, MODEL_NAME, OUT_DIR = "in", "model.onnx", "out"
+CALIBRATION_NAME = "calibration.npz"  # real INT8 calibration inputs, when the sweep names a dataset
 
 
 def tail(text: str, limit: int = 1500) -> str:
@@ -92,15 +94,20 @@ class HostRunner(CompileRunner):
     def compile_command(
         self, toolchain_name: str, job_id: str, job_dir: str, precision: str, quant: QuantConfig
     ) -> list[str]:
-        """argv run on the host for one job (paths are the host's)."""
+        """argv run on the host for one job (paths are the host's; ``quant``'s calibration data is
+        already at :meth:`input_path`)."""
         return compile_argv(
             self.transport.python,
             toolchain_name,
-            posixpath.join(job_dir, IN_DIR, MODEL_NAME),
+            self.input_path(job_dir, MODEL_NAME),
             precision,
             quant,
             posixpath.join(job_dir, OUT_DIR),
         )
+
+    def input_path(self, job_dir: str, name: str) -> str:
+        """Where the toolchain sees an uploaded input of the job (Docker: inside the container)."""
+        return posixpath.join(job_dir, IN_DIR, name)
 
     def version_command(self, toolchain_name: str, job_id: str) -> list[str]:
         return version_argv(self.transport.python, toolchain_name)
@@ -163,6 +170,13 @@ class HostRunner(CompileRunner):
         job_dir = remote_join(self.transport.work_dir, JOBS_DIR, job_id)
         try:
             self.transport.upload(model_path, posixpath.join(job_dir, IN_DIR, MODEL_NAME))
+            if quant.calibration_data is not None:
+                self.transport.upload(
+                    Path(quant.calibration_data), posixpath.join(job_dir, IN_DIR, CALIBRATION_NAME)
+                )
+                quant = dataclasses.replace(
+                    quant, calibration_data=self.input_path(job_dir, CALIBRATION_NAME)
+                )
             argv = self.compile_command(toolchain_name, job_id, job_dir, precision, quant)
             try:
                 rc, _, err = self.transport.run_guarded(
