@@ -114,7 +114,9 @@ def test_soak_on_the_cpu_says_there_is_no_temperature_sensor(tmp_path: Path, far
         analysis = soak.traces["soak"]
         assert soak.fingerprint != plain.fingerprint  # soak runs are not compared with ordinary runs
         soak_id = soak.id
-    assert analysis["duration_s"] >= 3.0  # LoadGen ran for the soak's duration, not the sweep's 100 ms
+    # LoadGen ran for the soak's duration, not the sweep's 100 ms. duration_s is the SUT-side window (first
+    # issue -> last completion), which starts a hair after LoadGen's own clock: 2.999985 s has been seen.
+    assert analysis["duration_s"] >= 2.9
     assert analysis["steady_temp_c"] is None and "no temperature sensor" in analysis["note"]
     assert "soak_steady_temp_c" not in metrics and "temp_c_max" not in metrics  # nothing made up
     assert metrics["soak_throttled"] in (0.0, 1.0) and "soak_latency_drift_pct" in metrics
