@@ -53,6 +53,7 @@ from typing import Any
 
 import paramiko
 from fabric import Config, Connection
+from fabric.runners import Remote
 from invoke.exceptions import CommandTimedOut, ThreadException
 from paramiko.hostkeys import InvalidHostKey
 
@@ -529,7 +530,7 @@ class SshTransport(Transport):
         config = Config(
             lazy=True,  # no /etc/fabric.yml, ~/.fabric.yml
             ssh_config=paramiko.SSHConfig(),  # explicit empty config: no ~/.ssh/config, /etc/ssh/ssh_config
-            overrides={"forward_agent": False, "load_ssh_configs": False},
+            overrides={"forward_agent": False, "load_ssh_configs": False, "runners": {"remote": _Remote}},
         )
         conn = Connection(
             self.host,
@@ -1156,6 +1157,21 @@ class SshTransport(Transport):
                     + ("killed its process group" if killed else f"could not kill it now ({killed.reason})")
                 ) from None
 
+
+class _Remote(Remote):
+    """fabric's runner, returning only once its timeout timer has finished. The timer closes the channel
+    from its own thread; without the join a timed-out command could come back (and its caller go on to
+    kill the run or close the connection) while that thread is still writing to the transport."""
+
+    def stop(self) -> None:
+        timer = self._timer
+        super().stop()  # cancels a timer that has not fired, closes the channel
+        if timer is not None and timer is not threading.current_thread():
+            timer.join(timeout=TIMER_JOIN_S)
+
+
+#: How long a command waits for its timeout timer's channel close (it takes milliseconds).
+TIMER_JOIN_S = 10.0
 
 _RESPONSE = re.compile(rb'\{"exit": (-?\d+), "report": (\{.*\})\}', re.DOTALL)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from farm.db.models import BoardEventRow, JobRow, RunRow
+from farm.db.models import BoardEventRow, BoardRow, JobRow, RunRow
 from farm.db.session import session_scope
 from tests.conftest import TINY_SWEEP, write_sweep
 
@@ -89,9 +89,23 @@ def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Clust
     c.start("compile", "-Q", "compile")
     for board in ("node-0", "node-1"):
         c.start(board, "--board", board)
+    _wait_for_workers(farm_env.db_url, {"node-0": "node-0@test", "node-1": "node-1@test"}, c)
     yield c
     for node in list(c.procs):
         c.kill(node, signal.SIGTERM)
+
+
+def _wait_for_workers(db_url: str, expected: dict[str, str], cluster: Cluster, timeout: float = 120) -> None:
+    """Until every board worker is ready (it records itself on its board): a worker that is still
+    importing when a sweep starts would leave all the jobs to the other one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as s:
+            bound = {b.name: b.worker for b in s.scalars(select(BoardRow))}
+        if all(bound.get(board) == worker for board, worker in expected.items()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"board workers not ready: {bound}\n{cluster.log_text()}")
 
 
 def _wait_for(cluster: Cluster, sweep_id: str, timeout: float = 180) -> dict:

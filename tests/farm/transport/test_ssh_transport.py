@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -352,6 +353,9 @@ def test_exec_timeout_is_an_infra_error(sshd_host, make_transport):
     with pytest.raises(InfraError, match="did not finish within 0.5 s"):
         transport.exec(["sleep", "30"], timeout_s=0.5)
     assert time.monotonic() - started < 5
+    assert _timers() == []  # invoke's timeout timer is done: nothing writes to the transport after this
+    assert transport.exec(["true"], timeout_s=30)[0] == 0  # a command that ends early leaves no timer
+    assert _timers() == []
 
 
 def test_timeout_is_a_timeout_when_invokes_timer_thread_lags(sshd_host, make_transport, monkeypatch):
@@ -366,6 +370,11 @@ def test_timeout_is_a_timeout_when_invokes_timer_thread_lags(sshd_host, make_tra
         transport.exec(["sleep", "30"], timeout_s=0.5)
     with pytest.raises(InfraError, match="did not finish within 0.5 s: killed its process group"):
         transport.run_guarded(["sleep", "30"], 0.5)
+    assert _timers() == []  # each command returned only after its timer had closed the channel
+
+
+def _timers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
 
 
 # ---------------------------------------------------------------- logging
