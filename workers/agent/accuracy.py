@@ -29,7 +29,7 @@ import math
 import os
 
 import numpy as np
-from backends.base import InfraError, ModelError
+from backends.base import InfraError, ModelError, verified_file
 
 log = logging.getLogger("farm-agent")
 
@@ -56,25 +56,9 @@ def normalize(config):
     return config
 
 
-def _sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_pack(entry, what):
     """The .npz behind a config entry, its sha256 checked; a dict of arrays."""
-    path = entry["path"]
-    if not os.path.isfile(path):
-        raise InfraError("%s pack not found: %s" % (what, path))
-    if entry.get("sha256"):
-        actual = _sha256_file(path)
-        if actual != entry["sha256"].strip().lower():
-            raise InfraError(
-                "%s pack sha256 mismatch for %s: expected %s, got %s" % (what, path, entry["sha256"], actual)
-            )
+    path = verified_file(entry["path"], entry.get("sha256"), "%s pack" % what)
     try:
         with np.load(path, allow_pickle=False) as npz:
             return dict((k, npz[k]) for k in npz.files)

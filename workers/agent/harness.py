@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import environment
 import loadgen_driver
 import noise
 import sensors
-from backends.base import AgentError, InfraError
+from backends.base import AgentError, InfraError, verified_file
 from sensors.sampler import Sampler
 
 log = logging.getLogger("farm-agent")
@@ -197,29 +196,8 @@ def _emulation(raw):
 # --------------------------------------------------------------------------- artifact
 
 
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_artifact(path, expected_sha256=None):
-    if not os.path.isabs(path):
-        path = os.path.abspath(path)
-    if not os.path.isfile(path):
-        raise InfraError("artifact not found: %s" % path)
-    if expected_sha256:
-        try:
-            actual = sha256_file(path)
-        except (OSError, IOError) as exc:
-            raise InfraError("cannot read artifact %s: %s" % (path, exc)) from exc
-        if actual.lower() != expected_sha256.strip().lower():
-            raise InfraError(
-                "artifact sha256 mismatch for %s: expected %s, got %s" % (path, expected_sha256, actual)
-            )
-    return path
+    return verified_file(path, expected_sha256, "artifact")
 
 
 # --------------------------------------------------------------------------- run

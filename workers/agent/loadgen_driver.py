@@ -420,6 +420,13 @@ class _Sut(object):
             self._run_samples(query_samples)
 
 
+def _window_s(sut_state):
+    """Seconds from the SUT's first issue to its last completion (the SUT-side window), or None."""
+    if sut_state.first_issue_ns is None or sut_state.last_complete_ns is None:
+        return None
+    return (sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9
+
+
 # --------------------------------------------------------------------------- the test
 
 
@@ -580,9 +587,7 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
         offered = scheduled * (sum(lat) / float(len(lat)) / 1e9) if lat else None
         if offered is not None and offered >= 1.0:
             passed = False
-        window = None
-        if sut_state.first_issue_ns is not None and sut_state.last_complete_ns is not None:
-            window = round((sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9, 6)
+        window = _window_s(sut_state)
         return {
             "passed": bool(passed),
             "latency_ms_at_percentile": at_ms,
@@ -596,7 +601,7 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
             "latency_constraint_met": met if isinstance(met, bool) else None,
             "validity": values.get("result_validity"),
             "early_stopping_met": values.get("early_stopping_met"),
-            "duration_s": window,
+            "duration_s": round(window, 6) if window is not None else None,
         }
 
     best, probes = server_search.search(probe, first, int(cfg["server_search_probes"]))
@@ -662,13 +667,11 @@ def _rerun_pace(scenario, record, values, warmup_ns, cfg):
 
 def _first_test_record(values, sut_state):
     """What the too-short first test showed, for the run's settings record."""
-    window = None
-    if sut_state.first_issue_ns is not None and sut_state.last_complete_ns is not None:
-        window = round((sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9, 6)
+    window = _window_s(sut_state)
     return {
         "why": "the first test ended before min_duration_ms (a pace guessed from a slow warmup): "
         "ran once more, paced from what it measured",
-        "first_duration_s": window,
+        "first_duration_s": round(window, 6) if window is not None else None,
         "first_query_count": values.get("result_query_count", sut_state.queries),
         "first_invalid_reason": values.get("result_invalid_reason"),
     }
@@ -782,9 +785,7 @@ def _result(scenario, batch_size, values, sut_state, warmup_ns, settings_record,
         else:
             latency[out_key], source[out_key] = None, None
 
-    duration_s = None
-    if sut_state.first_issue_ns is not None and sut_state.last_complete_ns is not None:
-        duration_s = (sut_state.last_complete_ns - sut_state.first_issue_ns) / 1e9
+    duration_s = _window_s(sut_state)
     tp_key = THROUGHPUT_KEYS[scenario]
     samples_per_s = values.get(tp_key) if tp_key else None
     if isinstance(samples_per_s, (int, float)) and not isinstance(samples_per_s, bool):

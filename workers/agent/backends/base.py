@@ -1,4 +1,5 @@
-"""The minimal interface every inference backend implements, and the agent's error kinds.
+"""The minimal interface every inference backend implements, the agent's error kinds, and the check every
+file shipped to the board passes (:func:`verified_file`).
 
 A backend wraps one runtime (ONNX Runtime on the CPU, VART on a DPU, ...). The harness only ever:
 
@@ -13,6 +14,9 @@ A backend wraps one runtime (ONNX Runtime on the CPU, VART on a DPU, ...). The h
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
 
 
 class AgentError(Exception):
@@ -31,6 +35,33 @@ class InfraError(AgentError):
     """Anything that is not the model's fault (missing file or runtime, bad config, LoadGen failure)."""
 
     kind = "infra"
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_file(path, expected_sha256, what):
+    """``path`` (absolute) when it is a file whose sha256 is ``expected_sha256`` (if one is given); an
+    :class:`InfraError` naming ``what`` (the artifact, a dataset pack...) otherwise. Every file the farm
+    ships to a board is checked here before the agent uses it."""
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise InfraError("%s not found: %s" % (what, path))
+    if expected_sha256:
+        try:
+            actual = sha256_file(path)
+        except (OSError, IOError) as exc:
+            raise InfraError("cannot read %s %s: %s" % (what, path, exc)) from exc
+        if actual.lower() != expected_sha256.strip().lower():
+            raise InfraError(
+                "%s sha256 mismatch for %s: expected %s, got %s" % (what, path, expected_sha256, actual)
+            )
+    return path
 
 
 class Backend(object):
