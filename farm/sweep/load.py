@@ -28,13 +28,15 @@ class LoadedSweep:
     def spec_hash(self) -> str:
         return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()
 
+    def resolve(self, path: str) -> Path:
+        """A path named in the sweep: absolute as given, else relative to the sweep file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
     def model_path(self, ref: ModelRef) -> Path | None:
         """An .onnx or checkpoint path, resolved against the sweep file's folder."""
         raw = ref.onnx or ref.checkpoint
-        if raw is None:
-            return None
-        p = Path(raw).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        return None if raw is None else self.resolve(raw)
 
 
 def load_sweep(path: str | Path, inventory: Inventory) -> LoadedSweep:
@@ -114,8 +116,7 @@ def _check_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
         return loaded
     from farm.datasets.imagefolder import DatasetError, check
 
-    root = Path(spec.dataset.path).expanduser()
-    root = root if root.is_absolute() else (loaded.base_dir / root).resolve()
+    root = loaded.resolve(spec.dataset.path)
     try:
         folder = check(root)
         for ref in spec.models:
@@ -142,8 +143,7 @@ def _check_calibration_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
     from farm.datasets.imagefolder import DatasetError, check
 
     where = ("quantization", "calibration_dataset")
-    root = Path(cal.path).expanduser()
-    root = root if root.is_absolute() else (loaded.base_dir / root).resolve()
+    root = loaded.resolve(cal.path)
     try:
         folder = check(root)
     except DatasetError as exc:

@@ -62,10 +62,14 @@ class QuantConfig:
 
     def warnings(self) -> list[str]:
         """Non-fatal problems with these settings."""
-        n = self.calibration_samples
-        if n < FEW_CALIBRATION_SAMPLES:
-            return [f"only {n} calibration samples (< {FEW_CALIBRATION_SAMPLES}): INT8 scales may be poor"]
-        return []
+        return few_samples_warnings(self.calibration_samples)
+
+
+def few_samples_warnings(n: int) -> list[str]:
+    """The warning for calibrating on ``n`` samples, when that is too few for good INT8 scales."""
+    if n < FEW_CALIBRATION_SAMPLES:
+        return [f"only {n} calibration samples (< {FEW_CALIBRATION_SAMPLES}): INT8 scales may be poor"]
+    return []
 
 
 @dataclass

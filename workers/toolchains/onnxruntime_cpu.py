@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
@@ -41,11 +42,11 @@ import onnx
 from farm.errors import ModelError
 from farm.zoo.inputs import synthetic_inputs
 from workers.toolchains.base import (
-    FEW_CALIBRATION_SAMPLES,
     CompileResult,
     QuantConfig,
     Toolchain,
     check_precision,
+    few_samples_warnings,
 )
 
 MODEL_FILE = "model.onnx"
@@ -175,8 +176,9 @@ def _calibration_reader(
         return _SyntheticReader(input_name, shape, quant.calibration_samples, quant.seed), []
     path = Path(quant.calibration_data)
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        with np.load(path, allow_pickle=False) as pack:
+        data = path.read_bytes()  # read once: hashed, then unpacked
+        digest = hashlib.sha256(data).hexdigest()
+        with np.load(io.BytesIO(data), allow_pickle=False) as pack:
             inputs = pack["inputs"]
     except (OSError, KeyError, ValueError) as exc:
         raise ModelError(f"cannot read the calibration data {path.name}: {exc}") from None
@@ -199,10 +201,8 @@ def _calibration_reader(
             f"calibration data holds {len(inputs)} samples: calibrating on {used}, not the "
             f"{quant.calibration_samples} asked for"
         )
-    if used < FEW_CALIBRATION_SAMPLES and quant.calibration_samples >= FEW_CALIBRATION_SAMPLES:
-        warnings.append(
-            f"only {used} calibration samples (< {FEW_CALIBRATION_SAMPLES}): INT8 scales may be poor"
-        )
+    if not quant.warnings():  # the settings' own warning already says "too few" when it applies
+        warnings.extend(few_samples_warnings(used))
     return reader, warnings
 
 

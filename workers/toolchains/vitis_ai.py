@@ -52,7 +52,7 @@ SHELL = f'source /opt/vitis_ai/conda/etc/profile.d/conda.sh && conda activate {C
 # The in-container driver (Python 3 of the image; no farm inside). argv: in.onnx out_dir arch.json
 # quant_json toolchain_name version target_arch calibration.npz ("" for synthetic inputs).
 DRIVER = r"""
-import hashlib, json, os, subprocess, sys, time, traceback
+import hashlib, io, json, os, subprocess, sys, time, traceback
 inp, out, arch, quant, tc, version, target_arch, calib = sys.argv[1:9]
 quant = json.loads(quant)
 t0 = time.time()
@@ -88,7 +88,7 @@ try:
         data = open(calib, "rb").read()
         if hashlib.sha256(data).hexdigest() != quant.get("calibration_sha256"):
             fail("model", "calibration data does not match its calibration_sha256")
-        inputs = np.load(calib, allow_pickle=False)["inputs"]
+        inputs = np.load(io.BytesIO(data), allow_pickle=False)["inputs"]
         if list(inputs.shape[1:]) != dims[1:]:
             fail("model", "calibration inputs are %s per sample; the model takes %s" % (list(inputs.shape[1:]), dims[1:]))
         inputs = inputs[np.random.default_rng(int(quant.get("seed", 0))).permutation(len(inputs))]

@@ -39,6 +39,7 @@ loadgen:
   min_query_count: 8
 stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}
 """
+NO_STABILITY = SWEEP.replace("stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}", "")
 
 NOISY = {
     "load_1m": 9.5,
@@ -284,7 +285,7 @@ def test_provenance_noise_and_noisy_flag_stored(tmp_path, farm_env, tiny_onnx, s
         tmp_path,
         farm_env,
         tiny_onnx,
-        SWEEP.replace("stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}", ""),
+        NO_STABILITY,
     )
     (run,) = _runs(farm_env)
     prov = run.provenance
@@ -299,8 +300,7 @@ def test_provenance_noise_and_noisy_flag_stored(tmp_path, farm_env, tiny_onnx, s
 
 def test_real_agent_run_records_noise_and_provenance(tmp_path, farm_env, tiny_onnx) -> None:
     """No stand-in: the real agent's noise check and environment land in the run's columns."""
-    body = SWEEP.replace("stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}", "")
-    _submit(tmp_path, farm_env, tiny_onnx, body)
+    _submit(tmp_path, farm_env, tiny_onnx, NO_STABILITY)
     (run,) = _runs(farm_env)
     assert run.noise["verdict"] in ("quiet", "caution", "noisy", "unknown")
     assert {"load_1m", "busy_processes", "cpu_mhz", "governor", "reasons"} <= set(run.noise)
@@ -323,7 +323,6 @@ def test_a_boards_ambient_sensor_is_recorded_with_each_run(
     )
     monkeypatch.setenv("FARM_INVENTORY", str(inventory))
     monkeypatch.setenv("FARM_LAB", "lab.yaml")
-    body = SWEEP.replace("stability: {{cv_threshold_pct: 3.5, min_repeats: 3, max_repeats: 6}}", "")
-    _submit(tmp_path, load_settings(), tiny_onnx, body)
+    _submit(tmp_path, load_settings(), tiny_onnx, NO_STABILITY)
     (run,) = _runs(farm_env)
     assert run.board_name == "bench-cpu" and run.provenance.ambient_c == pytest.approx(23.5)
