@@ -31,18 +31,8 @@ from sqlalchemy import func, select  # noqa: E402
 from farm.db.migrate import ensure_schema  # noqa: E402
 from farm.db.models import RunRow  # noqa: E402
 from farm.db.session import dispose_engines, redact, session_scope  # noqa: E402
-from farm.queries_ops import (  # noqa: E402
-    board_events,
-    fleet_boards,
-    fleet_counts,
-    health_summary,
-    recent_failures,
-    recent_sweeps,
-    sweep_choices,
-    sweep_header,
-    sweep_jobs,
-)
-from farm.queries_results import (  # noqa: E402
+from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary  # noqa: E402
+from farm.queries.runs import (  # noqa: E402
     compare,
     fingerprints,
     latest_runs,
@@ -50,6 +40,13 @@ from farm.queries_results import (  # noqa: E402
     selection_options,
     sweeps_for_selection,
     trend,
+)
+from farm.queries.sweeps import (  # noqa: E402
+    recent_failures,
+    recent_sweeps,
+    sweep_choices,
+    sweep_header,
+    sweep_jobs,
 )
 
 PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet")

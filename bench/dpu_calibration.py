@@ -8,7 +8,7 @@ as a sanity check of how the calibrated parameters carry over.
     .venv/bin/python bench/dpu_calibration.py [--json out.json] [--refit]
 
 ``--refit`` re-derives the parameters from the table (Nelder-Mead, about two minutes) and prints them
-next to the frozen ones in farm/dpu/calibration.py, with the medians they would give.
+next to the frozen ones in farm/perfmodel/calibration.py, with the medians they would give.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import argparse
 import json
 import statistics
 
-from farm.dpu.api import zoo_graph
-from farm.dpu.calibration import CALIBRATED, METRICS, evaluate, fit, loss, medians
-from farm.dpu.partition import plan
-from farm.dpu.perf import predict_plan
-from farm.dpu.target import dpu_target
+from farm.perfmodel.api import zoo_graph
+from farm.perfmodel.calibration import CALIBRATED, METRICS, evaluate, fit, loss, medians
+from farm.perfmodel.partition import plan
+from farm.perfmodel.perf import predict_plan
+from farm.perfmodel.target import dpu_target
 
 GOALS = {"fps_st": 15.0, "fps_mt": 20.0}
 

@@ -11,8 +11,8 @@ import argparse
 import statistics
 import time
 
-from farm.dpu.api import predict
-from farm.dpu.target import dpu_target
+from farm.perfmodel.api import predict
+from farm.perfmodel.target import dpu_target
 from farm.zoo.registry import build_zoo_model
 
 GOAL_S = 1.0

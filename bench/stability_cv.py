@@ -43,7 +43,7 @@ def main() -> None:
         from farm.config import load_settings
         from farm.db.migrate import ensure_schema
         from farm.db.session import session_scope
-        from farm.queries import results
+        from farm.queries.runs import results
         from farm.services.stability import cv_pct
         from farm.services.submit import submit_sweep, wait_for
 

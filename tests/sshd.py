@@ -46,7 +46,7 @@ __all__ = [
 _NOT_INSTALLED = "openssh-server is not installed (make test installs it)"
 
 # 127.0.0.2 .. 127.0.0.99, handed out round-robin so servers of one session are distinct hosts (the virtual
-# lab's own boards start at 127.0.0.101, see farm/lab/fleet.py).
+# lab's own boards start at 127.0.0.101, see farm/lab/processes.py).
 _addresses = itertools.cycle(f"127.0.0.{i}" for i in range(2, 100))
 
 

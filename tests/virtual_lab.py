@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from farm.cli.main import cli
 from farm.config import Settings
 from farm.fleet.transports import close_all
-from farm.lab import fleet
+from farm.lab import processes
 from farm.lab.sshd import SSHD, sshd_available
 from farm.zoo.builder import GraphBuilder
 
@@ -31,7 +31,7 @@ def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     def up(boards: str, time_scale: float) -> Path:
         result = CliRunner().invoke(cli, ["lab", "up", "--boards", boards, "--time-scale", str(time_scale)])
         assert result.exit_code == 0, result.output
-        lab_file = fleet.lab_file(farm_env)
+        lab_file = processes.lab_file(farm_env)
         assert f"export FARM_LAB={lab_file}" in result.output
         monkeypatch.setenv("FARM_LAB", str(lab_file))
         from farm.celery_app import app, configure
@@ -41,7 +41,7 @@ def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
 
     yield up
     close_all()
-    fleet.down(farm_env)
+    processes.down(farm_env)
 
 
 def heavy_model(path: Path) -> Path:

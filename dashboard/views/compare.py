@@ -7,13 +7,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries_results import (
-    LATENCY_PERCENTILES,
-    compare,
-    selection_options,
-    speedups,
-    sweeps_for_selection,
-)
+from farm.queries.runs import LATENCY_PERCENTILES, compare, selection_options, speedups, sweeps_for_selection
 
 st.title("Compare targets")
 

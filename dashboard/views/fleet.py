@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries_ops import board_events, fleet_boards, fleet_counts, health_summary
+from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary
 
 st.title("Fleet")
 

@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.data import fetch
-from farm.queries_ops import fleet_counts, recent_failures, recent_sweeps
+from farm.queries.fleet import fleet_counts
+from farm.queries.sweeps import recent_failures, recent_sweeps
 
 st.title("Overview")
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries_results import latest_runs, run_detail
+from farm.queries.runs import latest_runs, run_detail
 
 st.title("Run detail")
 

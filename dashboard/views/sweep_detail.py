@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import filters, ui
 from dashboard.data import fetch
-from farm.queries_ops import JOB_STATES, sweep_choices, sweep_header, sweep_jobs
+from farm.queries.sweeps import JOB_STATES, sweep_choices, sweep_header, sweep_jobs
 
 st.title("Sweep detail")
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries_results import TREND_METRICS, fingerprints, selection_options, trend
+from farm.queries.runs import TREND_METRICS, fingerprints, selection_options, trend
 
 st.title("Trends")
 st.caption(

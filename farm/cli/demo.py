@@ -12,7 +12,7 @@ from farm.cli.common import db_option, handle_errors, settings_for
 from farm.cli.render import render
 from farm.cli.submit import run_submit
 from farm.db.session import redact, session_scope
-from farm.queries import results
+from farm.queries.runs import results
 
 #: The virtual lab boards the demo sweep targets (inventory/virtual-lab.yaml).
 DEMO_BOARDS = ["local-cpu", "pynq-z2", "zcu104", "u50", "vck190", "jetson-agx-xavier"]
@@ -27,12 +27,12 @@ def demo(db_url: str | None, keep_lab: bool) -> None:
 
     The emulated boards come from the virtual lab, brought up for the demo (real sshd hosts on loopback
     when openssh-server is installed) and taken down afterwards unless it was already running."""
-    from farm.lab import fleet
+    from farm.lab import processes
 
     os.environ.pop("FARM_BROKER_URL", None)  # the demo needs no broker: tasks run in-process
     settings = settings_for(db_url)
-    already_up = bool(fleet.status(settings))
-    handle = fleet.up(settings, boards=DEMO_BOARDS)
+    already_up = bool(processes.status(settings))
+    handle = processes.up(settings, boards=DEMO_BOARDS)
     for note in handle.notes:
         click.echo(f"note: {note}", err=True)
     os.environ.update(handle.env)  # FARM_LAB: this process's inventory is the virtual lab
@@ -49,7 +49,7 @@ def demo(db_url: str | None, keep_lab: bool) -> None:
             summary = run_submit(settings, str(path), wait=True)
     finally:
         if not (keep_lab or already_up):
-            fleet.down(settings)
+            processes.down(settings)
     assert summary is not None
     with session_scope(settings.db_url) as s:
         click.echo(render(results(s, summary["id"]), "table"))

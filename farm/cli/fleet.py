@@ -21,7 +21,7 @@ from farm.errors import FarmError
 from farm.fleet import states
 from farm.fleet.health import check_board
 from farm.inventory import load_inventory
-from farm.queries import iso
+from farm.queries.common import iso
 
 
 @click.group()

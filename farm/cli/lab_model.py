@@ -33,7 +33,7 @@ def _num(value: float | None) -> str:
 def calibrate(fmt: str) -> None:
     """Measured (published) vs predicted latency_ms, fps_st, fps_mt for every calibration row, with the
     median absolute error per metric and per board."""
-    from farm.dpu.calibration import CALIBRATED, METRICS, evaluate, medians
+    from farm.perfmodel.calibration import CALIBRATED, METRICS, evaluate, medians
 
     results = evaluate()
     summary = medians(results)
@@ -68,7 +68,7 @@ def _med(v: float | None) -> str:
 
 
 def _model_version() -> str:
-    from farm.dpu.perf import MODEL_VERSION
+    from farm.perfmodel.perf import MODEL_VERSION
 
     return MODEL_VERSION
 
@@ -86,8 +86,8 @@ def _load(model: str, batch: int, input_hw: tuple[int, int] | None):
     """The analysed graph of a zoo name or an .onnx path; bad names are usage errors (exit 2)."""
     from pathlib import Path
 
-    from farm.dpu.api import resize_input, zoo_graph
-    from farm.dpu.graph import analyse
+    from farm.perfmodel.api import resize_input, zoo_graph
+    from farm.perfmodel.graph import analyse
 
     if model.endswith(".onnx") or Path(model).exists():
         from farm.zoo.user import load_onnx_file
@@ -145,8 +145,8 @@ def predict(
 ) -> None:
     """Predicted latency (one thread), fps single- and multi-thread, DPU subgraphs and CPU fallbacks of a
     model on a catalog board type (boards in the lab do not matter)."""
-    from farm.dpu.configs import parse_dpu
-    from farm.dpu.target import board_type
+    from farm.perfmodel.configs import parse_dpu
+    from farm.perfmodel.target import board_type
 
     hw = _parse_input(input_hw)
     try:
@@ -205,9 +205,9 @@ def predict(
 
 
 def _predict_dpu(board, graph, dpu, cores, clock_mhz) -> dict:
-    from farm.dpu.partition import check_memory, plan
-    from farm.dpu.perf import MODEL_VERSION, predict_plan
-    from farm.dpu.target import dpu_target
+    from farm.perfmodel.partition import check_memory, plan
+    from farm.perfmodel.perf import MODEL_VERSION, predict_plan
+    from farm.perfmodel.target import dpu_target
 
     t = dpu_target(board, dpu=dpu, cores=cores, clock_mhz=clock_mhz)
     p = plan(graph, t.dpu)
@@ -232,13 +232,13 @@ def _predict_dpu(board, graph, dpu, cores, clock_mhz) -> dict:
 
 
 def bt_is_zynq7000(board: str) -> bool:
-    from farm.dpu.target import board_type
+    from farm.perfmodel.target import board_type
 
     return "zynq-70" in board_type(board).description.lower()
 
 
 def _predict_gpu(board, graph, clock_mhz, precision) -> dict:
-    from farm.dpu.gpu import MODEL_VERSION, gpu_target, predict_gpu
+    from farm.perfmodel.gpu import MODEL_VERSION, gpu_target, predict_gpu
 
     t = gpu_target(board, clock_mhz)
     pred = predict_gpu(graph, t, precision)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
 from farm.db.models import RunAttachmentRow, RunRow
 from farm.db.session import session_scope
-from farm.queries_results import run_detail
+from farm.queries.runs import run_detail
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 40

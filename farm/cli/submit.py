@@ -11,7 +11,8 @@ from farm.cli.common import db_option, handle_errors, settings_for
 from farm.cli.render import render
 from farm.db.session import session_scope
 from farm.errors import FarmError
-from farm.queries import latest_sweep_id, results, sweep_summary, sweeps
+from farm.queries.runs import results
+from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
 
 

@@ -1,3 +1,3 @@
 """Labelled data for accuracy runs: the procedural shapes set and the model trained on it (``shapes``,
-``train``), and the farm side of accuracy measurement (``imagefolder``: read and check an ImageFolder,
-pack it for a board; ``reference``: FP32 reference outputs for INT8 agreement)."""
+``train``), and reading and packing an ImageFolder for a board (``imagefolder``). What a run does with
+them (the FP32 reference, the packs it ships, the metrics it stores) is in :mod:`farm.accuracy`."""

@@ -74,8 +74,8 @@ def with_calibration_dataset(
 ) -> QuantConfig:
     """``qcfg`` calibrating on the sweep's calibration images, packed (and cached by content) for this
     model's input like an accuracy dataset: the pack's sha256 joins the artifact's content address."""
+    from farm.accuracy.runs import cache_dir
     from farm.datasets.imagefolder import DatasetError, Preprocessing, build_pack
-    from farm.datasets.runs import cache_dir
 
     shape = input_shape(model)
     if len(shape) != 4:

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from farm.accuracy.runs import accuracy_config, accuracy_metrics, extra_timeout_s
 from farm.artifacts import ArtifactStore
 from farm.config import Settings
-from farm.datasets.runs import accuracy_config, accuracy_metrics, extra_timeout_s
 from farm.db.models import (
     ArtifactRow,
     JobRow,
@@ -32,7 +32,7 @@ from farm.fleet.sensors import agent_emulation, agent_sensors
 from farm.fleet.transports import forget, transport_for
 from farm.inventory import Board, BoardType, Inventory, load_inventory
 from farm.provenance import farm_version, git_sha
-from farm.services import stability, thermal
+from farm.services import soak, stability
 from farm.services.sweeps import fail_job, roll_up
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
@@ -191,7 +191,7 @@ def agent_config(
         "noise_check": NOISE_CHECK_S,
     }
     if job.kind == "soak" and spec.thermal is not None:
-        config = thermal.soak_agent_config(config, spec.thermal)
+        config = soak.soak_agent_config(config, spec.thermal)
     return config
 
 
@@ -288,7 +288,7 @@ def _measure(
         board,
         inventory.board_types[job.target],
     )
-    accuracy = accuracy_config(settings, spec, job, artifact, config, transport)  # farm/datasets/runs.py
+    accuracy = accuracy_config(settings, spec, job, artifact, config, transport)  # farm/accuracy/runs.py
     config.update((k, v) for k, v in accuracy.items() if k in ("reference", "dataset"))
     longest_ms = max(spec.loadgen.min_duration_ms, config["loadgen"]["min_duration_ms"])  # a soak's
     tests = spec.loadgen.server_search_probes if job.scenario == "Server" else 1  # one LoadGen test per probe
@@ -477,13 +477,13 @@ def store_result(
     samples = [s / scale for s in (report.get("samples_ms") or [])[:10000]]
     run_metrics = _metrics(report, job.scenario or "", source, job.batch_size)
     flags = stability.noise_flags(report.get("noise"))
-    if job.kind == "soak":  # thermal soak: analysed here (farm/services/thermal.py)
-        soak = thermal.analyse_run(settings.db_url, job.sweep_id, run_traces, samples, report, nominal_mhz)
-        run_traces = {**(run_traces or {}), "soak": soak}
+    if job.kind == "soak":  # thermal soak: analysed here (farm/services/soak.py)
+        analysis = soak.analyse_run(settings.db_url, job.sweep_id, run_traces, samples, report, nominal_mhz)
+        run_traces = {**(run_traces or {}), "soak": analysis}
         run_metrics += [
-            MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in thermal.metrics(soak)
+            MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in soak.metrics(analysis)
         ]
-        flags += thermal.flags(soak)
+        flags += soak.flags(analysis)
     run = RunRow(
         idempotency_key=f"{job.sweep_id}/{job.key}",
         sweep_id=job.sweep_id,

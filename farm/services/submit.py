@@ -12,7 +12,7 @@ from farm.config import Settings
 from farm.db.session import session_scope
 from farm.errors import FarmError
 from farm.inventory import load_inventory
-from farm.queries import sweep_summary
+from farm.queries.sweeps import sweep_summary
 from farm.services.dispatch import enqueue_compile
 from farm.services.sweeps import create_sweep, roll_up
 from farm.sweep.load import load_sweep

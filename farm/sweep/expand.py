@@ -48,7 +48,7 @@ def expand(spec: Sweep, precisions_of: Mapping[str, Collection[str]] | None = No
                                     depends_on=ckey,
                                 )
                             )
-                    if spec.thermal is not None:  # one soak run per configuration (farm.services.thermal)
+                    if spec.thermal is not None:  # one soak run per configuration (farm.services.soak)
                         scenario = spec.thermal.scenario
                         jobs.append(
                             PlannedJob(

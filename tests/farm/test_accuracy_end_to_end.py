@@ -35,7 +35,7 @@ loadgen:
 
 
 def test_submit_stores_accuracy_and_agreement(tmp_path, farm_env, monkeypatch):
-    from farm.lab.sensorfs import SensorFs, SensorState
+    from farm.lab.physics.sensorfs import SensorFs, SensorState
 
     inventory_dir = Path(__file__).resolve().parents[2] / "inventory"
     root = tmp_path / "zcu104-root"

@@ -1,5 +1,5 @@
 """The emulated DPU compiler: INT8 quantisation (ONNX Runtime's, as the CPU toolchain does it), a DPU plan
-(farm/dpu: partitioning by the Vitis AI operator rules) and timing from the calibrated performance model,
+(farm/perfmodel: partitioning by the Vitis AI operator rules) and timing from the calibrated performance model,
 written into ONE .onnx artifact as the ``farm.emulation`` profile the emulated backend paces to.
 
 Per target: ``dpu_emulator@<board type>`` reads the board's DPU (ip, config, cores, clock), memory and host
@@ -19,21 +19,21 @@ class DpuEmulatorToolchain(EmulatorToolchain):
     precisions = ("int8",)
 
     def _resolve(self, board: str):
-        from farm.dpu.target import dpu_target
+        from farm.perfmodel.target import dpu_target
 
         return dpu_target(board)
 
     def version(self) -> str:
         import onnxruntime
 
-        from farm.dpu.calibration import CALIBRATED
-        from farm.dpu.perf import MODEL_VERSION
+        from farm.perfmodel.calibration import CALIBRATED
+        from farm.perfmodel.perf import MODEL_VERSION
 
         return f"dpu_emulator-{MODEL_VERSION}-{digest(CALIBRATED.as_dict())}+onnxruntime-{onnxruntime.__version__}"
 
     def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
-        from farm.dpu.api import plan_model
-        from farm.dpu.perf import MODEL_VERSION, predict_plan
+        from farm.perfmodel.api import plan_model
+        from farm.perfmodel.perf import MODEL_VERSION, predict_plan
 
         target = self._target
         plan = plan_model(model, target)  # ModelError when it does not fit

@@ -80,7 +80,7 @@ class EmulatorToolchain(Toolchain):
         self.target_arch = self._target.arch if self._target else self.name.replace("_", "-")
 
     def _resolve(self, board: str):
-        """The board type's device description (``farm.dpu.target.DpuTarget`` or ``GpuTarget``)."""
+        """The board type's device description (``farm.perfmodel.target.DpuTarget`` or ``GpuTarget``)."""
         raise NotImplementedError
 
     def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:

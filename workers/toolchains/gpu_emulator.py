@@ -1,5 +1,5 @@
 """The emulated GPU compiler: ONNX Runtime's fp32 optimisation or int8 quantisation (the CPU toolchain's
-code) plus timing from the GPU roofline (farm/dpu/gpu.py), written as the ``farm.emulation`` profile.
+code) plus timing from the GPU roofline (farm/perfmodel/gpu.py), written as the ``farm.emulation`` profile.
 
 Per target (``gpu_emulator@<board type>``): peak figures, bandwidth and host CPU come from the catalog.
 """
@@ -16,20 +16,20 @@ class GpuEmulatorToolchain(EmulatorToolchain):
     precisions = ("fp32", "int8")
 
     def _resolve(self, board: str):
-        from farm.dpu.gpu import gpu_target
+        from farm.perfmodel.gpu import gpu_target
 
         return gpu_target(board)
 
     def version(self) -> str:
         import onnxruntime
 
-        from farm.dpu.gpu import MODEL_VERSION
+        from farm.perfmodel.gpu import MODEL_VERSION
 
         return f"gpu_emulator-{MODEL_VERSION}+onnxruntime-{onnxruntime.__version__}"
 
     def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
-        from farm.dpu.gpu import MODEL_VERSION, predict_gpu
-        from farm.dpu.graph import analyse
+        from farm.perfmodel.gpu import MODEL_VERSION, predict_gpu
+        from farm.perfmodel.graph import analyse
 
         t = self._target
         pred = predict_gpu(analyse(model), t, precision)

@@ -1,4 +1,4 @@
-"""The board simulator (farm/lab/boardsim.py): in-process steps and a real process that heats up and throttles."""
+"""The board simulator (farm/lab/physics/boardsim.py): in-process steps and a real process that heats up and throttles."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from farm.config import REPO_ROOT
-from farm.lab.boardsim import BoardSim, load_catalog
-from farm.lab.sensorfs import read_state, write_atomic
+from farm.lab.physics.boardsim import BoardSim, load_catalog
+from farm.lab.physics.sensorfs import read_state, write_atomic
 
 CATALOG = load_catalog(REPO_ROOT / "inventory")
 
@@ -72,7 +72,7 @@ def test_process_heats_throttles_and_stops_on_sigterm(tmp_path: Path):
         [
             sys.executable,
             "-m",
-            "farm.lab.boardsim",
+            "farm.lab.physics.boardsim",
             "--root",
             str(root),
             "--type",

@@ -1,4 +1,4 @@
-"""Power and thermal model maths (farm/lab/power.py, farm/lab/thermal.py)."""
+"""Power and thermal model maths (farm/lab/physics/power.py, farm/lab/physics/thermal.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 
 from farm.inventory import PowerModel, ThermalModel
-from farm.lab.power import board_power_w
-from farm.lab.thermal import (
+from farm.lab.physics.power import board_power_w
+from farm.lab.physics.thermal import (
     clock_fraction,
     steady_state_c,
     step_temperature,

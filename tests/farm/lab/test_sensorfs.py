@@ -1,4 +1,4 @@
-"""Emulated sensor files (farm/lab/sensorfs.py) and the emulated xbutil: layout, units, atomic updates."""
+"""Emulated sensor files (farm/lab/physics/sensorfs.py) and the emulated xbutil: layout, units, atomic updates."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from farm.config import REPO_ROOT
-from farm.lab.boardsim import load_catalog
-from farm.lab.sensorfs import SensorFs, SensorState, read_state
+from farm.lab.physics.boardsim import load_catalog
+from farm.lab.physics.sensorfs import SensorFs, SensorState, read_state
 
 CATALOG = load_catalog(REPO_ROOT / "inventory")
 STATE = SensorState(

@@ -174,7 +174,7 @@ def test_agent_config_carries_sensors_and_emulation(tmp_path):
 def test_sweep_on_an_emulated_board_stores_emulated_power(tmp_path, farm_env, tiny_onnx, monkeypatch):
     """End to end on a local emulated ZCU104: dpu_emulator compile, the emulated backend paced to the
     profile, the real hwmon readers on the simulator's files, metrics and traces stored as emulated."""
-    from farm.lab.sensorfs import SensorFs, SensorState
+    from farm.lab.physics.sensorfs import SensorFs, SensorState
 
     inventory_dir = Path(__file__).resolve().parents[3] / "inventory"
     root = tmp_path / "zcu104-root"

@@ -15,7 +15,7 @@ from farm.cli.main import cli
 from farm.config import REPO_ROOT, load_settings
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
-from farm.queries import sweep_summary
+from farm.queries.sweeps import sweep_summary
 from farm.services import run as run_service
 from farm.services import stability
 from farm.services.run import run_run_job

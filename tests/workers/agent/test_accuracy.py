@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from farm.datasets.reference import reference_pack
+from farm.accuracy.reference import reference_pack
 from tests.conftest import tiny_model
 from tests.workers.agent import agent_modules
 from tests.workers.agent.test_backend_emulated import PROFILE, board_root
@@ -182,7 +182,7 @@ def test_agreement_with_another_model_counts_disagreements(agent, tmp_path):
     # recompute what the agreement must be, from both models' outputs on the same inputs
     with np.load(ref.path) as z:
         fp32_top1 = z["top1"]
-    from farm.datasets.reference import run_inputs
+    from farm.accuracy.reference import run_inputs
 
     sess = ort.InferenceSession(
         tiny_model(batch=2, seed=0).SerializeToString(), providers=["CPUExecutionProvider"]

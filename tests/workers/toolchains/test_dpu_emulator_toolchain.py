@@ -10,7 +10,7 @@ import pytest
 
 from farm.errors import ModelError
 from tests.conftest import tiny_model
-from tests.farm.dpu.conftest import huge_activation_model
+from tests.farm.perfmodel.conftest import huge_activation_model
 from workers.agent.backends.emulated import parse_profile
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import main as cli_main

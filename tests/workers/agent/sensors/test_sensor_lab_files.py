@@ -1,4 +1,4 @@
-"""The contract between the board simulator's files (farm/lab/sensorfs.py) and the agent's real readers:
+"""The contract between the board simulator's files (farm/lab/physics/sensorfs.py) and the agent's real readers:
 for every emulatable board type, the readers the farm configures read back what the simulator wrote."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from farm.fleet.sensors import agent_sensors
 from farm.inventory import Board, BoardEmulation, load_inventory
-from farm.lab.sensorfs import SensorFs, SensorState
+from farm.lab.physics.sensorfs import SensorFs, SensorState
 from tests.workers.agent import agent_modules
 
 INVENTORY = agent_modules.REPO / "inventory"

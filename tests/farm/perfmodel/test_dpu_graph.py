@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from farm.dpu.api import resize_input, zoo_graph
-from farm.dpu.graph import analyse
+from farm.perfmodel.api import resize_input, zoo_graph
+from farm.perfmodel.graph import analyse
 from farm.zoo.registry import build_zoo_model
 
 

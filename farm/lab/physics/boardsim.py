@@ -1,11 +1,11 @@
 """The board simulator: one process per emulated board (docs/virtual-lab.md, part C).
 
-    python -m farm.lab.boardsim --root R --type T [--time-scale S] [--rate-hz 10] [--ambient-c A]
+    python -m farm.lab.physics.boardsim --root R --type T [--time-scale S] [--rate-hz 10] [--ambient-c A]
 
 About ``rate_hz`` times a (wall) second it reads ``R/emu/load`` (the accelerator utilisation the emulated
-backend writes), steps the power model (:mod:`farm.lab.power`) and the first-order thermal model with
-throttling (:mod:`farm.lab.thermal`) by the emulated time that passed (``1/time_scale`` x wall time), and
-writes the sensor files (:mod:`farm.lab.sensorfs`), ``R/emu/clock_mhz`` and ``R/emu/state.json``.
+backend writes), steps the power model (:mod:`farm.lab.physics.power`) and the first-order thermal model with
+throttling (:mod:`farm.lab.physics.thermal`) by the emulated time that passed (``1/time_scale`` x wall time), and
+writes the sensor files (:mod:`farm.lab.physics.sensorfs`), ``R/emu/clock_mhz`` and ``R/emu/state.json``.
 
 The board starts at its idle steady state (ambient + r_th x static power). The ambient temperature is the
 catalog's, or ``--ambient-c``, or the number in ``R/emu/ambient_c`` when that file exists (re-read every
@@ -28,9 +28,9 @@ from pathlib import Path
 import yaml
 
 from farm.inventory import BoardType, Catalog
-from farm.lab.power import board_power_w, clamp_utilisation
-from farm.lab.sensorfs import EMU_DIR, SensorFs, SensorState, read_load
-from farm.lab.thermal import clock_fraction, step_temperature, update_throttle
+from farm.lab.physics.power import board_power_w, clamp_utilisation
+from farm.lab.physics.sensorfs import EMU_DIR, SensorFs, SensorState, read_load
+from farm.lab.physics.thermal import clock_fraction, step_temperature, update_throttle
 
 DEFAULT_RATE_HZ = 10.0
 AMBIENT_FILE = "emu/ambient_c"
@@ -163,7 +163,9 @@ class BoardSim:
 def main(argv: list[str] | None = None) -> int:
     from farm.config import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m farm.lab.boardsim", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m farm.lab.physics.boardsim", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--root", required=True, help="the board's emulation root")
     parser.add_argument("--type", required=True, dest="type_name", help="board type (catalog name)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="wall s per emulated s (0 < S <= 1)")

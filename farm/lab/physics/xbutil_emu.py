@@ -3,7 +3,7 @@
 # (runs on the board with its own, possibly old, python3, like workers/agent: %-formatting on purpose)
 """Emulated ``xbutil`` (XRT) for a virtual-lab Alveo board. Runs ON the board host: stdlib only, Python 3.5+.
 
-Installed by farm.lab.sensorfs at ``<root>/opt/xilinx/xrt/bin/xbutil``; ``<root>`` is four folders up.
+Installed by farm.lab.physics.sensorfs at ``<root>/opt/xilinx/xrt/bin/xbutil``; ``<root>`` is four folders up.
 It answers the one command the farm's xbutil reader runs::
 
     xbutil examine [-d BDF] -r electrical thermal [-f JSON] [-o FILE] [--force]

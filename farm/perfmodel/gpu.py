@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from farm.dpu.graph import Graph, Layer
-from farm.dpu.target import HostCpu, board_type
 from farm.errors import ModelError
+from farm.perfmodel.graph import Graph, Layer
+from farm.perfmodel.target import HostCpu, board_type
 
 MODEL_VERSION = "farm-gpu-perf/1"
 COMPUTE_EFF = {"fp32": 0.55, "int8": 0.35}  # dense conv/gemm kernels at batch 1

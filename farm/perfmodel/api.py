@@ -12,11 +12,11 @@ from pathlib import Path
 
 import onnx
 
-from farm.dpu.graph import Graph, analyse
-from farm.dpu.partition import Plan, check_memory, plan
-from farm.dpu.perf import Params, Prediction, predict_plan
-from farm.dpu.target import DpuTarget, dpu_target
 from farm.errors import ModelError
+from farm.perfmodel.graph import Graph, analyse
+from farm.perfmodel.partition import Plan, check_memory, plan
+from farm.perfmodel.perf import Params, Prediction, predict_plan
+from farm.perfmodel.target import DpuTarget, dpu_target
 
 
 def resize_input(model: onnx.ModelProto, h: int, w: int) -> onnx.ModelProto:

@@ -1,21 +1,71 @@
-"""Read side for the dashboard's operations pages: Overview, Sweep detail and Fleet (no raw SQL in pages).
+"""Read side: sweeps and their jobs (the CLI's submit/status, the dashboard's Overview and Sweep detail).
 
 Aggregates are done in the database (GROUP BY over indexed columns), never by loading every job.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from farm.db.models import BoardEventRow, BoardRow, JobRow, RunRow, SweepRow
-from farm.fleet.states import STATES
-from farm.queries import iso
+from farm.db.models import (
+    JobRow,
+    RunRow,
+    SweepRow,
+)
+from farm.queries.common import iso
+from farm.services.stability import summary as stability_summary
+
+
+def latest_sweep_id(s: Session) -> str | None:
+    return s.scalar(select(SweepRow.id).order_by(SweepRow.created_at.desc()).limit(1))
+
+
+def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
+    sweep = s.get(SweepRow, sweep_id)
+    if sweep is None:
+        return None
+    jobs = list(s.scalars(select(JobRow).where(JobRow.sweep_id == sweep_id).order_by(JobRow.id)))
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[f"{j.kind}:{j.state}"] = counts.get(f"{j.kind}:{j.state}", 0) + 1
+    return {
+        "id": sweep.id,
+        "name": sweep.name,
+        "state": sweep.state,
+        "created_at": iso(sweep.created_at),
+        "finished_at": iso(sweep.finished_at),
+        "jobs_total": len(jobs),
+        "jobs_finished": sum(j.state in ("done", "cached", "failed") for j in jobs),
+        "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),
+        "compile_cached": sum(j.kind == "compile" and j.state == "cached" for j in jobs),
+        "runs_stored": sum(j.kind in ("run", "soak") and j.state == "done" for j in jobs),
+        "failed": [{"job": j.key, "error": j.error} for j in jobs if j.state == "failed"],
+        "counts": counts,
+        "flags": [
+            {"run_id": run_id, "job": key, "flag": flag}
+            for run_id, key, flags in s.execute(
+                select(RunRow.id, JobRow.key, RunRow.flags)
+                .join(JobRow, JobRow.id == RunRow.job_id)
+                .where(RunRow.sweep_id == sweep_id)
+                .order_by(RunRow.id)
+            )
+            for flag in flags or []
+        ],
+        "stability": stability_summary(s, sweep_id),
+    }
+
+
+def sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
+    ids = s.scalars(select(SweepRow.id).order_by(SweepRow.created_at.desc()).limit(limit))
+    return [summary for i in list(ids) if (summary := sweep_summary(s, i))]
+
 
 FINISHED = ("done", "cached", "failed")
+
+
 JOB_STATES = ("pending", "queued", "running", "done", "cached", "failed")
 
 
@@ -126,68 +176,3 @@ def sweep_jobs(s: Session, sweep_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def fleet_counts(s: Session) -> dict[str, int]:
-    counts = dict(s.execute(select(BoardRow.state, func.count()).group_by(BoardRow.state)).all())
-    return {state: counts.get(state, 0) for state in STATES}
-
-
-def fleet_boards(s: Session) -> list[dict[str, Any]]:
-    """Every board with its state, why, its current job and its last health check."""
-    query = (
-        select(BoardRow, JobRow.key, JobRow.sweep_id)
-        .outerjoin(JobRow, JobRow.id == BoardRow.current_job_id)
-        .order_by(BoardRow.board_type, BoardRow.name)
-    )
-    out = []
-    for b, job_key, job_sweep in s.execute(query):
-        out.append(
-            {
-                "board": b.name,
-                "type": b.board_type,
-                "family": b.family,
-                "state": b.state,
-                "reason": b.state_reason,
-                "since": iso(b.state_changed_at),
-                "current_job": job_key,
-                "current_sweep": job_sweep,
-                "worker": b.worker,
-                "last_health_at": iso(b.last_health_at),
-                "last_health_ok": b.last_health_ok,
-            }
-        )
-    return out
-
-
-def health_summary(s: Session, days: float = 7.0, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Health checks per board over the last `days`: passed and failed counts."""
-    since = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-    query = (
-        select(BoardEventRow.board_name, BoardEventRow.ok, func.count())
-        .where(BoardEventRow.kind == "health", BoardEventRow.at >= since)
-        .group_by(BoardEventRow.board_name, BoardEventRow.ok)
-    )
-    per: dict[str, dict[str, int]] = {}
-    for board, ok, n in s.execute(query):
-        per.setdefault(board, {"passed": 0, "failed": 0})["passed" if ok else "failed"] += n
-    return [{"board": b, **c} for b, c in sorted(per.items())]
-
-
-def board_events(s: Session, board: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """State changes and health checks, newest first; of one board, or of the whole fleet."""
-    query = select(BoardEventRow).order_by(BoardEventRow.at.desc()).limit(limit)
-    if board:
-        query = query.where(BoardEventRow.board_name == board)
-    return [
-        {
-            "at": iso(e.at),
-            "board": e.board_name,
-            "kind": e.kind,
-            "from_state": e.from_state,
-            "to_state": e.to_state,
-            "ok": e.ok,
-            "reason": e.reason,
-        }
-        for e in s.scalars(query)
-    ]

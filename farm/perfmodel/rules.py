@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from farm.dpu.configs import DpuConfig
-from farm.dpu.graph import Layer
+from farm.perfmodel.configs import DpuConfig
+from farm.perfmodel.graph import Layer
 
 MAX_KERNEL = 16  # conv / depthwise kernel w, h in [1, 16]
 OUT_CHANNEL_BANKS = 256  # output_channel <= 256 x channel_parallel

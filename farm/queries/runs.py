@@ -1,6 +1,6 @@
-"""Read side for the dashboard's result pages: Compare, Run detail and Trends (no raw SQL in pages).
+"""Read side: stored runs, their metrics and provenance (results tables, Compare, Run detail, Trends).
 
-Every function takes an open Session and returns plain dicts and lists, so the CLI could use them too.
+Every function takes an open Session and returns plain dicts and lists, for the CLI and the dashboard.
 """
 
 from __future__ import annotations
@@ -11,10 +11,89 @@ from typing import Any
 from sqlalchemy import distinct, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
-from farm.db.models import BoardRow, MetricRow, ProvenanceRow, RunRow, SweepRow
-from farm.queries import iso
+from farm.db.models import (
+    ArtifactRow,
+    BoardRow,
+    MetricRow,
+    ProvenanceRow,
+    RunRow,
+    SweepRow,
+)
+from farm.queries.common import iso
+
+RESULT_METRICS = (
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p95",
+    "latency_ms_p99",
+    "latency_ms_p99_9",
+    "latency_ms_mean",
+    "throughput_ips",
+    "server_qps_max",
+    "server_latency_ms_p99_at_max",
+    "power_w",
+    "energy_mj_per_inference",
+    "temp_c_max",
+    # accuracy (docs/accuracy.md): on the run's own inputs (int8 vs fp32) and on the sweep's dataset
+    "int8_fp32_top1_agreement",
+    "int8_fp32_sqnr_db",
+    "accuracy_top1",
+    "accuracy_top5",
+    "accuracy_samples",
+    "int8_fp32_dataset_top1_agreement",
+)
+
+
+def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
+    """One dict per run, with every metric in RESULT_METRICS (None where not measured)."""
+    query = (
+        select(RunRow, ArtifactRow.top1_agreement, ArtifactRow.sqnr_db)
+        .join(ArtifactRow, ArtifactRow.key == RunRow.artifact_key)
+        .order_by(
+            RunRow.model, RunRow.precision, RunRow.target, RunRow.batch_size, RunRow.scenario, RunRow.repeat
+        )
+    )
+    if sweep_id:
+        query = query.where(RunRow.sweep_id == sweep_id)
+    rows = s.execute(query).all()
+    run_ids = [r.RunRow.id for r in rows]
+    metrics: dict[int, dict[str, float]] = {}
+    for chunk_start in range(0, len(run_ids), 500):
+        chunk = run_ids[chunk_start : chunk_start + 500]
+        for m in s.scalars(select(MetricRow).where(MetricRow.run_id.in_(chunk))):
+            metrics.setdefault(m.run_id, {})[m.name] = m.value
+    out = []
+    for run, top1, sqnr in rows:
+        m = metrics.get(run.id, {})
+        out.append(
+            {
+                "run_id": run.id,
+                "sweep_id": run.sweep_id,
+                "model": run.model,
+                "precision": run.precision,
+                "batch_size": run.batch_size,
+                "scenario": run.scenario,
+                "repeat": run.repeat,
+                "target": run.target,
+                "board": run.board_name,
+                "source": run.source,
+                "emulation_model": run.emulation_model,  # what produced an emulated figure; null if measured
+                "result_valid": run.result_valid,
+                **{name: m.get(name) for name in RESULT_METRICS},
+                "int8_top1_agreement": top1 if run.precision == "int8" else None,
+                "int8_sqnr_db": sqnr if run.precision == "int8" else None,
+                "fingerprint": run.fingerprint,
+                "flags": list(run.flags or []),  # unstable / noisy-host / throttled: a second look needed
+                "noise_verdict": (run.noise or {}).get("verdict"),
+                "created_at": iso(run.created_at),
+            }
+        )
+    return out
+
 
 LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9")
+
+
 COMPARE_METRICS = (
     *(f"latency_ms_{p}" for p in LATENCY_PERCENTILES),
     "latency_ms_mean",
@@ -25,8 +104,12 @@ COMPARE_METRICS = (
     "temp_c_max",
     "clock_mhz_min",
 )
+
+
 # What a trend can follow (a fixed list: a DISTINCT over the metrics table would read all of it).
 TREND_METRICS = (*COMPARE_METRICS, "power_w_peak", *(f"offline_completion_ms_{p}" for p in ("p50", "p99")))
+
+
 SELECTION_KEYS = ("model", "precision", "batch_size", "scenario")
 
 

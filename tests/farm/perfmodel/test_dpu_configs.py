@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from farm.dpu.configs import DPUCZDX8G_ARCHS, parse_dpu
 from farm.errors import ModelError
+from farm.perfmodel.configs import DPUCZDX8G_ARCHS, parse_dpu
 
 
 @pytest.mark.parametrize("b", sorted(DPUCZDX8G_ARCHS))

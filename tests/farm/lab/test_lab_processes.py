@@ -1,4 +1,4 @@
-"""`farm lab up|down|status` (farm/lab/fleet.py): real sshd boards on 127.0.0.x, board simulators, the
+"""`farm lab up|down|status` (farm/lab/processes.py): real sshd boards on 127.0.0.x, board simulators, the
 rendered lab file, idempotence, clean shutdown, and the fallback without openssh-server."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from farm.cli.main import cli
 from farm.config import Settings, load_settings
 from farm.fleet.transports import close_all, transport_for
 from farm.inventory import load_inventory
-from farm.lab import fleet
+from farm.lab import processes
 from farm.lab.sshd import SSHD, pid_alive, processes_mentioning, sshd_available
 
 
@@ -31,17 +31,17 @@ def lab_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     settings = load_settings()
     yield settings
     close_all()
-    fleet.down(settings)
+    processes.down(settings)
 
 
 def _ours(settings: Settings) -> list[int]:
-    return processes_mentioning(f"{fleet.lab_dir(settings)}/")
+    return processes_mentioning(f"{processes.lab_dir(settings)}/")
 
 
 def test_up_status_down_with_real_sshd(lab_settings: Settings):
     if not sshd_available(SSHD):
         pytest.fail("openssh-server is not installed (make test installs it)")
-    handle = fleet.up(lab_settings, time_scale=0.01, boards=["zcu104-1", "u50", "local-cpu"])
+    handle = processes.up(lab_settings, time_scale=0.01, boards=["zcu104-1", "u50", "local-cpu"])
     assert handle.transport == "ssh" and handle.notes == []
     assert handle.lab_file == lab_settings.data_dir / "lab" / "virtual-lab.yaml"
     by_name = {b.name: b for b in handle.boards}
@@ -96,20 +96,20 @@ def test_up_status_down_with_real_sshd(lab_settings: Settings):
     assert 17.0 < float(doc["devices"][0]["electrical"]["power_consumption_watts"]) < 19.0
 
     # status: everything up, a temperature and a clock
-    rows = {r.name: r for r in fleet.status(lab_settings)}
+    rows = {r.name: r for r in processes.status(lab_settings)}
     assert rows["zcu104-1"].sshd_up and rows["zcu104-1"].boardsim_up
     assert rows["zcu104-1"].clock_mhz == 300.0 and 35 < rows["zcu104-1"].temp_c < 45
     assert rows["local-cpu"].sshd_up is None and rows["local-cpu"].boardsim_up is None
 
     # up again: the same lab, nothing restarted
-    again = fleet.up(lab_settings, time_scale=0.01, boards=["zcu104-1", "u50", "local-cpu"])
+    again = processes.up(lab_settings, time_scale=0.01, boards=["zcu104-1", "u50", "local-cpu"])
     assert again.started == []
     assert [(b.host, b.port, b.sshd_pid, b.boardsim_pid) for b in again.boards] == [
         (b.host, b.port, b.sshd_pid, b.boardsim_pid) for b in handle.boards
     ]
     # a simulator that died is restarted; the rest stays
     os.kill(zcu.boardsim_pid, signal.SIGKILL)
-    healed = {b.name: b for b in fleet.up(lab_settings, boards=["zcu104"]).boards}
+    healed = {b.name: b for b in processes.up(lab_settings, boards=["zcu104"]).boards}
     assert healed["zcu104-1"].boardsim_pid != zcu.boardsim_pid and pid_alive(healed["zcu104-1"].boardsim_pid)
     assert healed["zcu104-1"].sshd_pid == zcu.sshd_pid and healed["u50-1"].boardsim_pid == u50.boardsim_pid
 
@@ -119,17 +119,17 @@ def test_up_status_down_with_real_sshd(lab_settings: Settings):
     transport.exec(["sh", "-c", f"nohup {sleeper} >/dev/null 2>&1 &"])
     assert processes_mentioning(marker)
     close_all()
-    stopped = fleet.down(lab_settings)
+    stopped = processes.down(lab_settings)
     assert len(stopped) == 4  # two sshd, two simulators
     assert _ours(lab_settings) == []
     assert not handle.lab_file.exists()
-    assert fleet.status(lab_settings) == []
-    assert fleet.down(lab_settings) == []  # down twice is fine
+    assert processes.status(lab_settings) == []
+    assert processes.down(lab_settings) == []  # down twice is fine
 
 
 def test_fallback_without_sshd_runs_boards_locally(lab_settings: Settings, tmp_path: Path):
     missing = str(tmp_path / "no-such" / "sshd")
-    handle = fleet.up(
+    handle = processes.up(
         lab_settings, time_scale=0.01, boards=["pynq-z2", "jetson-agx-xavier", "local-cpu"], sshd_path=missing
     )
     assert handle.transport == "local"
@@ -141,9 +141,9 @@ def test_fallback_without_sshd_runs_boards_locally(lab_settings: Settings, tmp_p
     jetson_root = Path(inventory.board("jetson-agx-xavier-1").emulation.root)
     assert (jetson_root / "sys/class/hwmon/hwmon0/name").read_text().strip() == "ina3221"
     assert int((jetson_root / "sys/class/thermal/thermal_zone0/temp").read_text()) > 25_000
-    rows = fleet.status(lab_settings)
+    rows = processes.status(lab_settings)
     assert all(r.sshd_up is None for r in rows) and all(r.boardsim_up for r in rows if r.type != "cpu")
-    assert len(fleet.down(lab_settings)) == 2
+    assert len(processes.down(lab_settings)) == 2
     assert _ours(lab_settings) == []
 
 
@@ -152,7 +152,7 @@ def test_cli_up_status_down(lab_settings: Settings, tmp_path: Path, monkeypatch:
     runner = CliRunner()
     result = runner.invoke(cli, ["lab", "up", "--boards", "kv260-1", "--time-scale", "0.02"])
     assert result.exit_code == 0, result.output
-    assert f"export FARM_LAB={fleet.lab_file(lab_settings)}" in result.output
+    assert f"export FARM_LAB={processes.lab_file(lab_settings)}" in result.output
     assert "openssh-server not found" in result.output  # said clearly (on stderr, mixed in by CliRunner)
     result = runner.invoke(cli, ["lab", "status", "--format", "json"])
     assert result.exit_code == 0

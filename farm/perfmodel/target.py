@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from farm.dpu.configs import DpuConfig, dpu_config, parse_dpu
 from farm.errors import ModelError
+from farm.perfmodel.configs import DpuConfig, dpu_config, parse_dpu
 
 #: Host CPU speed per cycle relative to a Cortex-A53 (in-order, dual issue). Public sources give no single
 #: figure; these are our choice from typical SPEC/Geekbench per-clock ratios.

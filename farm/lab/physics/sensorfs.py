@@ -13,7 +13,7 @@ board). For each sensor spec of the board type's catalog entry:
 ``hwmon-temp:<chip>``       ``sys/class/hwmon/hwmonN/``: ``name``, ``temp1_input`` (millidegree C)
 ``thermal_zone``            ``sys/class/thermal/thermal_zone0/``: ``type``, ``temp`` (millidegree C)
 ``xbutil``                  ``opt/xilinx/xrt/bin/xbutil``: answers ``xbutil examine -d BDF -r electrical
-                            thermal -f JSON -o FILE --force`` with XRT's JSON (:mod:`farm.lab.xbutil_emu`)
+                            thermal -f JSON -o FILE --force`` with XRT's JSON (:mod:`farm.lab.physics.xbutil_emu`)
 ==========================  =========================================================================
 
 ``nvml`` and ``rapl`` are not files the simulator can stand in for (NVML is a library; RAPL is the
@@ -193,7 +193,7 @@ class SensorFs:
     def _xbutil(self, python: str) -> None:
         path = self.root / XBUTIL_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
-        source = resources.files("farm.lab").joinpath("xbutil_emu.py").read_text()
+        source = resources.files("farm.lab.physics").joinpath("xbutil_emu.py").read_text()
         body = source.split("\n", 1)[1] if source.startswith("#!") else source
         write_atomic(path, f"#!{python}\n{body}")
         path.chmod(0o755)

@@ -5,10 +5,10 @@ decide what runs on the DPU, ``perf`` prices it on a ``target`` board, ``calibra
 fitted on the published Vitis AI Model Zoo figures, ``gpu`` is the GPU roofline. Entry points: ``api``.
 """
 
-from farm.dpu.api import plan_model, predict, predict_board, zoo_graph
-from farm.dpu.configs import DpuConfig, parse_dpu
-from farm.dpu.perf import MODEL_VERSION, Prediction, predict_plan
-from farm.dpu.target import DpuTarget, dpu_target
+from farm.perfmodel.api import plan_model, predict, predict_board, zoo_graph
+from farm.perfmodel.configs import DpuConfig, parse_dpu
+from farm.perfmodel.perf import MODEL_VERSION, Prediction, predict_plan
+from farm.perfmodel.target import DpuTarget, dpu_target
 
 __all__ = [
     "MODEL_VERSION",

@@ -3,9 +3,9 @@
 ``up`` renders the template ``inventory/virtual-lab.yaml`` into a concrete lab file,
 ``$FARM_DATA_DIR/lab/virtual-lab.yaml``, and starts what it describes. For every emulated board:
 
-* an emulation root ``<data>/lab/boards/<name>/root`` with the sensor files (:mod:`farm.lab.sensorfs`) and
+* an emulation root ``<data>/lab/boards/<name>/root`` with the sensor files (:mod:`farm.lab.physics.sensorfs`) and
   ``emu/board.json`` (board, type, serial ``EMU-<type>-<n>``, dpu_fingerprint, time_scale);
-* a board simulator process (``python -m farm.lab.boardsim``);
+* a board simulator process (``python -m farm.lab.physics.boardsim``);
 * a real sshd (:mod:`farm.lab.sshd`) on its own 127.0.0.x address (from 127.0.0.101) and port, with its
   own host key pinned in its ``known_hosts`` and the lab's client key (``<data>/lab/ssh/id_ed25519``) as the
   only one it accepts. Without openssh-server (no ``sshd`` binary at ``FARM_LAB_SSHD``, default
@@ -41,8 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from farm.config import Settings
 from farm.errors import FarmError, InventoryError
 from farm.inventory import NAME, REMOTE_DIR, BoardType, load_inventory
-from farm.lab.boardsim import load_catalog
-from farm.lab.sensorfs import BOARD_FILE, LOAD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
+from farm.lab.physics.boardsim import load_catalog
+from farm.lab.physics.sensorfs import BOARD_FILE, LOAD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
 from farm.lab.sshd import (
     SSHD,
     ClientKey,
@@ -220,7 +220,7 @@ def _is_boardsim(pid: int | None, root: str | None) -> bool:
     if not pid or not root or not pid_alive(pid):
         return False
     argv = cmdline(pid).split(b"\0")
-    return b"farm.lab.boardsim" in argv and root.encode() in argv
+    return b"farm.lab.physics.boardsim" in argv and root.encode() in argv
 
 
 def _sshd_server(board: LabBoard, client: ClientKey, sshd_path: str, port: int | None) -> SshdServer:
@@ -249,7 +249,7 @@ def _start_boardsim(settings: Settings, board: LabBoard, log: Path) -> int:
     argv = [
         sys.executable,
         "-m",
-        "farm.lab.boardsim",
+        "farm.lab.physics.boardsim",
         "--root",
         board.root,
         "--type",

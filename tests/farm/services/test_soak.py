@@ -13,7 +13,7 @@ from sqlalchemy import select
 from farm.cli.main import cli
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
-from farm.services import thermal
+from farm.services import soak
 from farm.services.submit import submit_sweep, wait_for
 from farm.sweep.expand import expand
 from farm.sweep.schema import Sweep, Thermal
@@ -33,7 +33,7 @@ def test_steady_state_of_a_first_order_rise() -> None:
     """T = 80 - 40 exp(-t/100): the slope is 24/e^(t/100) C/min, under 0.2 C/min from t = 100 ln 120 = 479 s,
     so the first 60 s window whose fitted slope is under the threshold starts a little before that."""
     t, v = _first_order(900, 5, 40, 80, 100)
-    out = thermal.steady_state(t, v, 60, 0.2)
+    out = soak.steady_state(t, v, 60, 0.2)
     assert out["steady"] is True
     assert 420 <= out["time_to_steady_s"] <= 480
     assert out["steady_temp_c"] == pytest.approx(79.8, abs=0.3)
@@ -41,7 +41,7 @@ def test_steady_state_of_a_first_order_rise() -> None:
 
 def test_no_steady_state_when_still_rising() -> None:
     t, v = _first_order(300, 5, 40, 80, 300)
-    out = thermal.steady_state(t, v, 60, 0.2)
+    out = soak.steady_state(t, v, 60, 0.2)
     assert out["steady"] is False and out["time_to_steady_s"] is None and "no steady state" in out["note"]
 
 
@@ -54,22 +54,22 @@ def test_clock_throttling_and_latency_drift() -> None:
         "thermal": {"t_s": t, "values": temps, "sensor": "thermal_zone"},
         "clock": {"t_s": t, "values": clock, "sensor": "emu_clock"},
     }
-    out = thermal.analyse(traces, samples, 600.0, 200.0, CFG)
+    out = soak.analyse(traces, samples, 600.0, 200.0, CFG)
     thr = out["throttling"]
     assert thr["throttled"] is True and thr["throttle_at_s"] == 240.0 and thr["evidence"] == "clock"
     assert out["latency"]["drift_pct"] == pytest.approx(100.0)
-    names = {name for name, _, _ in thermal.metrics(out)}
+    names = {name for name, _, _ in soak.metrics(out)}
     assert {"soak_throttled", "soak_throttle_at_s", "soak_latency_drift_pct", "soak_steady_temp_c"} <= names
-    assert thermal.flags(out) == ["throttled: clock 100 MHz < nominal 200 MHz from t=240 s"]
+    assert soak.flags(out) == ["throttled: clock 100 MHz < nominal 200 MHz from t=240 s"]
 
 
 def test_no_sensor_says_so_and_judges_throttling_by_latency() -> None:
     samples = [5.0] * 300 + [6.5] * 300  # +30 % half way
-    out = thermal.analyse({}, samples, 240.0, None, CFG)
+    out = soak.analyse({}, samples, 240.0, None, CFG)
     assert out["steady"] is None and out["steady_temp_c"] is None and out["time_to_steady_s"] is None
     assert out["note"].startswith("no temperature sensor on this board")
     assert out["throttling"]["evidence"] == "latency" and out["throttling"]["throttled"] is True
-    names = {name for name, _, _ in thermal.metrics(out)}
+    names = {name for name, _, _ in soak.metrics(out)}
     assert "soak_steady_temp_c" not in names and "soak_time_to_steady_s" not in names
 
 
@@ -108,12 +108,12 @@ def test_soak_on_the_cpu_says_there_is_no_temperature_sensor(tmp_path: Path, far
     assert wait_for(farm_env, sub, lambda _: None)["state"] == "done"
     with session_scope(farm_env.db_url) as s:
         soak_job = s.scalars(select(JobRow).where(JobRow.kind == "soak")).one()
-        soak = s.scalars(select(RunRow).where(RunRow.job_id == soak_job.id)).one()
+        soak_run = s.scalars(select(RunRow).where(RunRow.job_id == soak_job.id)).one()
         plain = s.scalars(select(RunRow).where(RunRow.job_id != soak_job.id)).one()
-        metrics = {m.name: m.value for m in soak.metrics}
-        analysis = soak.traces["soak"]
-        assert soak.fingerprint != plain.fingerprint  # soak runs are not compared with ordinary runs
-        soak_id = soak.id
+        metrics = {m.name: m.value for m in soak_run.metrics}
+        analysis = soak_run.traces["soak"]
+        assert soak_run.fingerprint != plain.fingerprint  # soak runs are not compared with ordinary runs
+        soak_id = soak_run.id
     # LoadGen ran for the soak's duration, not the sweep's 100 ms. duration_s is the SUT-side window (first
     # issue -> last completion), which starts a hair after LoadGen's own clock: 2.999985 s has been seen.
     assert analysis["duration_s"] >= 2.9

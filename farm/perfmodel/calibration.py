@@ -1,6 +1,6 @@
 """Calibration of the DPU performance model on the published Vitis AI Model Zoo figures.
 
-Why: the model's shape is physical (farm/dpu/perf.py); only a handful of physical quantities are unknown
+Why: the model's shape is physical (farm/perfmodel/perf.py); only a handful of physical quantities are unknown
 (how well each MAC array is kept busy, the depthwise ALU's efficiency, sustained memory bandwidth, fixed
 per-layer and per-call costs, host pre/post-processing cost). They are shared by every row, so they carry
 over to models and boards the table does not have. ``fit()`` re-derives them (Nelder-Mead on the squared
@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from farm.dpu.configs import parse_dpu
-from farm.dpu.partition import Plan, plan
-from farm.dpu.perf import Params, Prediction, predict_plan
-from farm.dpu.published import PublishedRow, published_rows
-from farm.dpu.target import DpuTarget, dpu_target
+from farm.perfmodel.configs import parse_dpu
+from farm.perfmodel.partition import Plan, plan
+from farm.perfmodel.perf import Params, Prediction, predict_plan
+from farm.perfmodel.published import PublishedRow, published_rows
+from farm.perfmodel.target import DpuTarget, dpu_target
 
 #: The calibrated parameters: ``fit()`` on published_dpu_perf.csv, rounded (see docs/dpu-model.md). The
 #: DPUCAHX8H and DPUCVDX8G array efficiencies and the depthwise ALU's sit at their physical limit of 1.0:
@@ -88,7 +88,7 @@ def row_target(row: PublishedRow) -> DpuTarget:
 
 @functools.lru_cache(maxsize=64)
 def _zoo_plan(model: str, dpu: str, h: int, w: int) -> Plan:
-    from farm.dpu.api import zoo_graph
+    from farm.perfmodel.api import zoo_graph
 
     return plan(zoo_graph(model, 1, (h, w)), parse_dpu(dpu))
 

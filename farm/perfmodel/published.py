@@ -1,6 +1,6 @@
 """The published Vitis AI Model Zoo figures the DPU model is calibrated on, as shipped with farm.
 
-A verbatim copy of ``shared/data/published_dpu_perf.csv`` (tests/farm/dpu checks that they agree where the
+A verbatim copy of ``shared/data/published_dpu_perf.csv`` (tests/farm/perfmodel checks that they agree where the
 shared file exists), kept in a module so ``farm lab calibrate`` works from any installation.
 """
 

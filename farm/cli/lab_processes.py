@@ -1,4 +1,4 @@
-"""Commands of `farm lab` (see farm/cli/lab.py): up, down, status of the virtual lab (farm/lab/fleet.py)."""
+"""Commands of `farm lab` (see farm/cli/lab.py): up, down, status of the virtual lab (farm/lab/processes.py)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def _settings():
 @handle_errors
 def up(time_scale: float | None, boards: str | None) -> None:
     """Start the virtual lab: one sshd and one board simulator per emulated board (idempotent)."""
-    from farm.lab import fleet
+    from farm.lab import processes
 
     chosen = [b.strip() for b in boards.split(",") if b.strip()] if boards else None
-    handle = fleet.up(_settings(), time_scale=time_scale, boards=chosen)
+    handle = processes.up(_settings(), time_scale=time_scale, boards=chosen)
     for note in handle.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
     for line in handle.started:
@@ -52,9 +52,9 @@ def up(time_scale: float | None, boards: str | None) -> None:
 @handle_errors
 def down() -> None:
     """Stop everything `farm lab up` started and remove the rendered lab file."""
-    from farm.lab import fleet
+    from farm.lab import processes
 
-    stopped = fleet.down(_settings())
+    stopped = processes.down(_settings())
     for line in stopped:
         click.echo(f"stopped {line}")
     click.echo("the virtual lab is down" if stopped else "no virtual lab processes were running")
@@ -65,10 +65,10 @@ def down() -> None:
 @handle_errors
 def status(fmt: str) -> None:
     """Each board of the virtual lab: sshd up? simulator up? temperature, clock and power now."""
-    from farm.lab import fleet
+    from farm.lab import processes
 
     settings = _settings()
-    rows = fleet.status(settings)
+    rows = processes.status(settings)
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
@@ -96,7 +96,7 @@ def status(fmt: str) -> None:
             f"{r.name:<22} {r.type:<18} {r.where:<22} {mark(r.sshd_up):<5} {mark(r.boardsim_up):<5} "
             f"{temp:>7} {clock:>10} {power:>8}  {note}"
         )
-    click.echo(f"lab file: {fleet.lab_file(settings)}")
+    click.echo(f"lab file: {processes.lab_file(settings)}")
 
 
 COMMANDS: list[click.Command] = [up, down, status]

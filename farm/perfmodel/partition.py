@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from farm.dpu.configs import DpuConfig
-from farm.dpu.graph import Graph, Layer
-from farm.dpu.rules import unsupported_reason
 from farm.errors import ModelError
+from farm.perfmodel.configs import DpuConfig
+from farm.perfmodel.graph import Graph, Layer
+from farm.perfmodel.rules import unsupported_reason
 
 #: Layers an activation folds into (the DPU applies ReLU/ReLU6/LeakyReLU on the way out of these).
 _FUSE_INTO = frozenset({"conv", "depthwise", "gemm", "eltwise", "pool"})

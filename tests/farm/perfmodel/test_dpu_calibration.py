@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from farm.dpu.api import zoo_graph
-from farm.dpu.calibration import CALIBRATED, evaluate, medians
-from farm.dpu.partition import plan
-from farm.dpu.perf import predict_plan
-from farm.dpu.published import CSV_TEXT, published_rows
-from farm.dpu.target import dpu_target
+from farm.perfmodel.api import zoo_graph
+from farm.perfmodel.calibration import CALIBRATED, evaluate, medians
+from farm.perfmodel.partition import plan
+from farm.perfmodel.perf import predict_plan
+from farm.perfmodel.published import CSV_TEXT, published_rows
+from farm.perfmodel.target import dpu_target
 
 SHARED_CSV = Path(__file__).resolve().parents[4] / "shared" / "data" / "published_dpu_perf.csv"
 FPS_ST_GOAL, FPS_MT_GOAL = 15.0, 20.0

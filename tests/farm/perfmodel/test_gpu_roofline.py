@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from farm.dpu.api import zoo_graph
-from farm.dpu.gpu import gpu_target, predict_gpu
 from farm.errors import ModelError
+from farm.perfmodel.api import zoo_graph
+from farm.perfmodel.gpu import gpu_target, predict_gpu
 
 
 def test_int8_beats_fp32_and_bigger_models_are_slower():

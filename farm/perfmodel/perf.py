@@ -7,7 +7,7 @@ depthwise ALU, channel augmentation), so a layer that fills the array badly is s
 Everything the host does (pre/post-processing, runner calls, CPU fallbacks) is priced on the board's host
 CPU. Multi-thread throughput is the lesser of what the DPU cores (sharing the memory bus) and the host
 cores can sustain. The few efficiencies and overheads are physical quantities, calibrated once on the
-published model-zoo figures (farm/dpu/calibration.py) and shared by every model and board.
+published model-zoo figures (farm/perfmodel/calibration.py) and shared by every model and board.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from farm.dpu.graph import Layer
-from farm.dpu.partition import Plan
-from farm.dpu.target import DpuTarget
+from farm.perfmodel.graph import Layer
+from farm.perfmodel.partition import Plan
+from farm.perfmodel.target import DpuTarget
 
 MODEL_VERSION = "farm-dpu-perf/1"
 CPU_MACS_PER_CYCLE = 2.0  # fp32 MACs per A53-equivalent cycle for CPU fallbacks (128-bit NEON, realistic)
@@ -26,7 +26,7 @@ HOST_MEMORY_GBPS_CAP = 20.0  # host-side streaming bandwidth cap for CPU fallbac
 
 @dataclass(frozen=True)
 class Params:
-    """Calibrated physical parameters (values: farm/dpu/calibration.py CALIBRATED)."""
+    """Calibrated physical parameters (values: farm/perfmodel/calibration.py CALIBRATED)."""
 
     conv_eff: dict = field(default_factory=lambda: {"DPUCZDX8G": 0.8, "DPUCAHX8H": 0.8, "DPUCVDX8G": 0.5})
     dw_eff: float = 0.8  # depthwise / pooling ALU efficiency
@@ -236,7 +236,7 @@ def _call_time(plan: Plan, t: DpuTarget, p: Params, images: int) -> tuple[float,
 
 def predict_plan(plan: Plan, t: DpuTarget, p: Params | None = None) -> Prediction:
     """Latency (compiled batch, one thread), fps single- and multi-thread for ``plan`` on ``t``."""
-    from farm.dpu.calibration import CALIBRATED
+    from farm.perfmodel.calibration import CALIBRATED
 
     p = p or CALIBRATED
     engines = t.dpu.engines

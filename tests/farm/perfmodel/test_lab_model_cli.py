@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from farm.cli.main import cli
 from tests.conftest import tiny_model, unknown_op_model
-from tests.farm.dpu.conftest import huge_activation_model
+from tests.farm.perfmodel.conftest import huge_activation_model
 
 
 def run(*args):

@@ -52,7 +52,7 @@ def accuracy_config(
         }
         out["dataset_images"] = dataset.samples
     if job.precision == "int8" and len(shape) >= 2:
-        from farm.datasets.reference import reference_pack
+        from farm.accuracy.reference import reference_pack
 
         ref = next((m for m in spec.models if m.name == job.model), None)
         if ref is not None:

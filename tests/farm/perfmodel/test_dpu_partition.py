@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from farm.dpu.api import plan_model, zoo_graph
-from farm.dpu.configs import parse_dpu
-from farm.dpu.graph import analyse
-from farm.dpu.partition import plan
-from farm.dpu.target import dpu_target
 from farm.errors import ModelError
+from farm.perfmodel.api import plan_model, zoo_graph
+from farm.perfmodel.configs import parse_dpu
+from farm.perfmodel.graph import analyse
+from farm.perfmodel.partition import plan
+from farm.perfmodel.target import dpu_target
 from tests.conftest import unknown_op_model
-from tests.farm.dpu.conftest import huge_activation_model, sandwich_model
+from tests.farm.perfmodel.conftest import huge_activation_model, sandwich_model
 
 ZOO = ["resnet18", "resnet50", "mobilenet_v2", "squeezenet1_1", "googlenet", "inception_v3"]
 
