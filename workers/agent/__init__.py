@@ -14,10 +14,6 @@ Rules for everything in this directory:
   in-process (tests, benchmarks) must do the same with :data:`AGENT_DIR`.
 """
 
-import os
+from workers.agent.protocol import AGENT_DIR, AGENT_SCRIPT
 
-#: The directory to ship to a board (and to put on ``sys.path`` to import agent modules by bare name).
-AGENT_DIR = os.path.dirname(os.path.abspath(__file__))
-
-#: The script to run on the board.
-AGENT_SCRIPT = os.path.join(AGENT_DIR, "farm_agent.py")
+__all__ = ["AGENT_DIR", "AGENT_SCRIPT"]

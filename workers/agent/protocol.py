@@ -5,8 +5,16 @@ only), the farm as ``workers.agent.protocol`` (the only module of ``workers/`` t
 A change here is a change of the contract: bump :data:`VERSION`.
 """
 
+import os
+
 #: The contract's version; a report names the version it was written under.
 VERSION = 1
+
+#: The agent's directory: what the farm ships to a board (it lives beside this file).
+AGENT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: The script the farm runs on a board.
+AGENT_SCRIPT = os.path.join(AGENT_DIR, "farm_agent.py")
 
 #: LoadGen's scenarios, in the order the farm lists them.
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
