@@ -1,6 +1,9 @@
-"""Every Celery queue and task name, declared in one place (task_create_missing_queues is off)."""
+"""Every Celery queue and task name, declared in one place (task_create_missing_queues is off), and the
+message that goes on them (:class:`Publish`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from kombu import Queue
 
@@ -25,3 +28,13 @@ def declared_queues(board_types: list[str], boards: list[str]) -> tuple[Queue, .
         *(Queue(run_queue(t)) for t in sorted(board_types)),
         *(Queue(board_queue(b)) for b in sorted(boards)),
     )
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One message to put on a queue: run ``task`` for ``job_id`` on ``queue`` (after ``countdown`` s)."""
+
+    task: str
+    job_id: int
+    queue: str
+    countdown: float | None = None

@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers that call farm.services. Names are explicit (farm.queues)."""
+"""Celery tasks: thin wrappers. Each runs its job's service, then publishes what :mod:`farm.scheduler`
+says follows it. Names are explicit (farm.queues); farm code publishes by those names (farm.publish)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
+from farm import scheduler
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
 from farm.config import load_settings
 from farm.db.session import dispose_engines
 from farm.errors import InfraError
 from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
-from farm.queues import COMPILE_TASK, RUN_TASK, run_queue
-from farm.services.compile import run_compile_job
+from farm.publish import publish
+from farm.queues import COMPILE_TASK, RUN_TASK, Publish, run_queue
 from farm.services.run import BoardUnavailable, NoHealthyBoard, run_run_job
-from farm.services.sweeps import fail_job
+from farm.services.sweeps import mark_queued
+from workers.compile_job import run_compile_job
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,19 @@ class FarmTask(Task):
         if isinstance(exc, InfraError):
             reason = f"infrastructure failure after {self.request.retries + 1} attempts: {exc}"
         log.error("job %s failed: %s", job_id, reason)
-        fail_job(load_settings().db_url, job_id, reason)
+        fail(load_settings().db_url, job_id, reason)
+
+
+def finish(db_url: str, job_id: int, state: str) -> str:
+    """A job's service returned: publish what follows it (also after a redelivery: the scheduler's
+    decisions are idempotent)."""
+    publish(scheduler.after_job(db_url, job_id))
+    return state
+
+
+def fail(db_url: str, job_id: int, reason: str) -> None:
+    """A job failed for good: record it and publish what follows (a stability repeat, the roll-up)."""
+    publish(scheduler.failed(db_url, job_id, reason))
 
 
 @app.task(
@@ -64,14 +79,15 @@ class FarmTask(Task):
     time_limit=COMPILE_HARD_LIMIT_S,
 )
 def compile_task(self: Task, job_id: int) -> str:
-    return run_compile_job(load_settings(), job_id)
+    settings = load_settings()
+    return finish(settings.db_url, job_id, run_compile_job(settings, job_id))
 
 
 @app.task(name=RUN_TASK, base=FarmTask, bind=True)
 def run_task(self: Task, job_id: int) -> str:
     settings = load_settings()
     try:
-        return run_run_job(settings, job_id)
+        return finish(settings.db_url, job_id, run_run_job(settings, job_id))
     except BoardUnavailable as exc:
         # This worker's board is drained, bad or retired: stop taking jobs and give this one back.
         queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
@@ -80,7 +96,7 @@ def run_task(self: Task, job_id: int) -> str:
         log.info("job %s handed back: %s", job_id, exc)
         return "handed-back"
     except NoHealthyBoard as exc:
-        fail_job(settings.db_url, job_id, str(exc))
+        fail(settings.db_url, job_id, str(exc))
         return "failed"
     except InfraError:
         if settings.board:
@@ -96,7 +112,6 @@ def stop_consuming(task: Task, queue: str | None) -> None:
 
 def requeue(db_url: str, job_id: int, queue: str | None) -> None:
     """Publish the job again for another board; its row stays queued, so nothing is duplicated."""
-    from farm.services.sweeps import mark_queued
-
-    mark_queued(db_url, job_id)
-    run_task.apply_async(args=[job_id], queue=queue, countdown=1)
+    target = mark_queued(db_url, job_id)
+    if target is not None:
+        publish([Publish(RUN_TASK, job_id, queue or run_queue(target), countdown=1)])

@@ -58,7 +58,7 @@ def accuracy_config(
         if ref is not None:
 
             def build_fp32():
-                from farm.services.compile import build_model
+                from farm.zoo.build import build_model
 
                 return build_model(ref, job.batch_size)
 

@@ -33,7 +33,7 @@ from farm.fleet.transports import forget, transport_for
 from farm.inventory import Board, BoardType, Inventory, load_inventory
 from farm.provenance import farm_version, git_sha
 from farm.services import soak, stability
-from farm.services.sweeps import fail_job, roll_up
+from farm.services.sweeps import record_failure
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
 
@@ -196,7 +196,9 @@ def agent_config(
 
 
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
-    """Returns the job's final state. Raises InfraError for the task layer to retry."""
+    """Measure and store one run job; returns its final state ("done" or "failed"). Raises InfraError for
+    the task layer to retry. What follows (repeats, roll-up, result sinks) is :func:`farm.scheduler.after_job`'s,
+    called by the task once this returns, with the board already free."""
     received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
     with session_scope(settings.db_url) as s:  # one read for all the job needs (it runs per job)
         job = s.get(JobRow, job_id)
@@ -206,14 +208,11 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         if finished is None:
             artifact, spec = _inputs(s, job)
             s.expunge_all()  # detached copies for use after the transaction
-    if finished is not None:  # redelivered: an extra repeat it should have planned is planned once
-        if finished == "done":
-            stability.dispatch(settings.db_url, stability.plan_after_run(settings.db_url, job_id))
+    if finished is not None:  # redelivered after it finished: what follows is the scheduler's, as always
         return finished
 
     inventory = load_inventory(settings.inventory_dir)
     board = claim_board(settings, inventory, job.target, job_id, received)
-    more: list[tuple[int, str]] = []  # extra repeats (stability), dispatched once the board is free
     released = False  # the board goes back to idle in the result's own transaction when all went well
     try:
         job.board_name = board.name
@@ -226,7 +225,7 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
             err = report.get("error") or {}
             message = err.get("message", "agent reported an error")
             if err.get("kind") == "model":
-                fail_job(settings.db_url, job_id, f"{stability.MODEL_ERROR} {message}")
+                record_failure(settings.db_url, job_id, f"{stability.MODEL_ERROR} {message}")
                 return "failed"
             board_failed(settings, inventory, board, job.target, f"agent: {message}")
             raise InfraError(f"agent: {message}")
@@ -234,13 +233,10 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
             settings, job, artifact, board, inventory.board_types[job.target].source, report, release=True
         )
         released = True
-        more = stability.plan_after_run(settings.db_url, job_id)  # before the roll-up: never "done" early
-        roll_up(settings.db_url, job.sweep_id)
         return "done"
     finally:
         if not released:
             _release(settings, board, job_id)
-        stability.dispatch(settings.db_url, more)
 
 
 def _inputs(s: Session, job: JobRow) -> tuple[ArtifactRow, Sweep]:

@@ -15,7 +15,7 @@ Idempotency: the extra job's key is that of the next repeat (``run/.../r{n}``), 
 (``uq_jobs_sweep_key``), so a redelivered or concurrently finishing job that makes the same decision finds
 the row already there and adds nothing; the job moves pending -> queued once (``claim_for_queue``), so it is
 enqueued once. Only the last repeat to finish decides (earlier ones see unfinished siblings and wait),
-whether it was stored or failed for good (:func:`farm.services.sweeps.fail_job` calls the planner too); a
+whether it was stored or failed for good (:func:`farm.scheduler.after_job` calls the planner for both); a
 job that fails is counted as planned but gives no value. After a model error no more repeats are added (it
 would fail the same way); the configuration's state is then "failed".
 """
@@ -198,14 +198,6 @@ def _add_job(db_url: str, spec: dict) -> int:
             )
             assert found is not None
             return found
-
-
-def dispatch(db_url: str, jobs: list[tuple[int, str]]) -> None:
-    """Enqueue extra repeats (each moves pending -> queued once: a second call enqueues nothing)."""
-    if jobs:
-        from farm.services.dispatch import enqueue_runs
-
-        enqueue_runs(db_url, jobs)
 
 
 def summary(s: Session, sweep_id: str) -> list[dict]:

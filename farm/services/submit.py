@@ -12,8 +12,9 @@ from farm.config import Settings
 from farm.db.session import session_scope
 from farm.errors import FarmError
 from farm.inventory import load_inventory
+from farm.publish import publish
 from farm.queries.sweeps import sweep_summary
-from farm.services.dispatch import enqueue_compile
+from farm.scheduler import compiles
 from farm.services.sweeps import create_sweep, roll_up
 from farm.sweep.load import load_sweep
 
@@ -36,14 +37,14 @@ def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
 
         def run() -> None:
             try:
-                enqueue_compile(settings.db_url, compile_ids)
+                publish(compiles(settings.db_url, compile_ids))
             except BaseException as exc:  # surfaced by wait_for()
                 sub.errors.append(exc)
 
         sub.runner = threading.Thread(target=run, name=f"sweep-{sweep_id[:8]}", daemon=True)
         sub.runner.start()
     else:
-        enqueue_compile(settings.db_url, compile_ids)
+        publish(compiles(settings.db_url, compile_ids))
     return sub
 
 

@@ -11,7 +11,6 @@ from farm.db.models import JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.fleet.states import sync_boards
 from farm.inventory import Inventory
-from farm.services import stability
 from farm.sweep.expand import expand
 from farm.sweep.load import LoadedSweep
 
@@ -95,29 +94,34 @@ def roll_up(db_url: str, sweep_id: str) -> str:
     return state
 
 
-def fail_job(db_url: str, job_id: int, reason: str) -> None:
-    """A job failed for good: record why, fail the jobs waiting on it, and update the sweep. A run job that
-    was its configuration's last repeat to finish still gets its stability decision (an extra repeat, or
-    the unstable flag), as a stored one would."""
+def record_failure(db_url: str, job_id: int, reason: str) -> None:
+    """A job failed for good: record why. What follows (its dependents, a stability decision, the sweep's
+    roll-up) is :func:`farm.scheduler.after_job`'s."""
+    with session_scope(db_url) as s:
+        job = s.get(JobRow, job_id)
+        if job is not None:
+            job.state, job.error, job.finished_at = "failed", reason, utcnow()
+
+
+def fail_dependents(db_url: str, job_id: int) -> None:
+    """The jobs waiting on a failed job fail with it, saying why."""
     with session_scope(db_url) as s:
         job = s.get(JobRow, job_id)
         if job is None:
             return
-        job.state, job.error, job.finished_at = "failed", reason, utcnow()
-        sweep_id, kind = job.sweep_id, job.kind
         waiting = s.scalars(
             select(JobRow).where(JobRow.depends_on_id == job_id, JobRow.state.in_(("pending", "queued")))
         )
         for dep in waiting:
-            dep.state, dep.error, dep.finished_at = "failed", f"{job.kind} job failed: {reason}", utcnow()
-    more = stability.plan_after_run(db_url, job_id) if kind == "run" else []  # before the roll-up
-    roll_up(db_url, sweep_id)
-    stability.dispatch(db_url, more)
+            dep.state, dep.error, dep.finished_at = "failed", f"{job.kind} job failed: {job.error}", utcnow()
 
 
-def mark_queued(db_url: str, job_id: int) -> None:
-    """A job handed back to its queue (its board could not take it)."""
+def mark_queued(db_url: str, job_id: int) -> str | None:
+    """A job handed back to its queue (its board could not take it). Returns its target type, or None when
+    the job has finished meanwhile (nothing to hand back)."""
     with session_scope(db_url) as s:
         job = s.get(JobRow, job_id)
-        if job is not None and job.state not in TERMINAL:
-            job.state, job.board_name = "queued", None
+        if job is None or job.state in TERMINAL:
+            return None
+        job.state, job.board_name = "queued", None
+        return job.target

@@ -11,20 +11,22 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from farm import scheduler
 from farm.cli.main import cli
 from farm.config import REPO_ROOT, load_settings
 from farm.db.models import JobRow, RunRow
 from farm.db.session import session_scope
+from farm.publish import publish
 from farm.queries.sweeps import sweep_summary
 from farm.services import run as run_service
 from farm.services import stability
 from farm.services.run import run_run_job
 from farm.services.submit import submit_sweep, wait_for
-from farm.services.sweeps import fail_job
 from farm.sweep.schema import Stability, Sweep
 from farm.transport.base import AgentOutcome
 from farm.transport.local import LocalTransport
 from tests.conftest import write_sweep
+from workers.tasks import fail
 
 SWEEP = """\
 name: stab
@@ -233,8 +235,8 @@ def test_plan_twice_gives_the_same_job_and_dispatches_it_once(
             c.key: getattr(row, c.key) for c in JobRow.__table__.columns if c.key not in ("id", "created_at")
         }
     assert stability._add_job(farm_env.db_url, spec) == first[0][0]
-    stability.dispatch(farm_env.db_url, first)
-    stability.dispatch(farm_env.db_url, first)  # a second dispatch enqueues nothing
+    publish(scheduler.runs(farm_env.db_url, first))
+    publish(scheduler.runs(farm_env.db_url, first))  # a second dispatch enqueues nothing
     assert agent.calls == calls + 1
     with session_scope(farm_env.db_url) as s:
         assert (
@@ -255,7 +257,7 @@ def test_a_last_repeat_that_fails_for_good_still_gets_its_decision(
         r2.state, r2_id = "running", r2.id
     calls = agent.calls
 
-    fail_job(farm_env.db_url, r2_id, "infrastructure failure after 4 attempts: board unreachable")
+    fail(farm_env.db_url, r2_id, "infrastructure failure after 4 attempts: board unreachable")
 
     assert agent.calls == calls + 1  # r3 planned, dispatched and run
     assert [r.repeat for r in _runs(farm_env)] == [0, 1, 3]

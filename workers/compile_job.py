@@ -1,17 +1,15 @@
-"""Compile jobs: build or load the model, then quantize/compile it unless the store already holds it."""
+"""Compile jobs, run by compile workers: build or load the model, then quantize/compile it with the target's
+toolchain unless the store already holds the artifact. What follows a compile (its run jobs, the sweep's
+roll-up) is :func:`farm.scheduler.after_job`'s, called by the task."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import onnx
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from farm.artifacts import ArtifactStore, artifact_key, sha256_bytes
@@ -20,47 +18,14 @@ from farm.db.models import ArtifactRow, JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.errors import InfraError, ModelError
 from farm.inventory import load_inventory
-from farm.services.sweeps import fail_job, roll_up
-from farm.sweep.schema import Dataset, ModelRef, Quantization, Sweep
+from farm.services.sweeps import record_failure
+from farm.sweep.schema import Dataset, Quantization, Sweep
+from farm.zoo.build import build_model, input_shape
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import toolchain_for_target
 from workers.toolchains.runners import artifact_columns, runner_for
 
 log = logging.getLogger(__name__)
-
-
-def build_model(ref: ModelRef, batch_size: int) -> onnx.ModelProto:
-    if ref.zoo:
-        from farm.zoo.registry import build_zoo_model
-
-        return build_zoo_model(ref.zoo, batch_size)
-    if ref.onnx:
-        from farm.zoo.user import load_onnx_file
-
-        return load_onnx_file(Path(ref.onnx), batch_size)
-    from farm.zoo.user import export_torch_model
-
-    assert ref.torch and ref.input_shape
-    ckpt = Path(ref.checkpoint) if ref.checkpoint else None
-    with _on_sys_path(ref.python_path):
-        return export_torch_model(ref.torch, ckpt, tuple(ref.input_shape), batch_size)
-
-
-@contextmanager
-def _on_sys_path(folder: str | None) -> Iterator[None]:
-    """The user's torch module is imported from the sweep's folder (or python_path), then forgotten, so a
-    long-running worker exports the module as it is now, not as it was at the first sweep."""
-    if not folder:
-        yield
-        return
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        sys.path.remove(folder)
-        for name, module in list(sys.modules.items()):
-            if str(getattr(module, "__file__", None) or "").startswith(folder + "/"):
-                del sys.modules[name]
 
 
 def quant_config(q: Quantization) -> QuantConfig:
@@ -91,12 +56,6 @@ def with_calibration_dataset(
     return replace(qcfg, calibration_data=str(pack.path), calibration_sha256=pack.file_sha256)
 
 
-def input_shape(model: onnx.ModelProto) -> list[int]:
-    inits = {i.name for i in model.graph.initializer}
-    inp = next(i for i in model.graph.input if i.name not in inits)
-    return [d.dim_value for d in inp.type.tensor_type.shape.dim]
-
-
 def run_compile_job(settings: Settings, job_id: int) -> str:
     """Returns the job's final state: 'cached' (nothing compiled), 'done', or 'failed' (model error).
 
@@ -114,7 +73,6 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
         job.state, job.started_at = "running", utcnow()
         job.attempts += 1
         model_name, precision, target, batch = job.model, job.precision, job.target, job.batch_size
-        sweep_id = job.sweep_id
 
     ref = next(m for m in spec.models if m.name == model_name)
     inventory = load_inventory(settings.inventory_dir)
@@ -158,11 +116,9 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
                 )
                 state = "done"
     except ModelError as exc:
-        fail_job(settings.db_url, job_id, str(exc))
+        record_failure(settings.db_url, job_id, str(exc))
         return "failed"
     _finish(settings, job_id, state, artifact_key=key)
-    _dispatch_dependents(settings, job_id, target)
-    roll_up(settings.db_url, sweep_id)
     return state
 
 
@@ -224,13 +180,3 @@ def _finish(settings: Settings, job_id: int, state: str, *, artifact_key: str) -
         job = s.get(JobRow, job_id)
         assert job is not None
         job.state, job.error, job.finished_at, job.artifact_key = state, None, utcnow(), artifact_key
-
-
-def _dispatch_dependents(settings: Settings, job_id: int, target: str) -> None:
-    from farm.services.dispatch import enqueue_runs
-
-    with session_scope(settings.db_url) as s:
-        ids = list(
-            s.scalars(select(JobRow.id).where(JobRow.depends_on_id == job_id, JobRow.state == "pending"))
-        )
-    enqueue_runs(settings.db_url, [(i, target) for i in ids])
