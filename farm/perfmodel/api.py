@@ -14,8 +14,9 @@ import onnx
 
 from farm.errors import ModelError
 from farm.perfmodel.graph import Graph, analyse
+from farm.perfmodel.params import Params
 from farm.perfmodel.partition import Plan, check_memory, plan
-from farm.perfmodel.perf import Params, Prediction, predict_plan
+from farm.perfmodel.perf import Prediction, predict_plan
 from farm.perfmodel.target import DpuTarget, dpu_target
 
 

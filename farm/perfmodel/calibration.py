@@ -4,7 +4,7 @@ Why: the model's shape is physical (farm/perfmodel/perf.py); only a handful of p
 (how well each MAC array is kept busy, the depthwise ALU's efficiency, sustained memory bandwidth, fixed
 per-layer and per-call costs, host pre/post-processing cost). They are shared by every row, so they carry
 over to models and boards the table does not have. ``fit()`` re-derives them (Nelder-Mead on the squared
-log errors of fps_st and fps_mt); the values below are its result, frozen so predictions are stable.
+log errors of fps_st and fps_mt); its result is frozen in farm/perfmodel/params.py so predictions are stable.
 """
 
 from __future__ import annotations
@@ -17,22 +17,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from farm.perfmodel.configs import parse_dpu
+from farm.perfmodel.params import CALIBRATED, Params
 from farm.perfmodel.partition import Plan, plan
-from farm.perfmodel.perf import Params, Prediction, predict_plan
+from farm.perfmodel.perf import Prediction, predict_plan
 from farm.perfmodel.published import PublishedRow, published_rows
 from farm.perfmodel.target import DpuTarget, dpu_target
-
-#: The calibrated parameters: ``fit()`` on published_dpu_perf.csv, rounded (see docs/dpu-model.md). The
-#: DPUCAHX8H and DPUCVDX8G array efficiencies and the depthwise ALU's sit at their physical limit of 1.0:
-#: on those rows the losses are explained by ceil-rounding, per-layer start-up and memory, not by stalls.
-CALIBRATED = Params(
-    conv_eff={"DPUCZDX8G": 0.909, "DPUCAHX8H": 1.0, "DPUCVDX8G": 1.0},
-    dw_eff=1.0,
-    mem_eff=0.714,
-    layer_overhead_cycles=5406.0,
-    call_overhead_us=50.0,
-    host_cycles_per_elem=8.01,
-)
 
 METRICS = ("latency_ms", "fps_st", "fps_mt")
 

@@ -13,32 +13,16 @@ published model-zoo figures (farm/perfmodel/calibration.py) and shared by every 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from farm.perfmodel.graph import Layer
+from farm.perfmodel.params import CALIBRATED, Params
 from farm.perfmodel.partition import Plan
 from farm.perfmodel.target import DpuTarget
 
 MODEL_VERSION = "farm-dpu-perf/1"
 CPU_MACS_PER_CYCLE = 2.0  # fp32 MACs per A53-equivalent cycle for CPU fallbacks (128-bit NEON, realistic)
 HOST_MEMORY_GBPS_CAP = 20.0  # host-side streaming bandwidth cap for CPU fallbacks
-
-
-@dataclass(frozen=True)
-class Params:
-    """Calibrated physical parameters (values: farm/perfmodel/calibration.py CALIBRATED)."""
-
-    conv_eff: dict = field(default_factory=lambda: {"DPUCZDX8G": 0.8, "DPUCAHX8H": 0.8, "DPUCVDX8G": 0.5})
-    dw_eff: float = 0.8  # depthwise / pooling ALU efficiency
-    mem_eff: float = 0.7  # sustained fraction of the board's peak DDR/HBM bandwidth
-    layer_overhead_cycles: float = 2000.0  # per DPU instruction block (fetch, pipeline fill, drain)
-    #: Per DPU subgraph call on an A53 at 1 GHz (VART submit + wait + cache maintenance). Not fitted: every
-    #: calibration row is one subgraph, so it cannot be told apart from pre/post-processing there.
-    call_overhead_us: float = 50.0
-    host_cycles_per_elem: float = 4.0  # pre/post-processing per input/output element (A53 cycles)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -236,8 +220,6 @@ def _call_time(plan: Plan, t: DpuTarget, p: Params, images: int) -> tuple[float,
 
 def predict_plan(plan: Plan, t: DpuTarget, p: Params | None = None) -> Prediction:
     """Latency (compiled batch, one thread), fps single- and multi-thread for ``plan`` on ``t``."""
-    from farm.perfmodel.calibration import CALIBRATED
-
     p = p or CALIBRATED
     engines = t.dpu.engines
     batch = max(1, plan.graph.batch)

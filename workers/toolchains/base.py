@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,28 +103,22 @@ class Toolchain(ABC):
     #: The Docker image that holds this toolchain (None: no image; it runs in-process or on a host).
     container_image: str | None = None
 
-    def catalog_name(self) -> str:
-        """The name this toolchain has in the catalog (``workers.toolchains.registry.TOOLCHAINS``)."""
-        from workers.toolchains.registry import TOOLCHAINS
+    #: The name this toolchain has in the catalog (``workers.toolchains.registry.TOOLCHAINS``); per-target
+    #: toolchains override :meth:`catalog_name` to add their board type.
+    catalog: str = ""
 
-        cls = type(self)
-        target = f"{cls.__module__}:{cls.__qualname__}"
-        for name, where in TOOLCHAINS.items():
-            if where == target:
-                return name
-        raise KeyError(f"{target} is not in the toolchain registry")
+    def catalog_name(self) -> str:
+        if not self.catalog:
+            raise KeyError(f"{type(self).__qualname__} has no catalog name")
+        return self.catalog
 
     def container_command(self, in_path: str, out_dir: str, precision: str, quant: QuantConfig) -> list[str]:
         """argv run inside ``container_image`` (paths are the container's, under ``/work``). It must write
         ``<out_dir>/result.json`` and the artifact and exit 0, 2 (model error) or 1 (anything else)."""
-        from workers.toolchains.cli import compile_argv
-
         return compile_argv("python3", self.catalog_name(), in_path, precision, quant, out_dir)
 
     def container_version_command(self) -> list[str]:
         """argv run inside ``container_image`` that prints ``{"name", "version", "target_arch"}`` as JSON."""
-        from workers.toolchains.cli import version_argv
-
         return version_argv("python3", self.catalog_name())
 
     @abstractmethod
@@ -135,3 +130,29 @@ class Toolchain(ABC):
         self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
     ) -> CompileResult:
         """Compiles ``model`` for ``precision`` into ``out_dir``; raises ModelError when it cannot."""
+
+
+#: How a toolchain is run as a program (workers/toolchains/cli.py), on a compile host or in a container.
+def compile_argv(python: str, toolchain: str, model: str, precision: str, quant, out_dir: str) -> list[str]:
+    """The ``compile`` command line (one argument per word, for ``quote_argv`` or ``docker run``)."""
+    return [
+        python,
+        "-m",
+        "workers.toolchains.cli",
+        "compile",
+        "--toolchain",
+        toolchain,
+        "--model",
+        model,
+        "--precision",
+        precision,
+        "--quant-json",
+        json.dumps(quant.as_dict(), sort_keys=True, separators=(",", ":")),
+        "--out-dir",
+        out_dir,
+        *(["--calibration-data", quant.calibration_data] if quant.calibration_data else []),
+    ]
+
+
+def version_argv(python: str, toolchain: str) -> list[str]:
+    return [python, "-m", "workers.toolchains.cli", "version", "--toolchain", toolchain]

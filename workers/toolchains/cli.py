@@ -42,6 +42,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from farm.errors import ModelError
+from workers.toolchains.base import QuantConfig, compile_argv, version_argv
+
+__all__ = ["EXIT_MODEL", "EXIT_OK", "RESULT_FILE", "compile_argv", "main", "version_argv"]
 
 RESULT_FILE = "result.json"
 RESULT_SCHEMA = 1
@@ -49,35 +52,8 @@ EXIT_OK, EXIT_OTHER, EXIT_MODEL = 0, 1, 2
 _QUANT_KEYS = ("calibration_samples", "method", "per_channel", "seed", "calibration_sha256")
 
 
-def compile_argv(python: str, toolchain: str, model: str, precision: str, quant, out_dir: str) -> list[str]:
-    """The ``compile`` command line (one argument per word, for ``quote_argv`` or ``docker run``)."""
-    return [
-        python,
-        "-m",
-        "workers.toolchains.cli",
-        "compile",
-        "--toolchain",
-        toolchain,
-        "--model",
-        model,
-        "--precision",
-        precision,
-        "--quant-json",
-        json.dumps(quant.as_dict(), sort_keys=True, separators=(",", ":")),
-        "--out-dir",
-        out_dir,
-        *(["--calibration-data", quant.calibration_data] if quant.calibration_data else []),
-    ]
-
-
-def version_argv(python: str, toolchain: str) -> list[str]:
-    return [python, "-m", "workers.toolchains.cli", "version", "--toolchain", toolchain]
-
-
 def quant_from_json(text: str):
     """A QuantConfig from ``--quant-json`` (missing keys take the defaults; unknown keys are an error)."""
-    from workers.toolchains.base import QuantConfig
-
     data = json.loads(text or "{}")
     if not isinstance(data, dict):
         raise ValueError("--quant-json must be a JSON object")

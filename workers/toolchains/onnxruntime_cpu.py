@@ -247,6 +247,7 @@ def _stride(batch: int) -> int:
 
 class OnnxRuntimeCpuToolchain(Toolchain):
     name = "onnxruntime"
+    catalog = "onnxruntime_cpu"
     #: INT8 activations: unsigned asymmetric for the CPU's U8S8 kernels (see the module docstring).
     activation_type = "QUInt8"
     symmetric_activations = False

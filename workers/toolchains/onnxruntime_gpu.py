@@ -19,6 +19,7 @@ CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime-gpu"
 
 class OnnxRuntimeGpuToolchain(OnnxRuntimeCpuToolchain):
     name = "onnxruntime_gpu"
+    catalog = "onnxruntime_gpu"
     activation_type = "QInt8"
     symmetric_activations = True
 
