@@ -21,8 +21,6 @@ sessions) and removes the lab file. A lock file keeps two ``up``/``down`` from r
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -30,17 +28,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from farm.config import Settings
-from farm.errors import FarmError, InventoryError
-from farm.inventory import NAME, REMOTE_DIR, BoardType, load_inventory
+from farm.errors import FarmError
+from farm.inventory import REMOTE_DIR, BoardType, load_inventory
+from farm.lab.labfile import (
+    TEMPLATE,
+    BoardStatus,
+    LabBoard,
+    LabHandle,
+    boards_from,
+    dpu_fingerprint,
+    lab_dir,
+    lab_file,
+    load_template,
+    locked,
+    next_address,
+    read_lab_state,
+    render,
+    select_boards,
+    state_file,
+    write_lab_state,
+)
 from farm.lab.physics.boardsim import load_catalog
 from farm.lab.physics.sensorfs import BOARD_FILE, LOAD_FILE, STATE_FILE, SensorFs, read_state, write_atomic
 from farm.lab.sshd import (
@@ -54,166 +64,12 @@ from farm.lab.sshd import (
     stop_sshd,
 )
 
-TEMPLATE = "virtual-lab.yaml"
-LAB_FILE = "virtual-lab.yaml"
-STATE = "state.json"
 SSHD_ENV = "FARM_LAB_SSHD"
-FIRST_ADDRESS = 101  # 127.0.0.101 ...; the tests' own sshd boards use 127.0.0.2-99
 BOARDSIM_READY_S = 20.0
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TemplateBoard(_Strict):
-    name: str = Field(pattern=NAME)
-    type: str = Field(pattern=NAME)
-    transport: Literal["local"] | None = None  # local: a real board of this machine (not emulated)
-
-
-class Template(_Strict):
-    time_scale: float = Field(default=1.0, gt=0, le=1)
-    boards: list[TemplateBoard] = Field(min_length=1)
-
-
-@dataclass
-class LabBoard:
-    """One board of a running lab, as the state file keeps it."""
-
-    name: str
-    type: str
-    emulated: bool
-    transport: str  # ssh | local
-    serial: str | None = None
-    root: str | None = None
-    host: str | None = None
-    port: int | None = None
-    sshd_dir: str | None = None
-    work_dir: str | None = None
-    sshd_pid: int | None = None
-    boardsim_pid: int | None = None
-    time_scale: float | None = None
-
-
-@dataclass
-class LabHandle:
-    """What ``up`` did: the lab file to export as FARM_LAB, the boards, and what the user should know."""
-
-    lab_file: Path
-    state_file: Path
-    transport: str  # "ssh" (emulated boards behind sshd) or "local" (fallback without openssh-server)
-    time_scale: float
-    boards: list[LabBoard]
-    notes: list[str] = field(default_factory=list)
-    started: list[str] = field(default_factory=list)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"FARM_LAB": str(self.lab_file)}
-
-
-@dataclass
-class BoardStatus:
-    name: str
-    type: str
-    transport: str
-    where: str
-    sshd_up: bool | None  # None: the board has no sshd (local)
-    boardsim_up: bool | None  # None: not emulated
-    temp_c: float | None = None
-    clock_mhz: float | None = None
-    power_w: float | None = None
-    throttled: bool | None = None
-    age_s: float | None = None  # how old the simulator's last update is
-
-
-# ---------------------------------------------------------------------------------------------- paths
-def lab_dir(settings: Settings) -> Path:
-    return (settings.data_dir / "lab").absolute()
-
-
-def lab_file(settings: Settings) -> Path:
-    return lab_dir(settings) / LAB_FILE
-
-
-def state_file(settings: Settings) -> Path:
-    return lab_dir(settings) / STATE
 
 
 def default_sshd() -> str:
     return os.environ.get(SSHD_ENV) or SSHD
-
-
-@contextlib.contextmanager
-def _locked(settings: Settings) -> Iterator[None]:
-    directory = lab_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-# ---------------------------------------------------------------------------------------------- template
-def load_template(path: Path) -> Template:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InventoryError(f"cannot read the virtual lab template: {exc}", path=str(path)) from None
-    try:
-        return Template.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InventoryError(f"{where}: {err['msg']}", path=str(path)) from None
-
-
-def dpu_fingerprint(board_type: BoardType) -> str:
-    """A stable 64-bit fingerprint of the accelerator configuration (what a real DPU reports as its
-    fingerprint: the same IP and configuration give the same value)."""
-    accelerator = board_type.accelerator.model_dump(exclude_none=True) if board_type.accelerator else {}
-    digest = hashlib.sha256(json.dumps(accelerator, sort_keys=True).encode()).hexdigest()
-    return "0x" + digest[:16].upper()
-
-
-def _select(template: Template, boards: list[str] | None) -> list[TemplateBoard]:
-    if not boards:
-        return list(template.boards)
-    chosen: list[TemplateBoard] = []
-    for wanted in boards:
-        matches = [b for b in template.boards if b.name == wanted] or [
-            b for b in template.boards if b.type == wanted
-        ]
-        if not matches:
-            names = ", ".join(b.name for b in template.boards)
-            raise FarmError(f"no board or board type {wanted!r} in the virtual lab (boards: {names})")
-        chosen += [b for b in matches if b not in chosen]
-    return chosen
-
-
-# ---------------------------------------------------------------------------------------------- state
-def _read_state(settings: Settings) -> dict:
-    try:
-        return json.loads(state_file(settings).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(settings: Settings, time_scale: float, boards: dict[str, LabBoard], transport: str) -> None:
-    doc = {
-        "time_scale": time_scale,
-        "transport": transport,
-        "lab_file": str(lab_file(settings)),
-        "boards": [asdict(b) for b in boards.values()],
-    }
-    write_atomic(state_file(settings), json.dumps(doc, indent=2) + "\n")
-
-
-def _boards_from(state: dict) -> dict[str, LabBoard]:
-    return {b["name"]: LabBoard(**b) for b in state.get("boards", [])}
 
 
 def _is_boardsim(pid: int | None, root: str | None) -> bool:
@@ -233,14 +89,6 @@ def _sshd_server(board: LabBoard, client: ClientKey, sshd_path: str, port: int |
         work_dir=Path(board.work_dir),
         sshd_path=sshd_path,
     )
-
-
-def _next_address(boards: dict[str, LabBoard]) -> str:
-    used = {b.host for b in boards.values() if b.host}
-    for i in range(FIRST_ADDRESS, 255):
-        if f"127.0.0.{i}" not in used:
-            return f"127.0.0.{i}"
-    raise FarmError("no free 127.0.0.x address left for another emulated board")
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -303,43 +151,6 @@ def _markers(board: LabBoard) -> list[str]:
     return [f"{p}/" for p in (board.sshd_dir, board.work_dir) if p]
 
 
-# ---------------------------------------------------------------------------------------------- lab file
-def _render(
-    settings: Settings, boards: dict[str, LabBoard], client: ClientKey | None, time_scale: float
-) -> str:
-    lines = [
-        "# Rendered by `farm lab up` from inventory/virtual-lab.yaml: do not edit (`farm lab down` removes it).",
-        f"# export FARM_LAB={lab_file(settings)}",
-        f"# time scale {time_scale:g}: emulated time runs {1 / time_scale:g}x faster than wall time.",
-        "boards:",
-    ]
-    for b in boards.values():
-        lines += [f"  - name: {b.name}", f"    type: {b.type}", f"    transport: {b.transport}"]
-        if b.transport == "ssh":
-            assert client is not None and b.work_dir
-            lines += [
-                "    ssh:",
-                f"      host: {b.host}",
-                f"      port: {b.port}",
-                f"      user: {_user()}",
-                f"      key_file: {client.private}",
-                f"      known_hosts: {Path(b.sshd_dir or '') / 'known_hosts'}",
-                f"      work_dir: {b.work_dir}",
-                f"      python: {sys.executable}",
-            ]
-        if b.serial:
-            lines.append(f"    serial: {b.serial}")
-        if b.emulated:
-            lines.append(f"    emulation: {{root: {b.root}, time_scale: {b.time_scale!r}}}")
-    return "\n".join(lines) + "\n"
-
-
-def _user() -> str:
-    import getpass
-
-    return getpass.getuser()
-
-
 # ---------------------------------------------------------------------------------------------- API
 def up(
     settings: Settings,
@@ -356,7 +167,7 @@ def up(
     template_path = template or settings.inventory_dir / TEMPLATE
     tpl = load_template(template_path)
     catalog = load_catalog(settings.inventory_dir)
-    selected = _select(tpl, boards)
+    selected = select_boards(tpl, boards)
     for tb in selected:
         board_type = catalog.get(tb.type)
         if board_type is None:
@@ -386,9 +197,9 @@ def up(
             f"the lab folder {directory} is not a plain absolute path (letters, digits, _ . / - only), which "
             "a lab file needs for its boards' paths: set FARM_DATA_DIR to such a folder"
         )
-    with _locked(settings):
-        state = _read_state(settings)
-        current = _boards_from(state)
+    with locked(settings):
+        state = read_lab_state(settings)
+        current = boards_from(state)
         scale = time_scale if time_scale is not None else float(state.get("time_scale") or tpl.time_scale)
         client = ClientKey.create(directory / "ssh" / "id_ed25519", "farm-virtual-lab") if use_sshd else None
         try:
@@ -420,9 +231,9 @@ def up(
         finally:
             order = {b.name: i for i, b in enumerate(tpl.boards)}
             current = dict(sorted(current.items(), key=lambda kv: order.get(kv[0], len(order))))
-            _write_state(settings, scale, current, transport)
+            write_lab_state(settings, scale, current, transport)
         path = lab_file(settings)
-        write_atomic(path, _render(settings, current, client, scale))
+        write_atomic(path, render(settings, current, client, scale))
         try:
             load_inventory(settings.inventory_dir, lab=str(path))
         except FarmError as exc:
@@ -464,7 +275,7 @@ def _ensure_sshd(
 ) -> None:
     """Keep the board's sshd if it runs (same address, port, host key); else start it, on the same port
     when that is still free."""
-    board.host = board.host or _next_address(current)
+    board.host = board.host or next_address(current)
     if board.port:
         server = _sshd_server(board, client, sshd_path, board.port)
         if server.adopt(board.sshd_pid):
@@ -528,10 +339,10 @@ def down_board(board: LabBoard, simulator: bool = True) -> list[str]:
 
 def down(settings: Settings) -> list[str]:
     """Stop everything ``up`` started (and only that) and remove the lab file. Returns what was stopped."""
-    with _locked(settings):
-        state = _read_state(settings)
+    with locked(settings):
+        state = read_lab_state(settings)
         stopped: list[str] = []
-        for board in _boards_from(state).values():
+        for board in boards_from(state).values():
             stopped += down_board(board)
         for path in (lab_file(settings), state_file(settings)):
             with contextlib.suppress(FileNotFoundError):
@@ -542,7 +353,7 @@ def down(settings: Settings) -> list[str]:
 def status(settings: Settings) -> list[BoardStatus]:
     """Each board of the running lab: sshd up? simulator up? temperature and clock now."""
     rows = []
-    for board in _boards_from(_read_state(settings)).values():
+    for board in boards_from(read_lab_state(settings)).values():
         sshd_up: bool | None = None
         where = "local"
         if board.transport == "ssh" and board.sshd_dir and board.host and board.port:
