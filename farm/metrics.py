@@ -58,9 +58,14 @@ class Metric:
     views: frozenset[str] = frozenset()
 
     @property
+    def unit_label(self) -> str:
+        """The unit as a reader wants it on an axis ("inferences/s", "°C")."""
+        return self.unit_text or self.unit
+
+    @property
     def title(self) -> str:
         """Label with unit, for an axis or a panel: "Throughput (inferences/s)"."""
-        return f"{self.label} ({self.unit_text or self.unit})"
+        return f"{self.label} ({self.unit_label})"
 
     @property
     def header(self) -> str:
