@@ -229,6 +229,12 @@ def unit(name: str) -> str:
     return get(name).unit
 
 
+def stored(name: str, value: float) -> tuple[str, float, str]:
+    """``(name, value, unit)`` as a producer hands it to the store, the unit from the catalog: a name the
+    catalog lacks fails here, not later on a page."""
+    return name, float(value), get(name).unit
+
+
 def better(name: str) -> Better:
     return get(name).better
 

@@ -103,6 +103,9 @@ def test_lookups() -> None:
     assert metrics.label("no_such_metric") == "no_such_metric" and metrics.find("no_such_metric") is None
     with pytest.raises(KeyError, match="not in the metric catalog"):
         metrics.get("no_such_metric")
+    assert metrics.stored("power_w", 12) == ("power_w", 12.0, "W")
+    with pytest.raises(KeyError):
+        metrics.stored("power_watts", 12.0)
     with pytest.raises(ValueError, match="unknown view"):
         metrics.names(view="nowhere")
     assert metrics.names(kind="efficiency") == ("inferences_per_joule",)
