@@ -7,6 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from farm import metrics as catalog
+
 EMULATED_NOTE = (
     "**Emulated** figures come from the virtual lab's performance, power and thermal models, not from a "
     "board: they are labelled *(emulated)* everywhere and are estimates, not measurements."
@@ -35,6 +37,22 @@ def table(
         key=f"csv_{name}",
         on_click="ignore",
     )
+
+
+def metric_columns(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Column settings for metric columns: the catalog's title as header, its better direction as help."""
+    out: dict[str, Any] = {}
+    for name in names:
+        m = catalog.find(name)
+        if m is not None:
+            out[name] = st.column_config.NumberColumn(m.title, help=f"`{name}`: {m.better_text}")
+    return out
+
+
+def delta_color(name: str) -> str:
+    """st.metric's delta colour for a change of `name`: green when it went the better way."""
+    m = catalog.find(name)
+    return {"higher": "normal", "lower": "inverse"}.get(m.better if m else "neither", "off")
 
 
 def emulated_banner(count: int) -> None:

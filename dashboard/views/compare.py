@@ -7,7 +7,15 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
-from farm.queries.runs import LATENCY_PERCENTILES, compare, selection_options, speedups, sweeps_for_selection
+from farm import metrics as catalog
+from farm.queries.runs import (
+    COMPARE_METRICS,
+    LATENCY_PERCENTILES,
+    compare,
+    selection_options,
+    speedups,
+    sweeps_for_selection,
+)
 
 st.title("Compare targets")
 
@@ -72,17 +80,20 @@ if any(has[c] for c in latency_cols):
     long["percentile"] = long["percentile"].str.removeprefix("latency_ms_").str.replace("_", ".")
     st.altair_chart(
         charts.grouped_bars(
-            long.dropna(), x="label", y="ms", group="percentile", title="Latency percentiles", y_title="ms"
+            long.dropna(),
+            x="label",
+            y="ms",
+            group="percentile",
+            title="Latency percentiles",
+            y_title=catalog.get(latency_cols[0]).unit_label,
         )
     )
 else:
     st.info(f"No latency percentiles for {scenario}: its headline is throughput.")
 
 PANELS = {
-    "throughput_ips": "Throughput (inferences/s)",
-    "inferences_per_joule": "Perf per watt (inferences/J)",
-    "energy_mj_per_inference": "Energy per inference (mJ)",
-    "power_w": "Average power (W)",
+    name: catalog.get(name).title
+    for name in ("throughput_ips", "inferences_per_joule", "energy_mj_per_inference", "power_w")
 }
 reported = [m for m in PANELS if has.get(m)]
 if reported:
@@ -114,7 +125,11 @@ if missing:
 
 st.subheader("Per target")
 shown = df.drop(columns=["run_ids"]).assign(sweep=df["sweep_id"].map(ui.sweep_link))
-ui.table(shown.drop(columns=["sweep_id"]), "compare", column_config={"sweep": ui.SWEEP_LINK})
+ui.table(
+    shown.drop(columns=["sweep_id"]),
+    "compare",
+    column_config={"sweep": ui.SWEEP_LINK, **ui.metric_columns(COMPARE_METRICS)},
+)
 
 st.subheader("FPGA speedup over the CPU and GPU baselines")
 ups = speedups(results)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
+from farm import metrics as catalog
 from farm.queries.runs import latest_runs, run_detail
 
 st.title("Run detail")
@@ -62,11 +63,21 @@ with right:
     if run["metrics"]:
         metrics = pd.DataFrame(run["metrics"])
         metrics["source"] = metrics["source"].replace({"emulated": "emulated ⚠"})
+        metrics.insert(1, "label", metrics["name"].map(catalog.label))
+        metrics["better"] = metrics["name"].map(lambda n: m.better if (m := catalog.find(n)) else "")
         ui.table(metrics, f"run_{run['run_id']}_metrics")
     else:
         st.info("This run stored no metrics.")
 
-TRACES = (("power", "Power", "W"), ("thermal", "Temperature", "°C"), ("clock", "Clock", "MHz"))
+# trace -> title, and the unit when the trace names none (the catalog's unit of what it measures)
+TRACES = tuple(
+    (key, title, catalog.get(name).unit_label)
+    for key, title, name in (
+        ("power", "Power", "power_w"),
+        ("thermal", "Temperature", "temp_c_max"),
+        ("clock", "Clock", "clock_mhz_min"),
+    )
+)
 traces = run["traces"]
 present = [(k, t, u) for k, t, u in TRACES if (traces.get(k) or {}).get("values")]
 if present:

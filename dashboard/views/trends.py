@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, filters, ui
 from dashboard.data import fetch
+from farm import metrics as catalog
 from farm.queries.runs import TREND_METRICS, fingerprints, selection_options, trend
 
 st.title("Trends")
@@ -33,7 +34,9 @@ batch_size, rows = pick("Batch size", "batch_size", rows, cols[2])
 scenario, rows = pick("Scenario", "scenario", rows, cols[3], default="SingleStream")
 target, rows = pick("Target", "target", rows, cols[4])
 default_metric = "throughput_ips" if scenario == "Offline" else "latency_ms_p90"
-metric = filters.choice("Metric", "metric", TREND_METRICS, default=default_metric, container=cols[5])
+metric = filters.choice(
+    "Metric", "metric", TREND_METRICS, default=default_metric, format_func=catalog.title, container=cols[5]
+)
 
 groups = fetch(
     fingerprints, model=model, precision=precision, batch_size=batch_size, scenario=scenario, target=target
@@ -57,7 +60,9 @@ ui.emulated_banner(int((df["source"] == "emulated").sum()))
 label = f"{target} (emulated)" if set(df["source"]) == {"emulated"} else target
 st.altair_chart(
     charts.history(
-        df, title=f"{metric}: {model} {precision} b{batch_size} {scenario} on {label}", y_title=metric
+        df,
+        title=f"{metric}: {model} {precision} b{batch_size} {scenario} on {label}",
+        y_title=catalog.title(metric),
     )
 )
 first, last = df["value"].iloc[0], df["value"].iloc[-1]
@@ -67,7 +72,7 @@ cols[1].metric(
     "latest",
     f"{last:,.3f}",
     delta=f"{(last - first) / first * 100:+.1f}% since first" if first else None,
-    delta_color="off",
+    delta_color=ui.delta_color(metric),  # green when it went the metric's better way
 )
 cols[2].metric("median", f"{df['value'].median():,.3f}")
 cols[3].metric("fingerprint", chosen[:12])

@@ -7,6 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from farm import metrics
+
+#: Row key -> column header: who ran what, then the terminal table's metrics with the catalog's headers.
 TABLE_COLUMNS = {
     "model": "model",
     "precision": "prec",
@@ -15,13 +18,7 @@ TABLE_COLUMNS = {
     "target": "target",
     "board": "board",
     "source": "source",
-    "latency_ms_p50": "p50 ms",
-    "latency_ms_p90": "p90 ms",
-    "latency_ms_p99": "p99 ms",
-    "throughput_ips": "inf/s",
-    "power_w": "W",
-    "energy_mj_per_inference": "mJ/inf",
-    "int8_top1_agreement": "int8 top1 agr",
+    **{name: metrics.get(name).header for name in metrics.names(view=metrics.TABLE)},
 }
 
 

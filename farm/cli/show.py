@@ -12,6 +12,7 @@ import click
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
+from farm import metrics
 from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
 from farm.db.models import RunAttachmentRow, RunRow
 from farm.db.session import session_scope
@@ -138,6 +139,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _metric_note(m: dict[str, Any]) -> str:
+    """The unit as stored (the catalog's when the row has none), then the catalog's label and direction."""
+    known = metrics.find(m["name"])
+    if known is None:
+        return m["unit"] or ""
+    return f"{m['unit'] or known.unit:<6} {known.label} ({known.better_text})"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     lines = []
     source = doc["source"] + (" (EMULATED: modelled, not measured)" if doc["emulated"] else "")
@@ -156,7 +165,7 @@ def render_text(doc: dict[str, Any]) -> str:
     lines += [f"  ! {f}" for f in doc["flags"]]
     lines.append("metrics:")
     for m in doc["metrics"]:
-        lines.append(f"  {m['name']:<28} {_fmt(m['value']):>14} {m['unit']}")
+        lines.append(f"  {m['name']:<28} {_fmt(m['value']):>14} {_metric_note(m)}")
     lat = doc["latency_distribution"]
     lines.append("latency distribution (ms):" + ("" if lat else " no samples"))
     if lat:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
+from farm import metrics
 from farm.db.models import (
     ArtifactRow,
     BoardRow,
@@ -21,27 +22,8 @@ from farm.db.models import (
 )
 from farm.queries.common import iso
 
-RESULT_METRICS = (
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p95",
-    "latency_ms_p99",
-    "latency_ms_p99_9",
-    "latency_ms_mean",
-    "throughput_ips",
-    "server_qps_max",
-    "server_latency_ms_p99_at_max",
-    "power_w",
-    "energy_mj_per_inference",
-    "temp_c_max",
-    # accuracy (docs/accuracy.md): on the run's own inputs (int8 vs fp32) and on the sweep's dataset
-    "int8_fp32_top1_agreement",
-    "int8_fp32_sqnr_db",
-    "accuracy_top1",
-    "accuracy_top5",
-    "accuracy_samples",
-    "int8_fp32_dataset_top1_agreement",
-)
+# Which metrics each read names, in the catalog's order (farm/metrics.py).
+RESULT_METRICS = metrics.names(view=metrics.RESULTS)
 
 
 def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
@@ -91,23 +73,14 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9")
+LATENCY_PERCENTILES = metrics.PERCENTILES
 
 
-COMPARE_METRICS = (
-    *(f"latency_ms_{p}" for p in LATENCY_PERCENTILES),
-    "latency_ms_mean",
-    "throughput_ips",
-    "power_w",
-    "energy_mj_per_inference",
-    "inferences_per_joule",
-    "temp_c_max",
-    "clock_mhz_min",
-)
+COMPARE_METRICS = metrics.names(view=metrics.COMPARE)
 
 
 # What a trend can follow (a fixed list: a DISTINCT over the metrics table would read all of it).
-TREND_METRICS = (*COMPARE_METRICS, "power_w_peak", *(f"offline_completion_ms_{p}" for p in ("p50", "p99")))
+TREND_METRICS = metrics.names(view=metrics.TRENDS)
 
 
 SELECTION_KEYS = ("model", "precision", "batch_size", "scenario")

@@ -31,21 +31,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from farm import metrics
 from farm.db.models import JobRow, MetricRow, RunRow, SweepRow
 from farm.db.session import session_scope
 from farm.sweep.expand import repeat_key
 from farm.sweep.schema import Stability
+from workers.agent.protocol import DEFAULT_MULTISTREAM_PERCENTILE
 
 log = logging.getLogger(__name__)
 
-#: The metric whose run-to-run spread decides, per scenario (MLPerf's headline figure of each; Server's is
-#: the highest QPS whose p99 met the bound, from the bounded search).
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "SingleStream": ("latency_ms_p90",),
-    "MultiStream": ("latency_ms_p99",),
-    "Server": ("server_qps_max",),
-    "Offline": ("throughput_ips",),
-}
 UNSTABLE = "unstable:"
 #: How a run job's error starts when the agent reported a model error (farm.services.run).
 MODEL_ERROR = "model error:"
@@ -87,11 +81,30 @@ def unstable_flag(decision: Decision, cfg: Stability) -> str:
     )
 
 
-def headline(scenario: str, metrics: dict[str, float]) -> float | None:
-    for name in HEADLINE.get(scenario, ("latency_ms_p90",)):
-        if metrics.get(name) is not None:
-            return metrics[name]
-    return None
+def headline_name(
+    scenario: str, multistream_percentile: float = DEFAULT_MULTISTREAM_PERCENTILE
+) -> str | None:
+    """The metric whose run-to-run spread decides: the scenario's headline (farm.metrics.headline, the
+    contract's rule), MultiStream's at the sweep's percentile. None for a scenario the contract lacks."""
+    try:
+        return metrics.headline(scenario, multistream_percentile)
+    except ValueError:
+        return None
+
+
+def headline(
+    scenario: str, values: dict[str, float], multistream_percentile: float = DEFAULT_MULTISTREAM_PERCENTILE
+) -> float | None:
+    """The headline's value among a run's metrics (SingleStream's for an unknown scenario, as ever)."""
+    name = headline_name(scenario, multistream_percentile) or metrics.headline("SingleStream")
+    return values.get(name)
+
+
+def multistream_percentile(s: Session, sweep_id: str) -> float:
+    """The sweep's ``loadgen.multi_stream_target_latency_percentile`` (the spec is stored as JSON)."""
+    sweep = s.get(SweepRow, sweep_id)
+    loadgen = ((sweep.spec or {}).get("loadgen") if sweep is not None else None) or {}
+    return float(loadgen.get("multi_stream_target_latency_percentile") or DEFAULT_MULTISTREAM_PERCENTILE)
 
 
 def _config(s: Session, job: JobRow) -> list[JobRow]:
@@ -114,10 +127,13 @@ def _config(s: Session, job: JobRow) -> list[JobRow]:
 
 def _values(s: Session, scenario: str, job_ids: list[int]) -> tuple[list[RunRow], list[float]]:
     runs = list(s.scalars(select(RunRow).where(RunRow.job_id.in_(job_ids)).order_by(RunRow.repeat)))
+    if not runs:
+        return runs, []
+    percentile = multistream_percentile(s, runs[0].sweep_id)  # one configuration: one sweep
     values = []
     for run in runs:
-        metrics = {m.name: m.value for m in s.scalars(select(MetricRow).where(MetricRow.run_id == run.id))}
-        value = headline(scenario, metrics)
+        found = {m.name: m.value for m in s.scalars(select(MetricRow).where(MetricRow.run_id == run.id))}
+        value = headline(scenario, found, percentile)
         if value is not None:
             values.append(value)
     return runs, values
@@ -209,6 +225,7 @@ def summary(s: Session, sweep_id: str) -> list[dict]:
     groups: dict[tuple, list[JobRow]] = {}
     for j in jobs:
         groups.setdefault((j.model, j.precision, j.target, j.batch_size, j.scenario), []).append(j)
+    percentile = multistream_percentile(s, sweep_id)
     out = []
     for (model, precision, target, batch, scenario), members in sorted(groups.items(), key=str):
         runs, values = _values(s, scenario or "", [j.id for j in members])
@@ -220,7 +237,7 @@ def summary(s: Session, sweep_id: str) -> list[dict]:
         out.append(
             {
                 "config": f"{model}/{precision}/{target}/b{batch}/{scenario}",
-                "metric": HEADLINE.get(scenario or "", ("?",))[0],
+                "metric": headline_name(scenario or "", percentile) or "?",
                 "repeats": len(members),
                 "values": len(values),
                 "cv_pct": None if decision.cv_pct is None else round(decision.cv_pct, 3),

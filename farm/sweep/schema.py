@@ -97,7 +97,8 @@ class LoadGen(Strict):
 
 class Stability(Strict):
     """Repeat each configuration until the coefficient of variation of its headline metric (SingleStream
-    p90, MultiStream p99, Server max QPS, Offline throughput) is under ``cv_threshold_pct``, from
+    p90, MultiStream at ``loadgen.multi_stream_target_latency_percentile``, Server max QPS, Offline
+    throughput: farm.metrics.headline) is under ``cv_threshold_pct``, from
     ``min_repeats`` up to ``max_repeats`` runs (docs/stability-and-provenance.md)."""
 
     cv_threshold_pct: PositiveFloat = Field(default=3.5, le=100)
