@@ -9,7 +9,7 @@ import pytest
 
 from farm.errors import FarmError
 from farm.transport.remote import quote_argv
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from tests.conftest import tiny_model
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import get_toolchain
@@ -19,8 +19,8 @@ from workers.toolchains.vitis_ai import DRIVER, IMAGE, SHELL, VERSION
 JOB = "0123456789abcdef0123456789abcdef"
 
 
-def offline_transport(work_dir: str) -> SshTransport:
-    return SshTransport("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
+def offline_transport(work_dir: str) -> SshHost:
+    return SshHost("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
 
 
 def test_image_is_pinned():

@@ -26,7 +26,7 @@ from typing import Any
 
 from farm.errors import FarmError, InfraError
 from farm.transport.remote import UnsafeRemoteValue, validate_name, validate_remote_path
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import get_toolchain
 from workers.toolchains.runners.base import DEFAULT_COMPILE_TIMEOUT_S, SHORT_TIMEOUT_S
@@ -85,7 +85,7 @@ class DockerRunner(HostRunner):
 
     def __init__(
         self,
-        transport: SshTransport,
+        transport: SshHost,
         *,
         host_name: str | None = None,
         timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,

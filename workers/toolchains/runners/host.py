@@ -30,7 +30,7 @@ from typing import Any
 
 from farm.errors import FarmError, InfraError, ModelError
 from farm.transport.remote import UnsafeRemoteValue, remote_join, validate_name
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import EXIT_MODEL, EXIT_OK, RESULT_FILE, compile_argv, version_argv
 from workers.toolchains.runners.base import (
@@ -55,13 +55,13 @@ def tail(text: str, limit: int = 1500) -> str:
 
 
 class HostRunner(CompileRunner):
-    """``transport`` is an :class:`SshTransport` to the compile host; the runner owns it (``close()``)."""
+    """``transport`` is an :class:`SshHost` (the compile host over SSH); the runner owns it (``close()``)."""
 
     kind = "host"
 
     def __init__(
         self,
-        transport: SshTransport,
+        transport: SshHost,
         *,
         host_name: str | None = None,
         timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,
