@@ -120,6 +120,11 @@ class Toolchain(ABC):
 
         return compile_argv("python3", self.catalog_name(), in_path, precision, quant, out_dir)
 
+    def container_inputs(self) -> dict[str, Path]:
+        """Local files ``container_command`` needs beside the model: the Docker runner uploads each into the
+        job's input folder (the model's folder in the container) under its name."""
+        return {}
+
     def container_version_command(self) -> list[str]:
         """argv run inside ``container_image`` that prints ``{"name", "version", "target_arch"}`` as JSON."""
         from workers.toolchains.cli import version_argv

@@ -10,7 +10,8 @@ built as a list (:func:`docker_run_argv`) and quoted word by word. No network (a
 must not fetch anything), ``--pull never`` (the image must already be on the host: the inventory's
 ``images`` says which are, and an image pulled behind our back would change the artifact), and the
 SSH user's uid:gid so the job folder stays removable. Before anything is sent, ``docker image inspect``
-checks the engine and the image and gives the image id and registry digest recorded as provenance.
+checks the engine and the image and gives the image id and registry digest recorded as provenance. The
+toolchain's ``container_inputs`` (e.g. the Vitis AI driver) are uploaded beside the model.
 
 The host needs the Docker engine usable by the SSH user and ``python3`` (for the command guard); farm
 itself lives in the image. On a timeout the guard kills the ``docker`` client, which does not stop the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from farm.errors import FarmError, InfraError
@@ -159,6 +161,9 @@ class DockerRunner(HostRunner):
             user=user,
             docker=self.docker,
         )
+
+    def job_inputs(self, toolchain_name: str) -> dict[str, Path]:
+        return get_toolchain(toolchain_name).container_inputs()
 
     def input_path(self, job_dir: str, name: str) -> str:
         return f"{CONTAINER_WORK}/{IN_DIR}/{name}"  # the job dir is mounted at CONTAINER_WORK
