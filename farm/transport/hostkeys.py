@@ -3,7 +3,7 @@
 The farm never trusts a host key on first use: a board's key is pinned once, explicitly, by an operator
 running ``farm fleet trust <board>`` (which calls :func:`scan_host_key`, shows
 :func:`fingerprint_sha256` for comparison with ``ssh-keygen -lf`` on the board, then
-:func:`pin_host_key`). Connections then verify against that file only (see ``farm.transport.ssh``).
+:func:`pin_host_key`). Connections then verify against that file only (see ``farm.transport.ssh_connection``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 from farm.errors import InfraError
 from farm.transport.base import AgentOutcome, Transport
-from workers.agent import AGENT_SCRIPT
+from workers.agent.protocol import AGENT_SCRIPT
 
 
 class LocalTransport(Transport):

@@ -117,6 +117,11 @@ class Toolchain(ABC):
         ``<out_dir>/result.json`` and the artifact and exit 0, 2 (model error) or 1 (anything else)."""
         return compile_argv("python3", self.catalog_name(), in_path, precision, quant, out_dir)
 
+    def container_inputs(self) -> dict[str, Path]:
+        """Local files ``container_command`` needs beside the model: the Docker runner uploads each into the
+        job's input folder (the model's folder in the container) under its name."""
+        return {}
+
     def container_version_command(self) -> list[str]:
         """argv run inside ``container_image`` that prints ``{"name", "version", "target_arch"}`` as JSON."""
         return version_argv("python3", self.catalog_name())

@@ -12,7 +12,8 @@ Flow inside ``xilinx/vitis-ai-pytorch-cpu:3.5.0`` (conda env ``vitis-ai-pytorch`
 3. ``vai_c_xir -x quantized.xmodel -a /opt/vitis_ai/compiler/arch/<IP>/<BOARD>/arch.json -o <out> -n model``
    -> ``<out>/model.xmodel``, the artifact.
 
-It writes ``<out>/result.json`` exactly as ``workers.toolchains.cli`` does (exit 0 / 2 model error /
+The driver (``workers/toolchains/vitis_ai_driver.py``) is uploaded into the job's input folder and run from
+there; it writes ``<out>/result.json`` exactly as ``workers.toolchains.cli`` does (exit 0 / 2 model error /
 1 anything else). Per target (``vitis_ai@<board type>``): the arch.json comes from the board type. In this
 process ``compile()`` refuses with a clear error: there is no Vitis AI here.
 """
@@ -20,11 +21,13 @@ process ``compile()`` refuses with a clear error: there is no Vitis AI here.
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 
 import onnx
 
 from farm.errors import FarmError, ModelError
+from workers.toolchains import vitis_ai_driver
 from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
 IMAGE = "xilinx/vitis-ai-pytorch-cpu:3.5.0"
@@ -46,88 +49,13 @@ _NO_ARCH = {
     "(fingerprint) of your own DPU TRD",
 }
 
-# Runs as `bash -c SHELL PYSCRIPT ARGS...`: $0 is the Python program, "$@" its arguments.
-SHELL = f'source /opt/vitis_ai/conda/etc/profile.d/conda.sh && conda activate {CONDA_ENV} && exec python3 -c "$0" "$@"'
+# Runs as `bash -c SHELL DRIVER_FILE ARGS...`: $0 is the driver's path in the container, "$@" its arguments.
+SHELL = f'source /opt/vitis_ai/conda/etc/profile.d/conda.sh && conda activate {CONDA_ENV} && exec python3 "$0" "$@"'
 
-# The in-container driver (Python 3 of the image; no farm inside). argv: in.onnx out_dir arch.json
-# quant_json toolchain_name version target_arch calibration.npz ("" for synthetic inputs).
-DRIVER = r"""
-import hashlib, io, json, os, subprocess, sys, time, traceback
-inp, out, arch, quant, tc, version, target_arch, calib = sys.argv[1:9]
-quant = json.loads(quant)
-t0 = time.time()
-def result(data, rc):
-    os.makedirs(out, exist_ok=True)
-    tmp = os.path.join(out, ".result.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(dict(schema=1, **data), f, indent=1, sort_keys=True)
-    os.replace(tmp, os.path.join(out, "result.json"))
-    sys.exit(rc)
-def fail(kind, msg):
-    print(("model error: " if kind == "model" else "error: ") + msg, file=sys.stderr)
-    result(dict(ok=False, error_kind=kind, error=msg), 2 if kind == "model" else 1)
-try:
-    import numpy as np, onnx, torch
-    try:
-        from onnx2torch import convert
-    except ImportError:
-        fail("internal", "onnx2torch is not installed in this image (needed to hand an ONNX model to vai_q_pytorch)")
-    from pytorch_nndct.apis import torch_quantizer
-    m = onnx.load(inp)
-    try:
-        module = convert(m).eval()
-    except Exception as e:
-        fail("model", "ONNX -> PyTorch conversion failed: %s" % e)
-    dims = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
-    rng = np.random.default_rng(int(quant.get("seed", 0)))
-    x = torch.from_numpy(rng.standard_normal(dims).astype("float32"))
-    qdir = os.path.join(out, "quantize_result")
-    q = torch_quantizer("calib", module, (x,), output_dir=qdir, device=torch.device("cpu"))
-    n = max(1, int(quant.get("calibration_samples", 200)) // max(1, dims[0]))
-    if calib:  # real calibration inputs (a dataset pack): check its hash, shuffle by the seed
-        data = open(calib, "rb").read()
-        if hashlib.sha256(data).hexdigest() != quant.get("calibration_sha256"):
-            fail("model", "calibration data does not match its calibration_sha256")
-        inputs = np.load(io.BytesIO(data), allow_pickle=False)["inputs"]
-        if list(inputs.shape[1:]) != dims[1:]:
-            fail("model", "calibration inputs are %s per sample; the model takes %s" % (list(inputs.shape[1:]), dims[1:]))
-        inputs = inputs[np.random.default_rng(int(quant.get("seed", 0))).permutation(len(inputs))]
-        n = max(1, min(n, len(inputs) // max(1, dims[0])))
-        batches = [inputs[i * dims[0]:(i + 1) * dims[0]] for i in range(n)]
-    else:
-        batches = [rng.standard_normal(dims).astype("float32") for _ in range(n)]
-    with torch.no_grad():
-        for b in batches:
-            q.quant_model(torch.from_numpy(np.ascontiguousarray(b, dtype="float32")))
-    q.export_quant_config()
-    one = [1] + dims[1:]
-    q = torch_quantizer("test", module, (x[:1],), output_dir=qdir, device=torch.device("cpu"))
-    with torch.no_grad():
-        q.quant_model(x[:1])
-    q.export_xmodel(output_dir=qdir, deploy_check=False)
-    xmodels = [f for f in os.listdir(qdir) if f.endswith("_int.xmodel")]
-    if not xmodels:
-        fail("internal", "vai_q_pytorch wrote no *_int.xmodel")
-    quantized = os.path.join(out, "quantized.xmodel")
-    os.replace(os.path.join(qdir, xmodels[0]), quantized)
-    p = subprocess.run(["vai_c_xir", "-x", quantized, "-a", arch, "-o", out, "-n", "model"],
-                       capture_output=True, text=True)
-    sys.stderr.write(p.stdout[-4000:] + p.stderr[-4000:])
-    art = os.path.join(out, "model.xmodel")
-    if p.returncode != 0 or not os.path.isfile(art):
-        fail("model", "vai_c_xir failed (exit %d): %s" % (p.returncode, (p.stderr or p.stdout).strip()[-1500:]))
-    h = hashlib.sha256(open(art, "rb").read()).hexdigest()
-    result(dict(ok=True, toolchain=tc, name="vitis_ai", version=version, target_arch=target_arch,
-                precision="int8", quant=quant, artifact="model.xmodel", artifact_sha256=h,
-                size_bytes=os.path.getsize(art), fidelity=None, warnings=[],
-                details={"arch_json": arch, "quantizer": "vai_q_pytorch", "compiler": "vai_c_xir"},
-                seconds=round(time.time() - t0, 3)), 0)
-except SystemExit:
-    raise
-except Exception as e:
-    traceback.print_exc()
-    fail("internal", "%s: %s" % (type(e).__name__, e))
-"""
+#: The in-container driver (a program of its own: the image's python3, no farm inside), uploaded into the
+#: job's input folder beside the model (:meth:`VitisAiToolchain.container_inputs`) and run from there.
+DRIVER_PATH = Path(vitis_ai_driver.__file__)
+DRIVER_NAME = DRIVER_PATH.name
 
 
 def arch_json(board: str) -> str:
@@ -168,7 +96,7 @@ class VitisAiToolchain(Toolchain):
             "bash",
             "-c",
             SHELL,
-            DRIVER,
+            posixpath.join(posixpath.dirname(in_path), DRIVER_NAME),  # uploaded beside the model
             in_path,
             out_dir,
             arch_json(self.board),
@@ -178,6 +106,9 @@ class VitisAiToolchain(Toolchain):
             self.target_arch,
             quant.calibration_data or "",
         ]
+
+    def container_inputs(self) -> dict[str, Path]:
+        return {DRIVER_NAME: DRIVER_PATH}
 
     def container_version_command(self) -> list[str]:
         info = {"name": self.name, "version": self.version(), "target_arch": self.target_arch}

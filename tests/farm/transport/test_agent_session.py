@@ -21,7 +21,9 @@ import pytest
 from farm.artifacts import sha256_file
 from farm.errors import InfraError
 from farm.transport import ssh
-from farm.transport.ssh import _SESSION_GUARD, JOB_END_MARK, SERVE_PROTOCOL, agent_hash
+from farm.transport.agent_session import JOB_END_MARK, SERVE_PROTOCOL
+from farm.transport.hostside import HOSTSIDE_DIR, SESSION_GUARD
+from farm.transport.ssh import agent_hash
 from tests.farm.transport.conftest import BOARD_PYTHON, write_agent
 from tests.sshd import _descendants, _processes_mentioning
 from workers.agent import AGENT_DIR
@@ -269,7 +271,7 @@ def test_agent_without_serve_mode_runs_once_per_job(sshd_host, make_transport):
 def _guard(tmp_path: Path, agent: str) -> tuple[subprocess.Popen, Path]:
     pidfile = tmp_path / "run" / f"{uuid.uuid4().hex}.pid"
     proc = subprocess.Popen(
-        [BOARD_PYTHON, "-c", _SESSION_GUARD, str(pidfile), BOARD_PYTHON, "-c", agent],
+        [BOARD_PYTHON, f"{HOSTSIDE_DIR}/{SESSION_GUARD}", str(pidfile), BOARD_PYTHON, "-c", agent],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

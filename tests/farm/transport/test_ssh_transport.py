@@ -16,7 +16,8 @@ import pytest
 from farm.artifacts import sha256_file
 from farm.errors import FarmError, InfraError
 from farm.transport.hostkeys import HostKeyError
-from farm.transport.ssh import _GUARD, SshTransport, agent_hash
+from farm.transport.hostside import GUARD, HOSTSIDE_DIR
+from farm.transport.ssh import SshTransport, agent_hash
 from tests.farm.transport.conftest import BOARD_PYTHON, HANG_AGENT, write_agent
 from workers.agent import AGENT_DIR
 
@@ -317,7 +318,16 @@ def _guarded(sshd_host, limit_s: str, marker: str) -> tuple[list[str], Path]:
         str(flag),
         marker,
     ]
-    return [BOARD_PYTHON, "-c", _GUARD, pidfile, limit_s, BOARD_PYTHON, "-c", hang, *grandchild], flag
+    return [
+        BOARD_PYTHON,
+        f"{HOSTSIDE_DIR}/{GUARD}",
+        pidfile,
+        limit_s,
+        BOARD_PYTHON,
+        "-c",
+        hang,
+        *grandchild,
+    ], flag
 
 
 def test_board_side_guard_kills_a_run_that_outlives_its_limit(sshd_host, make_transport):

@@ -143,13 +143,13 @@ def test_bad_serve_command_lines_are_infra_errors(tmp_path, args, needle):
 
 def test_the_farm_recognises_this_agent_as_a_serve_agent():
     """The transport looks for the protocol string in farm_agent.py, and for the agent's end-of-job mark."""
-    from farm.transport import ssh
+    from farm.transport import agent_session, ssh
 
     sys.path.insert(0, AGENT_DIR)
     try:
         import serve
     finally:
         sys.path.remove(AGENT_DIR)
-    assert ssh.SERVE_PROTOCOL.encode() in Path(AGENT).read_bytes()
-    assert serve.JOB_END_MARK == ssh.JOB_END_MARK
+    assert agent_session.SERVE_PROTOCOL.encode() in Path(AGENT).read_bytes()
+    assert serve.JOB_END_MARK == agent_session.JOB_END_MARK
     assert os.path.basename(AGENT) == ssh.AGENT_SCRIPT_NAME

@@ -21,7 +21,7 @@ import pytest
 from farm.errors import InfraError
 from farm.inventory import DockerHost, Inventory, SshEndpoint
 from farm.transport.remote import UnsafeRemoteValue, quote_argv
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from tests.conftest import tiny_model
 from tests.sshd import SshdServer
 from workers.toolchains.base import QuantConfig
@@ -40,9 +40,9 @@ IMAGE = f"farm/toolchain-onnxruntime:{ort.__version__}"
 JOB = "0123456789abcdef0123456789abcdef"
 
 
-def offline_transport(work_dir: str) -> SshTransport:
-    """A transport that is never used to connect (SshTransport connects lazily)."""
-    return SshTransport("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
+def offline_transport(work_dir: str) -> SshHost:
+    """A transport that is never used to connect (SshHost connects lazily)."""
+    return SshHost("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
 
 
 def test_docker_run_argv_exactly():
@@ -226,7 +226,7 @@ def make_docker_runner() -> Iterator[Callable[..., DockerRunner]]:
     made: list[DockerRunner] = []
 
     def make(server: SshdServer, **kwargs: object) -> DockerRunner:
-        transport = SshTransport(
+        transport = SshHost(
             server.host,
             server.port,
             server.user,

@@ -15,7 +15,7 @@ import pytest
 
 from farm.artifacts import sha256_file
 from farm.errors import InfraError, ModelError
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from farm.zoo import synthetic_inputs
 from tests.conftest import tiny_model, unknown_op_model
 from tests.sshd import SshdServer, _processes_mentioning
@@ -31,7 +31,7 @@ def make_runner() -> Iterator[Callable[..., HostRunner]]:
     made: list[HostRunner] = []
 
     def make(server: SshdServer, python: str = HOST_PYTHON, **kwargs: object) -> HostRunner:
-        transport = SshTransport(
+        transport = SshHost(
             server.host,
             server.port,
             server.user,

@@ -9,18 +9,19 @@ import pytest
 
 from farm.errors import FarmError
 from farm.transport.remote import quote_argv
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from tests.conftest import tiny_model
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import get_toolchain
 from workers.toolchains.runners import DockerRunner
-from workers.toolchains.vitis_ai import DRIVER, IMAGE, SHELL, VERSION
+from workers.toolchains.vitis_ai import DRIVER_NAME, DRIVER_PATH, IMAGE, SHELL, VERSION
 
 JOB = "0123456789abcdef0123456789abcdef"
+DRIVER = DRIVER_PATH.read_text()  # the driver program, a file of its own
 
 
-def offline_transport(work_dir: str) -> SshTransport:
-    return SshTransport("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
+def offline_transport(work_dir: str) -> SshHost:
+    return SshHost("192.0.2.1", 22, "farm", "/nonexistent/key", "/nonexistent/known_hosts", work_dir)
 
 
 def test_image_is_pinned():
@@ -49,7 +50,7 @@ def test_docker_command_line_as_built():
         "bash",
         "-c",
         SHELL,
-        DRIVER,
+        f"/work/in/{DRIVER_NAME}",  # uploaded beside the model
         "/work/in/model.onnx",
         "/work/out",
         "/opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU104/arch.json",
@@ -59,7 +60,7 @@ def test_docker_command_line_as_built():
         "DPUCZDX8G/ZCU104",
         "",  # no calibration data: synthetic inputs
     ]
-    assert "conda activate vitis-ai-pytorch" in SHELL and 'exec python3 -c "$0" "$@"' in SHELL
+    assert "conda activate vitis-ai-pytorch" in SHELL and 'exec python3 "$0" "$@"' in SHELL
     # The driver quantises with vai_q_pytorch and compiles with vai_c_xir against the arch.json.
     assert 'torch_quantizer("calib"' in DRIVER and "export_xmodel" in DRIVER
     assert '["vai_c_xir", "-x", quantized, "-a", arch, "-o", out, "-n", "model"]' in DRIVER
@@ -165,6 +166,7 @@ def _fake_image(tmp_path, with_onnx2torch=True):
 def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True, quant=None):
     import json
     import os
+    import shutil
     import subprocess
     import sys
 
@@ -185,10 +187,11 @@ def _run_driver(tmp_path, *, fail=False, with_onnx2torch=True, quant=None):
         "CALIB_LOG": str(tmp_path / "calib.log"),
         **({"FAKE_FAIL": "1"} if fail else {}),
     }
-    # argv[3:] = DRIVER and its arguments: what `bash -c SHELL` hands to python3 after conda activate.
-    proc = subprocess.run(
-        [sys.executable, "-c", *argv[3:]], env=env, capture_output=True, text=True, timeout=120
-    )
+    # argv[3:] = the driver's path and its arguments: what `bash -c SHELL` hands to python3 after conda
+    # activate. The runner uploads the driver beside the model (container_inputs); so does this test.
+    for name, local in tc.container_inputs().items():
+        shutil.copy(local, model.parent / name)
+    proc = subprocess.run([sys.executable, *argv[3:]], env=env, capture_output=True, text=True, timeout=120)
     result = json.loads((out / "result.json").read_text())
     return proc, result, out
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from farm.inventory import DockerHost, Inventory
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from workers.toolchains.registry import get_toolchain
 from workers.toolchains.runners.base import (
     DEFAULT_COMPILE_TIMEOUT_S,
@@ -67,10 +67,10 @@ def select_host(inventory: Inventory, toolchain_name: str) -> DockerHost | None:
     return None
 
 
-def transport_for(inventory: Inventory, host: DockerHost, connect_timeout_s: float = 10.0) -> SshTransport:
-    """An SshTransport to a Docker host (key and known_hosts resolved against the inventory folder)."""
+def transport_for(inventory: Inventory, host: DockerHost, connect_timeout_s: float = 10.0) -> SshHost:
+    """An SSH connection to a compile host (key and known_hosts resolved against the inventory folder)."""
     ssh = host.ssh
-    return SshTransport(
+    return SshHost(
         ssh.host,
         ssh.port,
         ssh.user,

@@ -10,7 +10,8 @@ built as a list (:func:`docker_run_argv`) and quoted word by word. No network (a
 must not fetch anything), ``--pull never`` (the image must already be on the host: the inventory's
 ``images`` says which are, and an image pulled behind our back would change the artifact), and the
 SSH user's uid:gid so the job folder stays removable. Before anything is sent, ``docker image inspect``
-checks the engine and the image and gives the image id and registry digest recorded as provenance.
+checks the engine and the image and gives the image id and registry digest recorded as provenance. The
+toolchain's ``container_inputs`` (e.g. the Vitis AI driver) are uploaded beside the model.
 
 The host needs the Docker engine usable by the SSH user and ``python3`` (for the command guard); farm
 itself lives in the image. On a timeout the guard kills the ``docker`` client, which does not stop the
@@ -22,11 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from farm.errors import FarmError, InfraError
 from farm.transport.remote import UnsafeRemoteValue, validate_name, validate_remote_path
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.registry import get_toolchain
 from workers.toolchains.runners.base import DEFAULT_COMPILE_TIMEOUT_S, SHORT_TIMEOUT_S
@@ -85,7 +87,7 @@ class DockerRunner(HostRunner):
 
     def __init__(
         self,
-        transport: SshTransport,
+        transport: SshHost,
         *,
         host_name: str | None = None,
         timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,
@@ -159,6 +161,9 @@ class DockerRunner(HostRunner):
             user=user,
             docker=self.docker,
         )
+
+    def job_inputs(self, toolchain_name: str) -> dict[str, Path]:
+        return get_toolchain(toolchain_name).container_inputs()
 
     def input_path(self, job_dir: str, name: str) -> str:
         return f"{CONTAINER_WORK}/{IN_DIR}/{name}"  # the job dir is mounted at CONTAINER_WORK

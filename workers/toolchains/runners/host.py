@@ -10,8 +10,9 @@ Per job, on the host, under the inventory's ``work_dir``::
     compile/<job uuid>/out/result.json   written by the toolchain CLI, last
     compile/<job uuid>/out/<artifact>    e.g. model.onnx
 
-The command runs under the transport's guard (its own process group, killed on a timeout, also by the
-host itself if the connection is gone). result.json and the artifact are fetched back with sha256
+The command runs under the host-side guard (``farm/transport/hostside/guard.py``, shipped by
+:class:`~farm.transport.ssh_host.SshHost`: its own process group, killed on a timeout, also by the host
+itself if the connection is gone). result.json and the artifact are fetched back with sha256
 checks, the artifact also against the hash the toolchain recorded, and the job folder is removed
 whatever happened. Exit 2 from the toolchain is a :class:`ModelError` with its reason; anything else
 that goes wrong is an :class:`InfraError`.
@@ -30,7 +31,7 @@ from typing import Any
 
 from farm.errors import FarmError, InfraError, ModelError
 from farm.transport.remote import UnsafeRemoteValue, remote_join, validate_name
-from farm.transport.ssh import SshTransport
+from farm.transport.ssh_host import SshHost
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import EXIT_MODEL, EXIT_OK, RESULT_FILE, compile_argv, version_argv
 from workers.toolchains.runners.base import (
@@ -55,13 +56,13 @@ def tail(text: str, limit: int = 1500) -> str:
 
 
 class HostRunner(CompileRunner):
-    """``transport`` is an :class:`SshTransport` to the compile host; the runner owns it (``close()``)."""
+    """``transport`` is an :class:`SshHost` (the compile host over SSH); the runner owns it (``close()``)."""
 
     kind = "host"
 
     def __init__(
         self,
-        transport: SshTransport,
+        transport: SshHost,
         *,
         host_name: str | None = None,
         timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,
@@ -104,6 +105,11 @@ class HostRunner(CompileRunner):
             quant,
             posixpath.join(job_dir, OUT_DIR),
         )
+
+    def job_inputs(self, toolchain_name: str) -> dict[str, Path]:
+        """Local files uploaded into the job's input folder besides the model and the calibration data
+        (Docker: the toolchain's :meth:`~workers.toolchains.base.Toolchain.container_inputs`)."""
+        return {}
 
     def input_path(self, job_dir: str, name: str) -> str:
         """Where the toolchain sees an uploaded input of the job (Docker: inside the container)."""
@@ -177,6 +183,8 @@ class HostRunner(CompileRunner):
                 quant = dataclasses.replace(
                     quant, calibration_data=self.input_path(job_dir, CALIBRATION_NAME)
                 )
+            for name, local in self.job_inputs(toolchain_name).items():
+                self.transport.upload(local, posixpath.join(job_dir, IN_DIR, validate_name(name)))
             argv = self.compile_command(toolchain_name, job_id, job_dir, precision, quant)
             try:
                 rc, _, err = self.transport.run_guarded(
