@@ -10,10 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from farm.errors import InventoryError
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines
+from farm.transport import TRANSPORTS
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 HOST = r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$"  # a DNS name, IPv4 or IPv6 literal: nothing a shell would read
@@ -140,13 +149,20 @@ class BoardEmulation(Strict):
 class Board(Strict):
     name: str = Field(pattern=NAME)
     type: str = Field(pattern=NAME)
-    transport: Literal["local", "ssh"] = "local"
+    transport: str = "local"  # a name of farm.transport.TRANSPORTS
     ssh: SshEndpoint | None = None
     serial: str | None = None
     emulation: BoardEmulation | None = None
     # A file on the board holding the room's temperature (a plain number in C, or hwmon millidegrees):
     # recorded with every run as provenance (ambient_c). Emulated boards publish their own.
     ambient_sensor: str | None = Field(default=None, pattern=REMOTE_DIR)
+
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, value: str) -> str:
+        if value not in TRANSPORTS:
+            raise ValueError(f"unknown transport {value!r}; known: {', '.join(sorted(TRANSPORTS))}")
+        return value
 
     @model_validator(mode="after")
     def _ssh_needs_endpoint(self) -> Board:

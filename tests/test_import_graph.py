@@ -2,7 +2,7 @@
 only through the declared farm-agent contract.
 
 Every import counts, including those inside functions: a function-level import hides a circle from Python
-but not from a reader. Agent modules import each other by bare name (they run on the board from their own
+but not from a reader. Imports under ``if TYPE_CHECKING:`` are for annotations only and never run. Agent modules import each other by bare name (they run on the board from their own
 folder); those names are resolved against workers/agent/.
 """
 
@@ -58,7 +58,16 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     in_agent = path.is_relative_to(AGENT)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
+    type_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
     for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

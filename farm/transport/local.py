@@ -6,16 +6,23 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farm.errors import InfraError
 from farm.transport.base import AgentOutcome, Transport
 from workers.agent.protocol import AGENT_SCRIPT
 
+if TYPE_CHECKING:
+    from farm.inventory import Board, Inventory
+
 
 class LocalTransport(Transport):
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+
+    @classmethod
+    def for_board(cls, inventory: Inventory, board: Board) -> LocalTransport:
+        return cls()
 
     def artifact_path(self, key: str, local_path: Path) -> str:
         return str(local_path)

@@ -32,7 +32,7 @@ import posixpath
 import queue
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 
@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 AGENT_SCRIPT_NAME = "farm_agent.py"
 
+if TYPE_CHECKING:
+    from farm.inventory import Board, Inventory
+
 
 def agent_hash(agent_dir: str | os.PathLike[str]) -> str:
     """The agent directory's content hash (:mod:`farm.transport.shipping`): its folder name on a board."""
@@ -64,6 +67,25 @@ class SshTransport(SshHost, Transport):
     ``agent_dir`` is the local agent directory to ship (tests pass a fake one). ``name`` is the board's
     inventory name, used in messages (``farm fleet trust <name>``).
     """
+
+    #: How long a board's SSH connection may take to come up.
+    CONNECT_TIMEOUT_S = 10.0
+
+    @classmethod
+    def for_board(cls, inventory: Inventory, board: Board) -> SshTransport:
+        ep = board.ssh
+        assert ep is not None  # the inventory guarantees it for transport: ssh
+        return cls(
+            host=ep.host,
+            port=ep.port,
+            user=ep.user,
+            key_file=inventory.resolve(ep.key_file),
+            known_hosts=inventory.resolve(ep.known_hosts),
+            work_dir=ep.work_dir,
+            connect_timeout_s=cls.CONNECT_TIMEOUT_S,
+            python=ep.python,
+            name=board.name,
+        )
 
     def __init__(
         self,
