@@ -14,6 +14,6 @@ Rules for everything in this directory:
   in-process (tests, benchmarks) must do the same with :data:`AGENT_DIR`.
 """
 
-from workers.agent.protocol import AGENT_DIR, AGENT_SCRIPT
+from .protocol import AGENT_DIR, AGENT_SCRIPT
 
 __all__ = ["AGENT_DIR", "AGENT_SCRIPT"]
