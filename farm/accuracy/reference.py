@@ -36,7 +36,8 @@ def agent_make_batches() -> Callable:
     in this process sees them."""
     with _IMPORT_LOCK:
         before = set(sys.modules)
-        saved = {n: sys.modules.pop(n) for n in ("loadgen_driver", "stats") if n in sys.modules}
+        fresh = ("loadgen_driver", "loadgen_scenarios", "loadgen_logs", "loadgen_sut", "protocol", "stats")
+        saved = {n: sys.modules.pop(n) for n in fresh if n in sys.modules}
         sys.path.insert(0, AGENT_DIR)
         try:
             module = importlib.import_module("loadgen_driver")

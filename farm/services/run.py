@@ -7,7 +7,6 @@ farm/services/agent_config.py, the result's rows farm/services/results.py. ``Boa
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,8 +28,6 @@ from farm.transport.base import Transport
 from workers.agent.protocol import read, section
 
 __all__ = ["BoardUnavailable", "NoHealthyBoard", "run_run_job"]
-
-log = logging.getLogger(__name__)
 
 
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:

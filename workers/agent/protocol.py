@@ -11,6 +11,8 @@ carries (:data:`PROFILE_KEYS`). Both ends validate what they receive the same wa
 collected and named (:class:`ContractError`), never a first-problem-only message or a KeyError.
 """
 
+import collections
+import copy
 import os
 
 #: The contract's version; a report names the version it was written under.
@@ -130,15 +132,9 @@ def _one_of(values, noun):
     return check
 
 
-class Field(object):
-    """One config key: its default (:data:`REQUIRED` for none), its check, what it means, and whether
-    null stands for the default (``null_default``)."""
-
-    __slots__ = ("name", "default", "check", "doc", "null_default")
-
-    def __init__(self, name, default, check, doc, null_default=False):
-        self.name, self.default, self.check, self.doc = name, default, check, doc
-        self.null_default = null_default
+#: One config key: its default (:data:`REQUIRED` for none), its check, what it means, and whether null
+#: stands for the default.
+Field = collections.namedtuple("Field", "name default check doc null_default", defaults=(False,))
 
 
 #: The default of a field the config must give.
@@ -179,17 +175,9 @@ def _normalize(table, raw, prefix, problems, warn):
         if field.default is not REQUIRED and (
             field.name not in raw or (value is None and field.null_default)
         ):
-            value = _fresh(field.default)
+            value = copy.copy(field.default)
         out[field.name] = field.check(value, name, problems, warn)
     return out
-
-
-def _fresh(default):
-    if isinstance(default, dict):
-        return dict(default)
-    if isinstance(default, list):
-        return list(default)
-    return default
 
 
 # --------------------------------------------------------------------------- the agent config
@@ -302,10 +290,8 @@ def normalize_config(raw, backends=None, warn=None):
     problems = []
     table = CONFIG
     if backends is not None:
-        table = dict(CONFIG)
-        backend = CONFIG["backend"]
-        table["backend"] = Field(
-            "backend", REQUIRED, _one_of(sorted(backends), "available backends"), backend.doc
+        table = dict(
+            CONFIG, backend=CONFIG["backend"]._replace(check=_one_of(sorted(backends), "available backends"))
         )
     config = _normalize(table, raw, "", problems, warn)
     if problems:
