@@ -19,7 +19,7 @@ AGENT = ROOT / "workers" / "agent"
 
 #: What farm/ and dashboard/ may import from workers/: the contract, and the input generator both sides
 #: must share (INT8 calibrates, and the FP32 reference is computed, on the pictures the agent measures).
-CONTRACT = {"workers.agent.protocol", "workers.agent.images", "workers.agent"}
+CONTRACT = {"workers.agent.protocol", "workers.agent.images"}
 
 
 def _module_name(path: Path) -> str:
@@ -48,9 +48,11 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
 
 
 def _agent_module(bare: str, modules: dict[str, Path]) -> str | None:
-    return _resolve(f"workers.agent.{bare}", modules) if (AGENT / bare.split(".")[0]).exists() or (
-        AGENT / f"{bare.split('.')[0]}.py"
-    ).exists() else None
+    return (
+        _resolve(f"workers.agent.{bare}", modules)
+        if (AGENT / bare.split(".")[0]).exists() or (AGENT / f"{bare.split('.')[0]}.py").exists()
+        else None
+    )
 
 
 def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:

@@ -10,10 +10,7 @@ top-1 per image and the FP32 outputs (for SQNR).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,36 +20,15 @@ import onnx
 
 from farm.artifacts import sha256_file
 from farm.datasets.imagefolder import save_npz_entry
-from workers.agent import AGENT_DIR
+from workers.agent.images import make_batches
 
 REFERENCE_FORMAT = 1
 REFERENCE_FILE = "reference.npz"
-_IMPORT_LOCK = threading.Lock()
-
-
-def agent_make_batches() -> Callable:
-    """``loadgen_driver.make_batches`` of the agent in this checkout: the inputs a run uses are made by
-    exactly this code. The agent's modules are imported by bare name and forgotten again, so nothing else
-    in this process sees them."""
-    with _IMPORT_LOCK:
-        before = set(sys.modules)
-        saved = {n: sys.modules.pop(n) for n in ("loadgen_driver", "stats") if n in sys.modules}
-        sys.path.insert(0, AGENT_DIR)
-        try:
-            module = importlib.import_module("loadgen_driver")
-            return module.make_batches
-        finally:
-            sys.path.remove(AGENT_DIR)
-            for name in set(sys.modules) - before:
-                mod_file = str(getattr(sys.modules[name], "__file__", "") or "")
-                if mod_file.startswith(AGENT_DIR):
-                    del sys.modules[name]
-            sys.modules.update(saved)
 
 
 def run_inputs(shape: list[int], count: int, seed: int) -> list[np.ndarray]:
     """The distinct input batches of a run (float32 ``shape``, ``count`` samples, ``seed``), in order."""
-    batches = agent_make_batches()(tuple(int(d) for d in shape), np.float32, int(count), int(seed))
+    batches = make_batches(tuple(int(d) for d in shape), np.float32, int(count), int(seed))
     seen, distinct = set(), []
     for b in batches:
         if id(b) not in seen:

@@ -16,6 +16,7 @@ from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
+from workers.agent.protocol import section
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,14 @@ def accuracy_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
     """(name, value, unit) from the agent's ``accuracy`` object: int8_fp32_top1_agreement, int8_fp32_sqnr_db,
     int8_fp32_samples (the run's own inputs); accuracy_top1, accuracy_top5, accuracy_samples and, for an
     INT8 run, int8_fp32_dataset_top1_agreement (the dataset's images)."""
-    acc = report.get("accuracy") or {}
     out: list[tuple[str, float, str]] = []
-    agree = acc.get("int8_fp32") or {}
+    agree = section(report, "accuracy", "int8_fp32")  # the contract's accuracy.int8_fp32 fields
     if agree.get("top1_agreement") is not None:
         out.append(("int8_fp32_top1_agreement", float(agree["top1_agreement"]), "ratio"))
         out.append(("int8_fp32_samples", float(agree.get("samples") or 0), "count"))
         if agree.get("sqnr_db") is not None:
             out.append(("int8_fp32_sqnr_db", float(agree["sqnr_db"]), "dB"))
-    data = acc.get("dataset") or {}
+    data = section(report, "accuracy", "dataset")  # and its accuracy.dataset fields
     if data.get("top1") is not None:
         out.append(("accuracy_top1", float(data["top1"]), "ratio"))
         out.append(("accuracy_top5", float(data["top5"]), "ratio"))

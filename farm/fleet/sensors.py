@@ -69,10 +69,3 @@ def agent_sensors(board_type: BoardType, board: Board) -> list[dict[str, Any]]:
     """The agent's ``sensors`` config for a job on ``board``."""
     root = board_root(board)
     return [agent_entry(spec, root) for spec in board_type.sensors]
-
-
-def agent_emulation(board: Board) -> dict[str, Any] | None:
-    """The agent's ``emulation`` config for an emulated board ({root, time_scale}); None for a real one."""
-    if board.emulation is None:
-        return None
-    return {"root": board.emulation.root, "time_scale": board.emulation.time_scale}

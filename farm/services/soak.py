@@ -1,8 +1,8 @@
 """Thermal soak runs (sweep `thermal:`): sustained load with temperature and clock traces, analysed here.
 
 A soak is an ordinary LoadGen test made long (``duration_s`` of board time; on an emulated board that is
-``duration_s x time_scale`` wall seconds), run by the unchanged agent with its sensors sampled on side
-threads. The farm analyses what comes back (:func:`analyse`), so the agent stays small and Python 3.8,
+``duration_s x time_scale`` wall seconds: farm/services/agent_config.py), run by the unchanged agent with
+its sensors sampled on side threads. The farm analyses what comes back (:func:`analyse`), so the agent stays small and Python 3.8,
 and a stored soak can be analysed again with other thresholds:
 
 - steady state: windows of ``window_s`` slid over the temperature trace, each with its least-squares slope;
@@ -27,20 +27,11 @@ import statistics
 from typing import Any
 
 from farm.sweep.schema import Thermal
+from workers.agent.protocol import read, time_scale
 
 CLOCK_DROP = 0.97  # a clock under 97 % of nominal is throttled
 LATENCY_STEP = 0.15  # a window's median latency 15 % over the first window's: the latency stepped up
 DRIFT_WINDOW_S = 60.0  # first and last minute for the latency drift
-
-
-def soak_agent_config(config: dict[str, Any], cfg: Thermal) -> dict[str, Any]:
-    """The agent config of a soak job: LoadGen runs for ``duration_s`` of board time (scaled to wall time
-    on an emulated board), with no query cap."""
-    scale = float((config.get("emulation") or {}).get("time_scale") or 1.0)
-    loadgen = dict(config.get("loadgen") or {})
-    loadgen["min_duration_ms"] = max(1, round(cfg.duration_s * 1000 * scale))
-    loadgen["max_query_count"] = 0
-    return {**config, "scenario": cfg.scenario, "loadgen": loadgen}
 
 
 def slope_per_s(t: list[float], v: list[float]) -> float:
@@ -227,7 +218,7 @@ def analyse_run(
         sweep = s.get(SweepRow, sweep_id)
         raw = (sweep.spec or {}).get("thermal") if sweep is not None else None
     cfg = Thermal.model_validate(raw or {})
-    scale = float((report.get("emulation") or {}).get("time_scale") or 1.0)
-    duration = report.get("duration_s")
+    scale = time_scale(report)
+    duration = read(report, "duration_s")
     duration_s = float(duration) / scale if isinstance(duration, int | float) and duration > 0 else None
     return analyse(traces, samples_ms, duration_s, nominal_mhz, cfg)

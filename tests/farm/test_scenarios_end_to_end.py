@@ -103,7 +103,7 @@ def test_submit_multistream_and_server(tmp_path: Path, farm_env, tiny_onnx: Path
 
 
 def test_server_metrics_in_board_time_and_none_when_nothing_found() -> None:
-    from farm.services.run import attachments, scenario_metrics
+    from farm.services.results import attachments, scenario_metrics
 
     found = {
         "emulation": {"time_scale": 0.5},

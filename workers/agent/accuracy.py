@@ -35,25 +35,6 @@ log = logging.getLogger("farm-agent")
 
 TOP_K = 5
 SQNR_CAP_DB = 999.0
-PACK_KEYS = ("path", "sha256")
-
-
-# --------------------------------------------------------------------------- config
-
-
-def normalize(config):
-    """Checks the ``reference`` and ``dataset`` entries of the agent config (each null or {path, sha256})."""
-    for key in ("reference", "dataset"):
-        value = config.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not isinstance(value.get("path"), str) or not value["path"]:
-            raise InfraError("config %s must be an object {path, sha256} or null, got %r" % (key, value))
-        sha = value.get("sha256")
-        if sha is not None and not isinstance(sha, str):
-            raise InfraError("config %s.sha256 must be a hex string or null" % key)
-        config[key] = {"path": value["path"], "sha256": sha}
-    return config
 
 
 def load_pack(entry, what):

@@ -1,9 +1,11 @@
 """Deterministic synthetic inputs: image-like pictures for calibration, fidelity checks and the inputs a
 run measures with (numpy only, Python 3.8: part of the board agent).
 
-One implementation serves both sides: the farm's toolchains calibrate and check INT8 fidelity on these
-pictures (``farm.zoo.inputs`` re-exports this module), and the agent measures on pictures from the same
-generator (another seed stream), so an INT8 model is run on the kind of input it was calibrated for.
+One implementation serves both sides, so this module is part of the farm-agent contract (with
+protocol.py): the farm's toolchains calibrate and check INT8 fidelity on these pictures (``farm.zoo.inputs``
+re-exports this module), the agent measures on pictures from the same generator (another seed stream,
+:func:`make_batches`), so an INT8 model is run on the kind of input it was calibrated for, and the farm
+computes FP32 reference outputs on exactly the batches a run will feed (farm/accuracy/reference.py).
 """
 
 from __future__ import annotations
@@ -105,3 +107,41 @@ def synthetic_inputs(shape: tuple[int, ...], count: int, seed: int, start: int =
         else:
             out[k] = rng.standard_normal(shape, dtype=np.float32)
     return out
+
+
+#: Seed stream of the pictures runs measure with (calibration uses the toolchain's seed, fidelity +1000).
+RUN_SEED_OFFSET = 2000
+
+#: Most bytes of distinct synthetic input kept in memory; past this, batches are reused cyclically.
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def make_batches(shape, dtype, count, seed=0, max_bytes=MAX_INPUT_BYTES):
+    """``count`` deterministic input batches of ``shape``/``dtype``.
+
+    Float image batches (N, C, H, W) are image-like pictures from :func:`synthetic_inputs` (the generator the INT8
+    toolchains calibrate on), on their own seed stream (``RUN_SEED_OFFSET + seed``), so INT8 runs see the
+    kind of input they were calibrated for but never the calibration pictures themselves. Other float
+    inputs are standard normal, integer inputs uniform in [0, 128).
+
+    At most ``max_bytes`` of distinct data is generated; beyond that, index ``i`` reuses batch
+    ``i % distinct`` (same data every run for a given seed).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    distinct = max(1, min(int(count), int(max_bytes // max(1, nbytes))))
+    rng = np.random.default_rng(seed)
+    unique = []
+    for index in range(distinct):
+        if np.issubdtype(dtype, np.floating) and len(shape) == 4:
+            batch = int(shape[0])
+            arr = synthetic_inputs(shape[1:], batch, RUN_SEED_OFFSET + int(seed), start=index * batch)
+            arr = arr.astype(dtype, copy=False)
+        elif np.issubdtype(dtype, np.floating):
+            arr = rng.standard_normal(size=shape, dtype=np.float32).astype(dtype, copy=False)
+        elif dtype == np.bool_:
+            arr = rng.integers(0, 2, size=shape).astype(np.bool_)
+        else:
+            arr = rng.integers(0, 128, size=shape).astype(dtype)
+        unique.append(np.ascontiguousarray(arr))
+    return [unique[i % distinct] for i in range(int(count))]

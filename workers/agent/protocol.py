@@ -3,8 +3,16 @@
 Both ends import this one file: the agent by bare name (``import protocol``, Python 3.8, standard library
 only), the farm as ``workers.agent.protocol`` (the only module of ``workers/`` that ``farm/`` imports).
 A change here is a change of the contract: bump :data:`VERSION`.
+
+Declared here, each once: the agent config (every key, its default, what it may hold: :data:`CONFIG`,
+:data:`LOADGEN`, :data:`EMULATION`, :data:`PACK`, :data:`SENSOR`), the report (every key the farm reads:
+:data:`REPORT`), the scenarios and their headline metric, and the emulation profile an emulated artifact
+carries (:data:`PROFILE_KEYS`). Both ends validate what they receive the same way: every bad field is
+collected and named (:class:`ContractError`), never a first-problem-only message or a KeyError.
 """
 
+import collections
+import copy
 import os
 
 #: The contract's version; a report names the version it was written under.
@@ -21,6 +29,9 @@ SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 
 #: MultiStream's headline percentile when the sweep does not set one (LoadGen's own default).
 DEFAULT_MULTISTREAM_PERCENTILE = 99.0
+
+#: The latency figures a report carries under ``latency_ms`` (ms), in order.
+LATENCY_KEYS = ("min", "max", "mean", "p50", "p90", "p95", "p99", "p99.9")
 
 
 def percentile_key(percentile):
@@ -40,3 +51,459 @@ def headline_metric(scenario, multistream_percentile=DEFAULT_MULTISTREAM_PERCENT
     if scenario == "Offline":
         return "throughput_ips"
     raise ValueError("unknown scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ContractError(ValueError):
+    """A config or report that breaks the contract. ``problems`` holds ``(field, message)`` for every bad
+    field (each message names its field); the text is all of them, so one look shows everything to fix."""
+
+    def __init__(self, what, problems):
+        self.what = what
+        self.problems = list(problems)
+        missing = [field for field, message in self.problems if message is None]
+        parts = ["%s is missing required field(s): %s" % (what, ", ".join(missing))] if missing else []
+        parts += ["%s %s" % (what, message) for _, message in self.problems if message is not None]
+        super(ContractError, self).__init__("; ".join(parts))
+
+    @property
+    def fields(self):
+        """The names of the bad fields, in the order found (dotted for nested ones: ``loadgen.seed``)."""
+        return [field for field, _ in self.problems]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _rule(test, wants, nullable=False):
+    """A field check from a predicate; the problem reads ``<field> must be <wants>, got <value>``."""
+
+    def check(value, name, problems, warn):
+        if not ((nullable and value is None) or test(value)):
+            problems.append((name, "%s must be %s, got %r" % (name, wants, value)))
+        return value
+
+    return check
+
+
+def _integer(minimum, nullable=False):
+    wants = "an integer >= %d%s" % (minimum, " or null" if nullable else "")
+    return _rule(lambda v: _is_int(v) and v >= minimum, wants, nullable)
+
+
+def _positive():
+    return _rule(lambda v: _is_number(v) and v > 0, "a positive number or null", nullable=True)
+
+
+def _percentile():
+    return _rule(lambda v: _is_number(v) and 0 < v < 100, "a percentile in (0, 100)")
+
+
+def _string(nullable=False, wants="a string"):
+    return _rule(lambda v: isinstance(v, str), wants + (" or null" if nullable else ""), nullable)
+
+
+_ABSOLUTE_PATH = _rule(lambda v: isinstance(v, str) and os.path.isabs(v), "an absolute path")
+_TIME_SCALE = _rule(lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+_NON_EMPTY = _rule(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_OBJECT = _rule(lambda v: isinstance(v, dict), "an object", True)
+_SECONDS = _rule(lambda v: _is_number(v) and v >= 0, "a number >= 0", True)
+_INTERVAL = _rule(lambda v: _is_number(v) and v > 0, "a positive number", True)
+
+
+def _one_of(values, noun):
+    def check(value, name, problems, warn):
+        if not isinstance(value, str):
+            problems.append((name, "%s must be a string, got %r" % (name, value)))
+        elif values is not None and value not in values:
+            problems.append((name, "%s %r is unknown; %s: %s" % (name, value, noun, ", ".join(values))))
+        return value
+
+    return check
+
+
+#: One config key: its default (:data:`REQUIRED` for none), its check, what it means, and whether null
+#: stands for the default.
+Field = collections.namedtuple("Field", "name default check doc null_default", defaults=(False,))
+
+
+#: The default of a field the config must give.
+REQUIRED = object()
+
+
+def _table(*fields):
+    return dict((f.name, f) for f in fields)
+
+
+def _section(table, prefix, what):
+    """The check of a nested object: its fields filled in and checked (unknown keys warned about)."""
+
+    def check(value, name, problems, warn):
+        if not isinstance(value, dict):
+            problems.append((name, "%s must be %s, got %r" % (name, what, value)))
+            return value
+        return _normalize(table, value, prefix, problems, warn)
+
+    return check
+
+
+def _normalize(table, raw, prefix, problems, warn):
+    unknown = sorted(set(raw) - set(table))
+    if unknown and warn is not None:
+        warn(
+            "ignoring unknown %sfield(s): %s"
+            % (prefix.replace(".", " ") if prefix else "config ", ", ".join(unknown))
+        )
+    out = {}
+    for field in table.values():
+        name = prefix + field.name
+        value = raw.get(field.name)
+        if field.default is REQUIRED and (value is None or value == ""):
+            problems.append((name, None))  # rendered together: "missing required field(s): a, b"
+            out[field.name] = value
+            continue
+        if field.default is not REQUIRED and (
+            field.name not in raw or (value is None and field.null_default)
+        ):
+            value = copy.copy(field.default)
+        out[field.name] = field.check(value, name, problems, warn)
+    return out
+
+
+# --------------------------------------------------------------------------- the agent config
+
+#: ``config.loadgen``: MLPerf LoadGen's settings under its TestSettings names (percentiles in percent, LoadGen
+#: takes a fraction; latencies in ms, LoadGen's ``*_ns`` / 1e6). Null means the default where said.
+LOADGEN = _table(
+    Field("min_duration_ms", 2000, _integer(0), "each LoadGen test runs at least this long", True),
+    Field("min_query_count", 64, _integer(1), "and issues at least this many queries", True),
+    Field("max_query_count", 0, _integer(0), "most queries per test; 0: no cap", True),
+    Field("target_latency_ms", None, _positive(), "SingleStream's expected latency; null: from the warmup"),
+    Field("offline_expected_qps", None, _positive(), "Offline's expected QPS; null: from the warmup"),
+    Field("multi_stream_samples_per_query", 8, _integer(1), "MultiStream's samples per query"),
+    Field("multi_stream_target_latency_percentile", 99.0, _percentile(), "MultiStream's headline percentile"),
+    Field("server_target_qps", None, _positive(), "the Server search's first probe; null: from the warmup"),
+    Field("server_target_latency_ms", 100.0, _positive(), "Server's latency bound (LoadGen's default)", True),
+    Field("server_target_latency_percentile", 99.0, _percentile(), "the percentile the bound applies to"),
+    Field("server_search_probes", 6, _integer(1), "most probes (LoadGen tests) of the Server search"),
+)
+
+#: ``config.emulation`` on an emulated board: its root (sensor files, emu/clock_mhz, emu/load,
+#: emu/board.json) and its time scale (< 1: faster than real time, for tests).
+EMULATION = _table(
+    Field("root", REQUIRED, _ABSOLUTE_PATH, "where the board simulator keeps the board's files"),
+    Field("time_scale", 1.0, _TIME_SCALE, "wall seconds per emulated second", True),
+)
+
+#: ``config.reference`` / ``config.dataset``: a file the farm shipped (docs/accuracy.md).
+PACK = _table(
+    Field("path", REQUIRED, _NON_EMPTY, "the pack's path on the board"),
+    Field("sha256", None, _string(True, "a hex string"), "checked before the pack is read"),
+)
+
+#: One entry of ``config.sensors``: ``kind`` (a string) names the reader (workers/agent/sensors/),
+#: ``interval_ms`` (a positive number or null) its sampling period; the other keys are the reader's own
+#: (``root``, ``chip``, ``zone``, ``path``, ``device``, ``index``: farm/fleet/sensors.py builds them).
+SENSOR_KEYS = ("kind", "interval_ms", "root", "chip", "zone", "path", "device", "index")
+
+
+def _sensors(value, name, problems, warn):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append((name, "%s must be a list, got %r" % (name, value)))
+        return value
+    for i, entry in enumerate(value):
+        where = "%s[%d]" % (name, i)
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            problems.append((where, "%s must be an object with a string kind, got %r" % (where, entry)))
+        else:
+            _INTERVAL(entry.get("interval_ms"), where + ".interval_ms", problems, warn)
+    return value
+
+
+def _nullable_section(table, prefix, what):
+    inner = _section(table, prefix, what + " or null")
+
+    def check(value, name, problems, warn):
+        return None if value is None else inner(value, name, problems, warn)
+
+    return check
+
+
+def _pack(name):
+    return _nullable_section(PACK, name + ".", "an object {path, sha256}")
+
+
+def _loadgen(value, name, problems, warn):
+    """Null or an empty value: every LoadGen default."""
+    return _section(LOADGEN, name + ".", "an object")(value or {}, name, problems, warn)
+
+
+#: The agent config, top level. ``backend`` is checked against the agent's backend registry at the agent.
+CONFIG = _table(
+    Field("artifact", REQUIRED, _string(), "the artifact's path on the board"),
+    Field("backend", REQUIRED, _one_of(None, "available backends"), "the runtime (workers/agent/backends)"),
+    Field("scenario", REQUIRED, _one_of(SCENARIOS, "supported scenarios"), "the LoadGen scenario"),
+    Field("artifact_sha256", None, _string(True, "a hex string"), "checked before the artifact loads"),
+    Field("batch_size", 1, _integer(1), "inputs per LoadGen sample"),
+    Field("loadgen", {}, _loadgen, "LoadGen's settings (LOADGEN)"),
+    Field("threads", None, _integer(1, nullable=True), "the runtime's intra-op threads; null: its default"),
+    Field("warmup_queries", 10, _integer(0), "untimed inferences before the test"),
+    Field("sample_count", 64, _integer(1), "distinct input batches (LoadGen's sample count)"),
+    Field("seed", 0, _integer(0), "seed of the synthetic inputs"),
+    Field("log_dir", None, _string(True), "where LoadGen writes its logs; null: a temporary folder"),
+    Field("sensors", [], _sensors, "sensor readers sampled during the test (SENSOR)", True),
+    Field(
+        "emulation",
+        None,
+        _nullable_section(EMULATION, "emulation.", "an object {root, time_scale}"),
+        "EMULATION",
+    ),
+    Field("gpu", None, _OBJECT, "onnxruntime_gpu's options {providers, fp16, device_id}"),
+    Field("noise_check", None, _SECONDS, "seconds of pre-run host noise check (noise.py); null or 0: none"),
+    Field("ambient_path", None, _string(True), "a file holding the ambient temperature (C, or millidegrees)"),
+    Field("reference", None, _pack("reference"), "FP32 reference outputs for INT8 agreement (PACK)"),
+    Field("dataset", None, _pack("dataset"), "a labelled dataset pack for top-1/top-5 (PACK)"),
+)
+
+#: The LoadGen settings' defaults (what an empty ``loadgen`` object means).
+LOADGEN_DEFAULTS = dict((f.name, f.default) for f in LOADGEN.values())
+
+
+def normalize_config(raw, backends=None, warn=None):
+    """The agent config with every default filled in and every field checked; :class:`ContractError`
+    naming every bad field. ``backends``: the backend names the agent has (None: not checked, as on the
+    farm, which does not know the board's registry). ``warn(message)`` hears about ignored unknown keys."""
+    if not isinstance(raw, dict):
+        raise ContractError("config", [("config", "must be a JSON object, got %s" % type(raw).__name__)])
+    problems = []
+    table = CONFIG
+    if backends is not None:
+        table = dict(
+            CONFIG, backend=CONFIG["backend"]._replace(check=_one_of(sorted(backends), "available backends"))
+        )
+    config = _normalize(table, raw, "", problems, warn)
+    if problems:
+        raise ContractError("config", problems)
+    return config
+
+
+def normalize_loadgen(raw, warn=None):
+    """``config.loadgen`` alone, filled in and checked (:class:`ContractError` naming every bad field)."""
+    problems = []
+    config = _loadgen(raw, "loadgen", problems, warn)
+    if problems:
+        raise ContractError("config", problems)
+    return config
+
+
+def make_config(**fields):
+    """A config as the farm builds it, from declared keys only (an undeclared one, at the top level or in
+    ``loadgen`` / ``emulation``, is a programming error: ValueError). Not filled in: the agent does that."""
+    wrong = sorted(set(fields) - set(CONFIG))
+    for name, table in (("loadgen", LOADGEN), ("emulation", EMULATION)):
+        if isinstance(fields.get(name), dict):
+            wrong += ["%s.%s" % (name, key) for key in sorted(set(fields[name]) - set(table))]
+    if wrong:
+        raise ValueError("not in the agent config contract (protocol.CONFIG): %s" % ", ".join(wrong))
+    return dict(fields)
+
+
+# --------------------------------------------------------------------------- the emulation profile
+
+#: The ONNX metadata key an emulated artifact keeps its timing profile under.
+PROFILE_KEY = "farm.emulation"
+
+#: The profile's keys, as an emulation toolchain writes them (workers/toolchains/emulation.py); the
+#: emulated backend paces to ``latency_ms`` / ``fps_mt`` and ``clock_scaled_ms`` over ``clock_mhz``.
+PROFILE_KEYS = (
+    "model_version", "kind", "device", "cores", "clock_mhz", "batch_size", "latency_ms", "clock_scaled_ms",
+    "fps_mt", "utilisation_st", "utilisation_mt", "subgraphs", "cpu_ops", "warnings",
+)  # fmt: skip
+
+#: The profile's numbers the emulated backend cannot run without (each >= 0; all but clock_scaled_ms > 0).
+PROFILE_NUMBERS = ("latency_ms", "clock_scaled_ms", "fps_mt", "clock_mhz", "batch_size")
+
+#: The profile's accelerator utilisations (0..1) the board's power model reads: single- and multi-thread.
+PROFILE_UTILISATION = ("utilisation_st", "utilisation_mt")
+
+#: What the report's ``emulation.profile`` echoes of the profile.
+PROFILE_REPORTED = (
+    "cores", "batch_size", "latency_ms", "clock_scaled_ms", "fps_mt", "utilisation_st", "utilisation_mt",
+    "subgraphs", "cpu_ops", "warnings",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the report
+
+#: The report's top-level keys, in the order the agent writes them. The farm reads the ones :data:`REPORT`
+#: declares; the rest are provenance and diagnostics it stores whole.
+REPORT_KEYS = (
+    "agent_version", "status", "error", "scenario", "backend", "batch_size", "latency_ms", "latency_source",
+    "throughput_ips", "throughput_source", "query_count", "sample_count", "duration_s", "result_valid",
+    "headline", "server_search", "samples_ms", "samples_total", "samples_kind", "sut_latency_ms", "warmup",
+    "loadgen", "loadgen_logs", "power", "thermal", "clock", "emulation", "accuracy", "noise", "environment",
+    "config", "started_at", "finished_at",
+)  # fmt: skip
+
+_SENSOR_OBJECT = {"sensor": "str", "unit": "str", "rate_hz": "number", "resolution": "number", "note": "str"}
+_SENSOR_OBJECT.update(samples="int", window_s="number", trace={"t_s": "numbers", "values": "list"})
+_ENVIRONMENT = dict.fromkeys(
+    ("runtime", "runtime_version", "loadgen_version", "hostname", "kernel", "cpu_model", "board_serial"),
+    "str",
+)
+_ENVIRONMENT.update(dpu_fingerprint="str", accelerator_clock_mhz="number", ambient_c="number")
+_LOG = {"name": "str", "text": "str"}
+
+
+def _declare(tree, path=()):
+    """``{"a": {"b": "str"}}`` -> ``{("a",): "object", ("a", "b"): "str"}``."""
+    out = {}
+    for key, kind in tree.items():
+        out[path + (key,)] = "object" if isinstance(kind, dict) else kind
+        if isinstance(kind, dict):
+            out.update(_declare(kind, path + (key,)))
+    return out
+
+
+#: Every report field the farm reads: path (a tuple of keys) -> its kind. Every field may be absent or null
+#: (the agent fills what it measured) except those in :data:`REPORT_REQUIRED`; a tuple kind lists the
+#: allowed values. Kinds: str, number, int, bool, object, list, numbers (a list of numbers). Objects the
+#: farm stores whole (``loadgen``, ``noise``, ``headline``, ...) are declared as objects only.
+REPORT = _declare(
+    {
+        "status": ("ok", "error"),
+        "error": {"kind": ("model", "infra"), "message": "str"},
+        "scenario": "str",
+        "latency_ms": dict.fromkeys(LATENCY_KEYS, "number"),
+        "latency_source": {},
+        "throughput_ips": "number",
+        "sample_count": "int",
+        "duration_s": "number",
+        "result_valid": "bool",
+        "headline": {},
+        "server_search": {"qps_max": "number", "latency_ms_p99_at_max": "number"},
+        "samples_ms": "numbers",
+        "loadgen": {},
+        "loadgen_logs": {"summary": _LOG, "detail": _LOG},
+        "power": dict(_SENSOR_OBJECT, avg_w="number", peak_w="number", energy_j="number", inferences="int"),
+        "thermal": dict(_SENSOR_OBJECT, max_c="number", mean_c="number"),
+        "clock": dict(_SENSOR_OBJECT, min_mhz="number", max_mhz="number"),
+        "emulation": {"time_scale": "number", "model_version": "str"},
+        "accuracy": {
+            "int8_fp32": {"top1_agreement": "number", "samples": "int", "sqnr_db": "number"},
+            "dataset": {
+                "top1": "number",
+                "top5": "number",
+                "samples": "int",
+                "int8_fp32_top1_agreement": "number",
+            },
+        },
+        "noise": {},
+        "environment": _ENVIRONMENT,
+        "started_at": "str",
+        "finished_at": "str",
+        # Added after the run: by farm_agent.py / serve mode (when the job's process or line arrived) and
+        # by the farm (the bytes it shipped for the run).
+        "process_started_at": "str",
+        "farm_bytes_uploaded": "int",
+    }
+)
+
+REPORT_REQUIRED = (("status",),)
+
+_KINDS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "number": (_is_number, "a number"),
+    "int": (_is_int, "an integer"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "object": (lambda v: isinstance(v, dict), "an object"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "numbers": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+}
+
+
+def _name(path):
+    return ".".join(path)
+
+
+def validate_report(report):
+    """Every problem of a report, as ``(field, message)`` (empty when it keeps the contract). A field under
+    a parent that is not an object is not looked at: the parent's problem says it."""
+    if not isinstance(report, dict):
+        return [("report", "must be a JSON object, got %s" % type(report).__name__)]
+    problems = []
+    for path in REPORT_REQUIRED:
+        if _lookup(report, path) is None:
+            problems.append((_name(path), None))
+    for path in sorted(REPORT, key=len):
+        parent = _lookup(report, path[:-1]) if len(path) > 1 else report
+        if not isinstance(parent, dict) or parent.get(path[-1]) is None:
+            continue
+        value, kind = parent[path[-1]], REPORT[path]
+        if isinstance(kind, tuple):
+            if value not in kind:
+                wants = "one of %s" % ", ".join(kind)
+                problems.append((_name(path), "%s must be %s, got %r" % (_name(path), wants, value)))
+            continue
+        test, wants = _KINDS[kind]
+        if not test(value):
+            problems.append(
+                (_name(path), "%s must be %s or null, got %s" % (_name(path), wants, _short(value)))
+            )
+    return problems
+
+
+def check_report(report):
+    """The report itself when it keeps the contract, else :class:`ContractError` naming every bad field."""
+    problems = validate_report(report)
+    if problems:
+        raise ContractError("report", problems)
+    return report
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _lookup(report, path):
+    value = report
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def read(report, *path):
+    """The report's field at ``path`` (``read(r, "power", "avg_w")``), None when it (or a parent) is absent
+    or null. Only declared fields (:data:`REPORT`) may be read: the farm reads nothing the contract does
+    not name (an undeclared path is a programming error, a :class:`LookupError`)."""
+    if path not in REPORT:
+        raise LookupError("report field %s is not in the farm-agent contract (protocol.REPORT)" % _name(path))
+    return _lookup(report, path)
+
+
+def section(report, *path):
+    """An object field of the report (:func:`read`), ``{}`` when absent or null."""
+    value = read(report, *path)
+    return value if isinstance(value, dict) else {}
+
+
+def time_scale(report):
+    """Wall seconds per emulated second of the run (1.0 for a measured one): an emulated board may run
+    faster than real time, and its pace and figures are then in wall time x this (docs/virtual-lab.md)."""
+    value = read(report, "emulation", "time_scale")
+    return float(value) if _is_number(value) and 0 < value <= 1 else 1.0

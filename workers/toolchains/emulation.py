@@ -13,25 +13,11 @@ from pathlib import Path
 import onnx
 
 from farm.errors import ModelError
+from workers.agent import protocol
 from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
-EMULATION_KEY = "farm.emulation"
-PROFILE_KEYS = (
-    "model_version",
-    "kind",
-    "device",
-    "cores",
-    "clock_mhz",
-    "batch_size",
-    "latency_ms",
-    "clock_scaled_ms",
-    "fps_mt",
-    "utilisation_st",
-    "utilisation_mt",
-    "subgraphs",
-    "cpu_ops",
-    "warnings",
-)
+EMULATION_KEY = protocol.PROFILE_KEY  # the emulation profile is part of the farm-agent contract
+PROFILE_KEYS = protocol.PROFILE_KEYS
 
 
 def profile(**values) -> dict:

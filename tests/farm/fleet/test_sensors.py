@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from farm.errors import InventoryError
-from farm.fleet.sensors import agent_emulation, agent_entry, agent_sensors, board_root
+from farm.fleet.sensors import agent_entry, agent_sensors, board_root
 from farm.inventory import Board, BoardEmulation, load_inventory
+from farm.services.agent_config import emulation_config as agent_emulation
 
 INVENTORY = Path(__file__).resolve().parents[3] / "inventory"
 

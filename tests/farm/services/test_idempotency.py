@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from farm.db.models import ArtifactRow, JobRow, RunRow
 from farm.db.session import session_scope
 from farm.inventory import load_inventory
-from farm.services.run import run_run_job, store_result
+from farm.services.results import store_result
+from farm.services.run import run_run_job
 from farm.services.submit import submit_sweep, wait_for
 from farm.transport.base import AgentOutcome
 from farm.transport.local import LocalTransport

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from farm.db.models import ArtifactRow, JobRow, RunRow
 from farm.db.session import session_scope
 from farm.inventory import Board, BoardEmulation, load_inventory
-from farm.services.run import agent_config, power_metrics, store_result
+from farm.services.agent_config import agent_config
+from farm.services.results import power_metrics, store_result
 from farm.services.submit import submit_sweep, wait_for
 from tests.conftest import TINY_SWEEP, write_sweep
 

@@ -19,6 +19,10 @@ FAKES_BIN = os.path.join(FAKES_DIR, "bin")
 MODULES = (
     "stats",
     "environment",
+    "protocol",
+    "loadgen_scenarios",
+    "loadgen_logs",
+    "loadgen_sut",
     "loadgen_driver",
     "harness",
     "backends",
@@ -29,7 +33,7 @@ MODULES = (
 )
 _TOP = {
     "stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve", "server_search",
-    "accuracy", "images",
+    "accuracy", "images", "protocol", "loadgen_scenarios", "loadgen_logs", "loadgen_sut",
 }  # fmt: skip
 _FAKE_TOP = {"xir", "vart", "pynvml"}
 

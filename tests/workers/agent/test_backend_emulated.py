@@ -234,7 +234,7 @@ def test_harness_report_carries_power_thermal_clock_emulation(agent, tmp_path, s
     hwmon_tree(root)
     doc, code = agent.harness.run(emulated_config(save_model(tmp_path / "m.onnx"), root, tmp_path, scenario))
     assert code == 0, doc["error"]
-    assert list(doc) == list(agent.harness.OUTPUT_KEYS)
+    assert list(doc) == list(agent.protocol.REPORT_KEYS)
     power, thermal, clock = doc["power"], doc["thermal"], doc["clock"]
     assert power["sensor"] == "hwmon_ina2xx ina226 (hwmon0)" and power["unit"] == "W"
     assert power["avg_w"] == pytest.approx(11.5) and power["peak_w"] == pytest.approx(11.5)

@@ -19,7 +19,8 @@ AGENT_DIR = os.path.join(
 # Agent modules import each other by bare name; they are imported with AGENT_DIR on sys.path and taken
 # out of sys.path/sys.modules again afterwards so that no other test sees them.
 AGENT_MODULES = (
-    "stats", "environment", "loadgen_driver", "harness", "backends", "backends.base", "sensors", "server_search",
+    "stats", "environment", "protocol", "loadgen_scenarios", "loadgen_logs", "loadgen_sut", "loadgen_driver",
+    "harness", "backends", "backends.base", "sensors", "server_search",
 )  # fmt: skip
 
 
@@ -130,7 +131,7 @@ Mean latency (ns)               : 1150246
 
 def test_summary_fallback_when_detail_log_is_missing(agent, tmp_path):
     (tmp_path / "mlperf_log_summary.txt").write_text(SUMMARY_6_0_17)
-    values, summary_path, detail_path = agent.loadgen_driver.read_results(str(tmp_path))
+    values, summary_path, detail_path = agent.loadgen_logs.read_results(str(tmp_path))
     assert not os.path.exists(detail_path) and os.path.exists(summary_path)
     assert values["result_validity"] == "VALID"
     assert values["result_50.00_percentile_latency_ns"] == 1122208
@@ -158,7 +159,7 @@ def test_detail_log_wins_and_missing_figures_are_marked_sut(agent, tmp_path):
         "garbage line\n"
         ':::MLLOG {"key": "result_query_count", "value": 7}\n'
     )
-    values, summary_path, detail_path = agent.loadgen_driver.read_results(str(tmp_path))
+    values, summary_path, detail_path = agent.loadgen_logs.read_results(str(tmp_path))
     assert values["result_mean_latency_ns"] == 2000000 and values["result_query_count"] == 7
     del values["result_95.00_percentile_latency_ns"]
     sut = types.SimpleNamespace(
@@ -172,7 +173,7 @@ def test_detail_log_wins_and_missing_figures_are_marked_sut(agent, tmp_path):
 
 
 def test_no_loadgen_output_is_an_infra_error(agent, tmp_path):
-    values, summary_path, detail_path = agent.loadgen_driver.read_results(str(tmp_path))
+    values, summary_path, detail_path = agent.loadgen_logs.read_results(str(tmp_path))
     assert values == {}
     sut = types.SimpleNamespace(
         latencies_ns=[], first_issue_ns=None, last_complete_ns=None, completed=0, queries=0
@@ -290,20 +291,20 @@ def test_failure_inside_loadgen_is_a_model_error_not_a_crash(agent, tmp_path, sc
 def test_target_latency_and_expected_qps_from_config(agent):
     import mlperf_loadgen as lg
 
-    ss, ss_record = agent.loadgen_driver.build_settings(
+    ss, ss_record = agent.loadgen_scenarios.build_settings(
         lg, "SingleStream", {"target_latency_ms": 2.5, "max_query_count": 100}, [10**6], 16
     )
     assert ss_record["single_stream_expected_latency_ns"] == 2500000
     assert ss_record["single_stream_expected_latency_source"] == "config"
     assert ss.max_query_count == 100 and ss.single_stream_expected_latency_ns == 2500000
-    off, off_record = agent.loadgen_driver.build_settings(
+    off, off_record = agent.loadgen_scenarios.build_settings(
         lg, "Offline", {"offline_expected_qps": 50}, [10**6], 16
     )
     assert off.offline_expected_qps == 50 and off_record["offline_expected_qps_source"] == "config"
     # From warmup: fastest warmup 1 ms -> 1000/s, with 50 % head-room.
-    _, est = agent.loadgen_driver.build_settings(lg, "Offline", {}, [2 * 10**6, 10**6], 16)
+    _, est = agent.loadgen_scenarios.build_settings(lg, "Offline", {}, [2 * 10**6, 10**6], 16)
     assert est["offline_expected_qps"] == pytest.approx(1500.0)
-    _, est = agent.loadgen_driver.build_settings(lg, "SingleStream", {}, [2 * 10**6, 10**6], 16)
+    _, est = agent.loadgen_scenarios.build_settings(lg, "SingleStream", {}, [2 * 10**6, 10**6], 16)
     assert est["single_stream_expected_latency_ns"] == 500000  # half the fastest: never more than real
 
 
@@ -343,5 +344,5 @@ def test_harness_run_reports_infra_error_without_raising(agent, tmp_path):
     )
     assert code == 1
     assert doc["status"] == "error" and doc["error"]["kind"] == "infra"
-    assert list(doc) == list(agent.harness.OUTPUT_KEYS)
+    assert list(doc) == list(agent.protocol.REPORT_KEYS)
     assert doc["environment"]["agent_version"] == "1"

@@ -171,7 +171,7 @@ def test_server_bound_below_the_service_time_finds_nothing(agent, tmp_path):
 def test_logs_are_capped_with_a_marker(agent, tmp_path):
     (tmp_path / "mlperf_log_summary.txt").write_text("short summary\n")
     (tmp_path / "mlperf_log_detail.txt").write_text("x" * 5000 + "\nRESULT AT THE END\n")
-    logs = agent.loadgen_driver.read_log_texts(
+    logs = agent.loadgen_logs.read_log_texts(
         str(tmp_path / "mlperf_log_summary.txt"), str(tmp_path / "mlperf_log_detail.txt"), {"detail": 2000}
     )
     assert logs["summary"] == {
@@ -179,7 +179,7 @@ def test_logs_are_capped_with_a_marker(agent, tmp_path):
         "text": "short summary\n",
         "bytes": 14,
         "truncated": False,
-        "cap_bytes": agent.loadgen_driver.LOG_CAPS["summary"],
+        "cap_bytes": agent.loadgen_logs.LOG_CAPS["summary"],
     }
     detail = logs["detail"]
     assert detail["truncated"] and detail["bytes"] == 5019 and len(detail["text"].encode()) <= 2000
@@ -236,7 +236,7 @@ def test_every_scenario_through_the_harness(agent, tmp_path: Path, tiny_onnx: Pa
         }
     )
     assert code == 0, doc["error"]
-    assert list(doc) == list(agent.harness.OUTPUT_KEYS)
+    assert list(doc) == list(agent.protocol.REPORT_KEYS)
     assert doc["status"] == "ok" and doc["scenario"] == scenario
     assert doc["throughput_ips"] > 0
     logs = doc["loadgen_logs"]

@@ -11,7 +11,7 @@ import pytest
 from farm.errors import ModelError
 from tests.conftest import tiny_model
 from tests.farm.perfmodel.conftest import huge_activation_model
-from workers.agent.backends.emulated import parse_profile
+from tests.workers.agent.agent_modules import imported, module
 from workers.toolchains.base import QuantConfig
 from workers.toolchains.cli import main as cli_main
 from workers.toolchains.emulation import EMULATION_KEY, PROFILE_KEYS, read_profile
@@ -80,7 +80,8 @@ def test_dpu_emulator_writes_the_profile(tmp_path):
     # The backend's way of reading it.
     sess = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     assert json.loads(sess.get_modelmeta().custom_metadata_map[EMULATION_KEY]) == profile
-    assert parse_profile(json.dumps(profile)) == profile  # what the emulated backend accepts
+    with imported():  # what the emulated backend accepts (agent modules import each other by bare name)
+        assert module("backends.emulated").parse_profile(json.dumps(profile)) == profile
     assert result.fidelity is not None and result.details["quant_format"] == "QDQ"
     assert result.details["emulation"] == profile
 

@@ -28,18 +28,18 @@ import logging
 import os
 import time
 
+import protocol
+
 from .base import ModelError
 from .onnxruntime_cpu import OnnxRuntimeCpuBackend
 
 log = logging.getLogger("farm-agent")
 
-PROFILE_KEY = "farm.emulation"
+PROFILE_KEY = protocol.PROFILE_KEY
 #: The current clock is re-read at most this often (seconds).
 CLOCK_REFRESH_S = 0.05
 #: The last part of a wait is spun rather than slept (sleep overshoots by 50-100 us on Linux).
 SPIN_S = 0.0002
-
-_REQUIRED_NUMBERS = ("latency_ms", "clock_scaled_ms", "fps_mt", "clock_mhz", "batch_size")
 
 
 def parse_profile(text):
@@ -50,7 +50,7 @@ def parse_profile(text):
         raise ModelError("the farm.emulation profile is not valid JSON: %s" % exc) from exc
     if not isinstance(profile, dict):
         raise ModelError("the farm.emulation profile must be a JSON object")
-    for key in _REQUIRED_NUMBERS:
+    for key in protocol.PROFILE_NUMBERS:
         value = profile.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ModelError(
@@ -65,7 +65,7 @@ def parse_profile(text):
             % (profile["clock_scaled_ms"], profile["latency_ms"])
         )
     profile["clock_scaled_ms"] = min(profile["clock_scaled_ms"], profile["latency_ms"])  # rounding
-    for key in ("utilisation_st", "utilisation_mt"):
+    for key in protocol.PROFILE_UTILISATION:
         value = profile.get(key, 0.0)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not -1e-3 <= value <= 1.001:
             raise ModelError("the farm.emulation profile's %s must be within 0..1, got %r" % (key, value))
@@ -237,21 +237,7 @@ class EmulatedBackend(OnnxRuntimeCpuBackend):
             "min_clock_mhz": self.clock_min_mhz,
             "clock_reads": self.clock_reads,
             "clock_note": self._clock_note,
-            "profile": dict(
-                (k, p.get(k))
-                for k in (
-                    "cores",
-                    "batch_size",
-                    "latency_ms",
-                    "clock_scaled_ms",
-                    "fps_mt",
-                    "utilisation_st",
-                    "utilisation_mt",
-                    "subgraphs",
-                    "cpu_ops",
-                    "warnings",
-                )
-            ),
+            "profile": dict((k, p.get(k)) for k in protocol.PROFILE_REPORTED),
             "predicts": self.predicts,
             "outputs_computed": self.outputs_computed,
             "pace_overruns": self.pace_overruns,
