@@ -80,15 +80,15 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module or ""
-            names = [f"{prefix}.{a.name}" for a in node.names] + [prefix]
+            # "from a.b import c": the module a.b.c if there is one, else a.b (c is a name in it)
+            names = [f"{prefix}.{a.name}" for a in node.names]
         for name in names:
             target = _resolve(name, modules)
             if target is None and in_agent:
                 target = _agent_module(name, modules)
             if target is not None and target != module:
                 found.add(target)
-    # "from a.b import c" where c is a name (not a module) resolves to a.b; keep the most specific target
-    return {t for t in found if not any(o != t and o.startswith(t + ".") and t in module for o in found)}
+    return found
 
 
 def _graph() -> dict[str, set[str]]:
