@@ -14,6 +14,8 @@ collected and named (:class:`ContractError`), never a first-problem-only message
 import collections
 import copy
 import os
+import posixpath
+import re
 
 #: The contract's version; a report names the version it was written under.
 VERSION = 1
@@ -211,9 +213,59 @@ PACK = _table(
     Field("sha256", None, _string(True, "a hex string"), "checked before the pack is read"),
 )
 
-#: One entry of ``config.sensors``: ``kind`` (a string) names the reader (workers/agent/sensors/),
-#: ``interval_ms`` (a positive number or null) its sampling period; the other keys are the reader's own
-#: (``root``, ``chip``, ``zone``, ``path``, ``device``, ``index``: farm/fleet/sensors.py builds them).
+#: Every sensor reader, one line each: its config ``kind``, the reader ("module:Class" in
+#: workers/agent/sensors/), what it measures (known without importing the reader, so a board without, say,
+#: pynvml can still say what it lacks), and how a catalog spec (inventory/board-types.yaml ``sensors:``)
+#: becomes its config entry. ``spec`` is a regular expression over the whole catalog spec; its named
+#: groups become entry keys (``ints`` converts them, with a default when the group is absent); ``root``
+#: adds the board's root (``/`` on a real board, the emulation root in the virtual lab); ``path`` adds a
+#: fixed file under that root. ``syntax`` is how the spec reads in messages. A reader with no ``spec``
+#: is not a catalog sensor (the virtual lab adds it itself).
+#: Adding a sensor: its reader module, one line here, and its spec in the catalog.
+SensorKind = collections.namedtuple("SensorKind", "kind reader provides spec syntax root path ints")
+SENSOR_KINDS = (
+    SensorKind("hwmon_ina2xx", "hwmon_ina2xx:HwmonIna2xx", ("power",),
+               r"hwmon:(?P<chip>ina219|ina226|ina260)", "hwmon:ina219|ina226|ina260", True, None, {}),
+    SensorKind("hwmon_ina3221", "hwmon_ina3221:HwmonIna3221", ("power",),
+               r"hwmon:(?P<chip>ina3221)", "hwmon:ina3221", True, None, {}),
+    SensorKind("hwmon_temp", "hwmon_temp:HwmonTemp", ("thermal",),
+               r"hwmon-temp:(?P<chip>[a-z0-9_]{1,32})", "hwmon-temp:<chip>", True, None, {}),
+    SensorKind("thermal_zone", "thermal_zone:ThermalZone", ("thermal",),
+               r"thermal_zone(?::(?P<zone>[0-9]{1,4}))?", "thermal_zone[:N]", True, None, {"zone": 0}),
+    SensorKind("xbutil", "xbutil:Xbutil", ("power", "thermal"),
+               r"xbutil(?::(?P<device>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]))?", "xbutil[:BDF]",
+               False, "/opt/xilinx/xrt/bin/xbutil", {}),
+    SensorKind("nvml", "nvml:Nvml", ("power", "thermal", "clock"),
+               r"nvml(?::(?P<index>[0-9]{1,3}))?", "nvml[:index]", False, None, {"index": 0}),
+    SensorKind("rapl", "rapl:Rapl", ("power",), r"rapl", "rapl", True, None, {}),
+    SensorKind("emu_clock", "emu_clock:EmuClock", ("clock",), None, None, True, None, {}),
+)  # fmt: skip
+
+
+def sensor_entry(spec, root="/"):
+    """The agent config entry for catalog sensor ``spec`` on a board whose files live under ``root``;
+    ValueError (naming the known specs) for a spec no reader understands."""
+    for sensor in SENSOR_KINDS:
+        match = re.fullmatch(sensor.spec, spec) if sensor.spec else None
+        if match is None:
+            continue
+        entry = {"kind": sensor.kind}
+        if sensor.root:
+            entry["root"] = root
+        if sensor.path:
+            entry["path"] = posixpath.join(root, sensor.path.lstrip("/"))
+        for key, value in match.groupdict().items():
+            if key in sensor.ints:
+                value = sensor.ints[key] if value is None else int(value)
+            entry[key] = value
+        return entry
+    known = ", ".join(s.syntax for s in SENSOR_KINDS if s.syntax)
+    raise ValueError("unknown sensor spec %r; known: %s" % (spec, known))
+
+
+#: One entry of ``config.sensors``: ``kind`` (a string) names the reader (:data:`SENSOR_KINDS`),
+#: ``interval_ms`` (a positive number or null) its sampling period; the other keys are the reader's own,
+#: as :func:`sensor_entry` builds them.
 SENSOR_KEYS = ("kind", "interval_ms", "root", "chip", "zone", "path", "device", "index")
 
 

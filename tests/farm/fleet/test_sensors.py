@@ -77,3 +77,19 @@ def test_emulated_board_reads_under_its_root():
     assert agent_emulation(board) == {"root": "/srv/lab/zcu104-0", "time_scale": 0.01}
     real = Board(name="zcu104-0", type="zcu104")
     assert board_root(real) == "/" and agent_emulation(real) is None
+
+
+def test_one_table_names_every_reader():
+    """A sensor is one reader module, one line of the contract's table and its catalog spec: every reader
+    module is in the table, and every line names a reader class that exists."""
+    import ast
+
+    from workers.agent import protocol
+
+    folder = Path(protocol.AGENT_DIR) / "sensors"
+    readers = {p.stem for p in folder.glob("*.py")} - {"__init__", "base", "sampler"}
+    table = {s.reader.partition(":")[0]: s.reader.partition(":")[2] for s in protocol.SENSOR_KINDS}
+    assert set(table) == readers
+    for module, cls in table.items():
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        assert cls in {n.name for n in tree.body if isinstance(n, ast.ClassDef)}, module

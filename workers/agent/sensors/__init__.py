@@ -1,6 +1,6 @@
 """Sensor readers (one module per kind) and the sampler that runs them during a LoadGen test.
 
-Config entries come from the farm (farm/fleet/sensors.py, docs/virtual-lab.md section 4); each reader
+Config entries come from the farm (built by protocol.sensor_entry from the catalog's specs); each reader
 module is imported only when an entry asks for it, so a board without, say, pynvml still runs.
 """
 
@@ -8,31 +8,14 @@ from __future__ import annotations
 
 import importlib
 
+import protocol
+
 from .base import QUANTITIES, UNITS, Sensor, SensorError, SensorGone
 
-#: config kind -> "module:Class" (module relative to this package).
-SENSORS = {
-    "hwmon_ina2xx": "hwmon_ina2xx:HwmonIna2xx",
-    "hwmon_ina3221": "hwmon_ina3221:HwmonIna3221",
-    "hwmon_temp": "hwmon_temp:HwmonTemp",
-    "thermal_zone": "thermal_zone:ThermalZone",
-    "xbutil": "xbutil:Xbutil",
-    "nvml": "nvml:Nvml",
-    "rapl": "rapl:Rapl",
-    "emu_clock": "emu_clock:EmuClock",
-}
-
-#: What each kind measures, known without importing or opening anything.
-PROVIDES = {
-    "hwmon_ina2xx": ("power",),
-    "hwmon_ina3221": ("power",),
-    "hwmon_temp": ("thermal",),
-    "thermal_zone": ("thermal",),
-    "xbutil": ("power", "thermal"),
-    "nvml": ("power", "thermal", "clock"),
-    "rapl": ("power",),
-    "emu_clock": ("clock",),
-}
+#: config kind -> "module:Class" (module relative to this package), and what each kind measures (known
+#: without importing or opening anything). Both come from the contract's one table (protocol.SENSOR_KINDS).
+SENSORS = {s.kind: s.reader for s in protocol.SENSOR_KINDS}
+PROVIDES = {s.kind: tuple(s.provides) for s in protocol.SENSOR_KINDS}
 
 __all__ = ["PROVIDES", "QUANTITIES", "SENSORS", "UNITS", "Sensor", "SensorError", "SensorGone", "create"]
 
