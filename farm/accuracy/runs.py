@@ -14,6 +14,7 @@ from typing import Any
 
 from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow
+from farm.metrics import stored
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
 from workers.agent.protocol import section
@@ -96,15 +97,15 @@ def accuracy_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
     out: list[tuple[str, float, str]] = []
     agree = section(report, "accuracy", "int8_fp32")  # the contract's accuracy.int8_fp32 fields
     if agree.get("top1_agreement") is not None:
-        out.append(("int8_fp32_top1_agreement", float(agree["top1_agreement"]), "ratio"))
-        out.append(("int8_fp32_samples", float(agree.get("samples") or 0), "count"))
+        out.append(stored("int8_fp32_top1_agreement", float(agree["top1_agreement"])))
+        out.append(stored("int8_fp32_samples", float(agree.get("samples") or 0)))
         if agree.get("sqnr_db") is not None:
-            out.append(("int8_fp32_sqnr_db", float(agree["sqnr_db"]), "dB"))
+            out.append(stored("int8_fp32_sqnr_db", float(agree["sqnr_db"])))
     data = section(report, "accuracy", "dataset")  # and its accuracy.dataset fields
     if data.get("top1") is not None:
-        out.append(("accuracy_top1", float(data["top1"]), "ratio"))
-        out.append(("accuracy_top5", float(data["top5"]), "ratio"))
-        out.append(("accuracy_samples", float(data.get("samples") or 0), "count"))
+        out.append(stored("accuracy_top1", float(data["top1"])))
+        out.append(stored("accuracy_top5", float(data["top5"])))
+        out.append(stored("accuracy_samples", float(data.get("samples") or 0)))
     if data.get("int8_fp32_top1_agreement") is not None:
-        out.append(("int8_fp32_dataset_top1_agreement", float(data["int8_fp32_top1_agreement"]), "ratio"))
+        out.append(stored("int8_fp32_dataset_top1_agreement", float(data["int8_fp32_top1_agreement"])))
     return out

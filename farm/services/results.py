@@ -18,6 +18,7 @@ from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunAtt
 from farm.db.session import session_scope
 from farm.errors import InfraError
 from farm.inventory import Board, load_inventory
+from farm.metrics import stored
 from farm.provenance import farm_version, git_sha
 from farm.services import claims, soak, stability
 from farm.transport.base import AgentOutcome
@@ -85,18 +86,17 @@ def _metrics(report: dict[str, Any], scenario: str, source: str, batch_size: int
         value = read(report, "latency_ms", key)
         if value is not None:
             name = f"{prefix}_{key.replace('.', '_')}"
-            out.append(MetricRow(name=name, value=float(value) / scale, unit="ms", source=source))
+            out.append(_row(stored(name, float(value) / scale), source))
     throughput = read(report, "throughput_ips")
     if throughput is not None:
-        out.append(
-            MetricRow(name="throughput_ips", value=float(throughput) * scale, unit="1/s", source=source)
-        )
-    out += [MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in scenario_metrics(report)]
-    out += [MetricRow(name=n, value=v, unit=u, source=source) for n, v, u in accuracy_metrics(report)]
-    return out + [
-        MetricRow(name=name, value=value, unit=unit, source=source)
-        for name, value, unit in power_metrics(report, batch_size)
-    ]
+        out.append(_row(stored("throughput_ips", float(throughput) * scale), source))
+    produced = scenario_metrics(report) + accuracy_metrics(report) + power_metrics(report, batch_size)
+    return out + [_row(m, source) for m in produced]
+
+
+def _row(metric: tuple[str, float, str], source: str) -> MetricRow:
+    name, value, unit = metric
+    return MetricRow(name=name, value=value, unit=unit, source=source)
 
 
 def scenario_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
@@ -110,9 +110,9 @@ def scenario_metrics(report: dict[str, Any]) -> list[tuple[str, float, str]]:
     )
     out: list[tuple[str, float, str]] = []
     if qps is not None:
-        out.append(("server_qps_max", float(qps) * scale, "1/s"))
+        out.append(stored("server_qps_max", float(qps) * scale))
     if p99 is not None:
-        out.append(("server_latency_ms_p99_at_max", float(p99) / scale, "ms"))
+        out.append(stored("server_latency_ms_p99_at_max", float(p99) / scale))
     return out
 
 
@@ -155,23 +155,23 @@ def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str
     avg, peak = read(report, "power", "avg_w"), read(report, "power", "peak_w")
     window = read(report, "power", "window_s")
     if avg is not None:
-        out.append(("power_w", float(avg), "W"))
+        out.append(stored("power_w", float(avg)))
     if peak is not None:
-        out.append(("power_w_peak", float(peak), "W"))
+        out.append(stored("power_w_peak", float(peak)))
     inferences = read(report, "power", "inferences")
     if inferences is None and read(report, "sample_count") is not None:
         inferences = int(read(report, "sample_count")) * batch_size
     if avg is not None and window and inferences:
         joules = float(avg) * float(window) / time_scale(report) / int(inferences)
         if joules > 0:
-            out.append(("energy_mj_per_inference", joules * 1e3, "mJ"))
-            out.append(("inferences_per_joule", 1.0 / joules, "1/J"))
+            out.append(stored("energy_mj_per_inference", joules * 1e3))
+            out.append(stored("inferences_per_joule", 1.0 / joules))
     max_c = read(report, "thermal", "max_c")
     if max_c is not None:
-        out.append(("temp_c_max", float(max_c), "C"))
+        out.append(stored("temp_c_max", float(max_c)))
     min_mhz = read(report, "clock", "min_mhz")
     if min_mhz is not None:
-        out.append(("clock_mhz_min", float(min_mhz), "MHz"))
+        out.append(stored("clock_mhz_min", float(min_mhz)))
     return out
 
 

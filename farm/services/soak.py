@@ -26,6 +26,7 @@ import bisect
 import statistics
 from typing import Any
 
+from farm.metrics import stored
 from farm.sweep.schema import Thermal
 from workers.agent.protocol import read, time_scale
 
@@ -176,16 +177,16 @@ def metrics(analysis: dict[str, Any]) -> list[tuple[str, float, str]]:
     """(name, value, unit) of a soak's findings; figures it could not establish are left out."""
     out: list[tuple[str, float, str]] = []
     if analysis.get("time_to_steady_s") is not None:
-        out.append(("soak_time_to_steady_s", float(analysis["time_to_steady_s"]), "s"))
+        out.append(stored("soak_time_to_steady_s", float(analysis["time_to_steady_s"])))
     if analysis.get("steady_temp_c") is not None:
-        out.append(("soak_steady_temp_c", float(analysis["steady_temp_c"]), "C"))
+        out.append(stored("soak_steady_temp_c", float(analysis["steady_temp_c"])))
     thr = analysis.get("throttling") or {}
-    out.append(("soak_throttled", 1.0 if thr.get("throttled") else 0.0, "bool"))
+    out.append(stored("soak_throttled", 1.0 if thr.get("throttled") else 0.0))
     if thr.get("throttle_at_s") is not None:
-        out.append(("soak_throttle_at_s", float(thr["throttle_at_s"]), "s"))
+        out.append(stored("soak_throttle_at_s", float(thr["throttle_at_s"])))
     drift = (analysis.get("latency") or {}).get("drift_pct")
     if drift is not None:
-        out.append(("soak_latency_drift_pct", float(drift), "%"))
+        out.append(stored("soak_latency_drift_pct", float(drift)))
     return out
 
 

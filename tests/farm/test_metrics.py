@@ -20,7 +20,7 @@ from farm.db.session import session_scope
 from farm.inventory import load_inventory
 from farm.queries.runs import COMPARE_METRICS, RESULT_METRICS, TREND_METRICS
 from farm.services import soak
-from farm.services.run import power_metrics, scenario_metrics
+from farm.services.results import power_metrics, scenario_metrics
 from tests.conftest import write_sweep
 from workers.agent.protocol import SCENARIOS, headline_metric
 
