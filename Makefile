@@ -5,10 +5,15 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint format system-deps venv demo bench clean
+.PHONY: test wheel-check lint format system-deps venv demo bench clean
 
 test: system-deps venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory wheel-check
+
+# The wheel, installed in a fresh venv away from the checkout, runs `farm lab predict` and a tiny sweep.
+wheel-check: venv
+	PYTHON=$(PYTHON) BUILD_PYTHON=$(PY) .ci/wheel-check
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -39,4 +44,4 @@ demo: venv
 	$(VENV)/bin/farm demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist

@@ -20,19 +20,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sqlalchemy import func, select
+from support import ROOT  # before farm: puts the checkout on sys.path
 
-from sqlalchemy import func, select  # noqa: E402
-
-from farm.db.migrate import ensure_schema  # noqa: E402
-from farm.db.models import RunRow  # noqa: E402
-from farm.db.session import dispose_engines, redact, session_scope  # noqa: E402
-from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary  # noqa: E402
-from farm.queries.runs import (  # noqa: E402
+from farm.db.migrate import ensure_schema
+from farm.db.models import RunRow
+from farm.db.session import dispose_engines, redact, session_scope
+from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary
+from farm.queries.runs import (
     compare,
     fingerprints,
     latest_runs,
@@ -41,7 +38,7 @@ from farm.queries.runs import (  # noqa: E402
     sweeps_for_selection,
     trend,
 )
-from farm.queries.sweeps import (  # noqa: E402
+from farm.queries.sweeps import (
     recent_failures,
     recent_sweeps,
     sweep_choices,

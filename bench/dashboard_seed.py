@@ -20,19 +20,16 @@ import hashlib
 import json
 import math
 import random
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import support  # noqa: F401 - before farm: puts the checkout on sys.path
+from sqlalchemy import JSON, func, insert, select, text
 
-from sqlalchemy import JSON, func, insert, select, text  # noqa: E402
-
-from farm.db.migrate import ensure_schema  # noqa: E402
-from farm.db.models import (  # noqa: E402
+from farm.db.migrate import ensure_schema
+from farm.db.models import (
     ArtifactRow,
     BoardEventRow,
     BoardRow,
@@ -42,7 +39,7 @@ from farm.db.models import (  # noqa: E402
     RunRow,
     SweepRow,
 )
-from farm.db.session import get_engine, redact  # noqa: E402
+from farm.db.session import get_engine, redact
 
 # model -> (CPU fp32 latency at batch 1 in ms, input shape)
 MODELS = {

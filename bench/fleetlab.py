@@ -1,5 +1,5 @@
 """A throwaway distributed farm on loopback for the fleet benchmarks: a redis-server, N real sshd boards
-(tests/sshd.py), one `farm worker --board` per board and a compile worker, a SQLite results DB."""
+(farm/lab/loopback.py), one `farm worker --board` per board and a compile worker, a SQLite results DB."""
 
 from __future__ import annotations
 
@@ -9,20 +9,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from support import FARM  # before farm: puts the checkout on sys.path
 
-from tests.conftest import tiny_model  # noqa: E402
-from tests.farm.fleet.conftest import write_lab  # noqa: E402
-from tests.sshd import ClientKey, SshdFactory, _keygen  # noqa: E402
-
-FARM = [sys.executable, "-m", "farm.cli.main"]
+from farm.lab.loopback import SshdFactory, write_lab
+from farm.lab.sshd import ClientKey, keygen
+from farm.zoo.tiny import tiny_model
 
 
 def naive(ts: datetime) -> datetime:
@@ -50,7 +46,7 @@ class FleetLab:
         )
         key = self.tmp / "client" / "id_ed25519"
         key.parent.mkdir()
-        _keygen(key, "farm-bench")
+        keygen(key, "farm-bench")
         (self.tmp / "sshd").mkdir()
         self.factory = SshdFactory(self.tmp / "sshd", ClientKey(key, Path(f"{key}.pub")))
         servers = self.factory.start(self.boards)

@@ -37,8 +37,10 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT_DIR = os.path.join(REPO, "workers", "agent")
+import support  # noqa: F401 - before farm and workers: puts the checkout on sys.path
+
+from workers.agent import AGENT_DIR
+
 if AGENT_DIR not in sys.path:
     sys.path.insert(0, AGENT_DIR)
 
@@ -73,9 +75,7 @@ def build_emulated(device_ms, workdir):
     import onnx
     from onnx import helper
 
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
-    from tests.conftest import tiny_model  # the tests' tiny net (the bench runs with the test extras)
+    from farm.zoo.tiny import tiny_model
 
     model = tiny_model()
     profile = {

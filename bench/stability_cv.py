@@ -17,12 +17,10 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import support  # noqa: F401 - before farm: puts the checkout on sys.path
 
 
 def main() -> None:

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from farm.config import Settings, load_settings
 from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
+from farm.zoo.tiny import tiny_model  # one implementation, shared with bench/ and .ci/wheel-check
 
 pytest_plugins = ["tests.sshd", "tests.virtual_lab"]  # real sshd hosts on loopback; the virtual lab
 
@@ -121,32 +121,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def tiny_model(batch: int | str = 1, hw: int = 16, classes: int = 10, seed: int = 0) -> onnx.ModelProto:
-    """A small conv net (conv-relu-pool-gemm) that compiles and runs in well under a second."""
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w")
-    b = numpy_helper.from_array(np.zeros(8, np.float32), "b")
-    fw = numpy_helper.from_array((rng.standard_normal((classes, 8)) * 0.3).astype(np.float32), "fw")
-    fb = numpy_helper.from_array(np.zeros(classes, np.float32), "fb")
-    nodes = [
-        helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
-        helper.make_node("Flatten", ["p"], ["f"]),
-        helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, hw, hw])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
-        [w, b, fw, fb],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
 
 
 def unknown_op_model() -> onnx.ModelProto:

@@ -1,7 +1,8 @@
 """Real OpenSSH servers for tests: each "board" is its own sshd on its own loopback address.
 
 The machinery (keys, ports, :class:`SshdServer`, process lookup) is product code in farm/lab/sshd.py, shared
-with the virtual lab; this module adds the pytest fixtures. Load it as a pytest plugin
+with the virtual lab, and :class:`SshdFactory` (loopback addresses) is in farm/lab/loopback.py, shared with
+bench/; this module adds the pytest fixtures. Load it as a pytest plugin
 (``pytest_plugins = ["tests.sshd"]`` in the root conftest). Fixtures:
 
 * ``sshd_factory``: ``sshd_factory.start(n=1)`` starts ``n`` servers and returns a list of
@@ -16,13 +17,12 @@ port, accepts only the session's client key (``client_key`` fixture), and has sf
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from farm.lab.loopback import SshdFactory
 from farm.lab.sshd import SSHD, ClientKey, SshdServer
 from farm.lab.sshd import descendants as _descendants
 from farm.lab.sshd import free_port as _free_port
@@ -45,10 +45,6 @@ __all__ = [
 
 _NOT_INSTALLED = "openssh-server is not installed (make test installs it)"
 
-# 127.0.0.2 .. 127.0.0.99, handed out round-robin so servers of one session are distinct hosts (the virtual
-# lab's own boards start at 127.0.0.101, see farm/lab/processes.py).
-_addresses = itertools.cycle(f"127.0.0.{i}" for i in range(2, 100))
-
 
 @pytest.fixture(scope="session")
 def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
@@ -57,26 +53,6 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
         pytest.fail(_NOT_INSTALLED)
     directory = tmp_path_factory.mktemp("ssh-client")
     return ClientKey.create(directory / "id_ed25519", "farm-test-client")
-
-
-class SshdFactory:
-    def __init__(self, base: Path, client: ClientKey) -> None:
-        self.base = base
-        self.client = client
-        self.servers: list[SshdServer] = []
-
-    def start(self, n: int = 1) -> list[SshdServer]:
-        started = []
-        for _ in range(n):
-            host = next(_addresses)
-            server = SshdServer(self.base / f"{host}-{len(self.servers)}", host, self.client)
-            self.servers.append(server)
-            started.append(server.start())
-        return started
-
-    def stop_all(self) -> None:
-        for server in self.servers:
-            server.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -213,10 +214,10 @@ def _cache_file() -> Path | None:
         root = load_settings().data_dir / "cache" / "shapes_net"
     except Exception:  # no settings: train every time
         return None
-    here = Path(__file__).resolve().parent
+    here = resources.files("farm.datasets")  # the installed sources: a changed trainer is a new cache key
     digest = hashlib.sha256()
     for name in ("train.py", "shapes.py"):
-        digest.update((here / name).read_bytes())
+        digest.update(here.joinpath(name).read_bytes())
     digest.update(np.__version__.encode())
     return root / f"{digest.hexdigest()}.npz"
 

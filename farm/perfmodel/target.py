@@ -7,7 +7,6 @@ catalog (inventory/board-types.yaml) says which board has what, and the CLI may 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,9 +76,10 @@ class DpuTarget:
 
 
 def catalog_path() -> Path:
-    from farm.config import REPO_ROOT
+    """The catalog of the inventory the settings name (FARM_INVENTORY, else the built-in one)."""
+    from farm.config import load_settings
 
-    return Path(os.environ.get("FARM_INVENTORY") or REPO_ROOT / "inventory").expanduser() / "board-types.yaml"
+    return load_settings().inventory_dir / "board-types.yaml"
 
 
 def load_catalog(path: Path | None = None):

@@ -1,0 +1,39 @@
+"""A tiny conv net (conv-relu-pool-gemm) that compiles and runs in well under a second.
+
+Not in the zoo registry (whose names are real architectures with published figures): it is the model of
+smoke checks, where only "does the whole path work" matters. It ships with farm, rather than living in
+tests/, because an installed farm is smoke-tested without a checkout (.ci/wheel-check), and the tests and
+bench/ both build it from here: one implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def tiny_model(batch: int | str = 1, hw: int = 16, classes: int = 10, seed: int = 0) -> onnx.ModelProto:
+    """The tiny net for input ``[batch, 3, hw, hw]``; a str ``batch`` (e.g. "N") is a symbolic dimension."""
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w")
+    b = numpy_helper.from_array(np.zeros(8, np.float32), "b")
+    fw = numpy_helper.from_array((rng.standard_normal((classes, 8)) * 0.3).astype(np.float32), "fw")
+    fb = numpy_helper.from_array(np.zeros(classes, np.float32), "fb")
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, hw, hw])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
+        [w, b, fw, fb],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
