@@ -247,11 +247,7 @@ class SshConnection:
             except CommandTimedOut:
                 raise
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                # Could not open a session / start the command: nothing ran remotely, so retrying is safe.
-                self._drop()
-                if attempt == 2 or isinstance(exc, paramiko.BadHostKeyException):
-                    raise self._connect_error(exc) from None
-                log.info("SSH session to %s failed (%s): reconnecting", self._where(), exc)
+                self._session_failed(exc, last=attempt == 2)
                 continue
             except ThreadException as exc:
                 self._drop()
@@ -302,14 +298,18 @@ class SshConnection:
                 channel = transport.open_session(timeout=self.connect_timeout_s)
                 channel.exec_command(command)
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                # Could not open a session / start the command: nothing ran remotely, so retrying is safe.
-                self._drop()
-                if attempt == 2 or isinstance(exc, paramiko.BadHostKeyException):
-                    raise self._connect_error(exc) from None
-                log.info("SSH session to %s failed (%s): reconnecting", self._where(), exc)
+                self._session_failed(exc, last=attempt == 2)
                 continue
             return channel
         raise AssertionError("unreachable")
+
+    def _session_failed(self, exc: BaseException, *, last: bool) -> None:
+        """Could not open a session or start a command: nothing ran remotely, so a retry on a new connection
+        is safe; the last attempt (or a changed host key) raises the connection error instead."""
+        self._drop()
+        if last or isinstance(exc, paramiko.BadHostKeyException):
+            raise self._connect_error(exc) from None
+        log.info("SSH session to %s failed (%s): reconnecting", self._where(), exc)
 
     # ------------------------------------------------------------------ SFTP
 
