@@ -8,12 +8,13 @@ from celery import Celery
 
 from farm.config import load_settings
 from farm.inventory import load_inventory
-from farm.queues import COMPILE_QUEUE, COMPILE_TASK, declared_queues
+from farm.queues import COMPILE_QUEUE, COMPILE_TASK, CONTROL_QUEUE, RECONCILE_TASK, declared_queues
 
 RUN_SOFT_LIMIT_S = 1800
 RUN_HARD_LIMIT_S = 1900
 COMPILE_SOFT_LIMIT_S = 3600
 COMPILE_HARD_LIMIT_S = 3700
+RECONCILE_S = 30.0  # how often Celery beat runs the reconciler (FARM_RECONCILE_S)
 
 
 app = Celery("farm", include=["workers.tasks"])
@@ -23,6 +24,7 @@ def configure(celery_app: Celery = app) -> Celery:
     """Apply the current settings (env); called again when the CLI or a test changes them."""
     settings = load_settings()
     inventory = load_inventory(settings.inventory_dir)
+    reconcile_s = float(os.environ.get("FARM_RECONCILE_S") or RECONCILE_S)
     celery_app.conf.update(
         broker_url=settings.broker_url or "memory://localhost//",  # unused: eager mode publishes nothing
         task_always_eager=settings.embedded,
@@ -34,7 +36,16 @@ def configure(celery_app: Celery = app) -> Celery:
         task_queues=declared_queues(list(inventory.board_types), [b.name for b in inventory.boards]),
         task_create_missing_queues=False,
         task_default_queue=COMPILE_QUEUE,
-        task_routes={COMPILE_TASK: {"queue": COMPILE_QUEUE}},
+        task_routes={COMPILE_TASK: {"queue": COMPILE_QUEUE}, RECONCILE_TASK: {"queue": CONTROL_QUEUE}},
+        # The reconciler (farm/reconciler.py), run by Celery beat: `farm beat`, `farm worker --beat`, or the
+        # control worker `farm fleet up` starts. A run that outlives its period is dropped, not queued up.
+        beat_schedule={
+            "farm-reconcile": {
+                "task": RECONCILE_TASK,
+                "schedule": reconcile_s,
+                "options": {"queue": CONTROL_QUEUE, "expires": reconcile_s},
+            }
+        },
         task_soft_time_limit=RUN_SOFT_LIMIT_S,
         task_time_limit=RUN_HARD_LIMIT_S,
         # Redis redelivers unacked messages after this long; it must outlast the hard limit.

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from kombu import Queue
 
 COMPILE_QUEUE = "compile"
+CONTROL_QUEUE = "control"  # the farm's own housekeeping (the reconciler), never behind a long job
 COMPILE_TASK = "farm.compile"
 RUN_TASK = "farm.run"
+RECONCILE_TASK = "farm.reconcile"
 
 
 def run_queue(board_type: str) -> str:
@@ -25,6 +27,7 @@ def board_queue(board: str) -> str:
 def declared_queues(board_types: list[str], boards: list[str]) -> tuple[Queue, ...]:
     return (
         Queue(COMPILE_QUEUE),
+        Queue(CONTROL_QUEUE),
         *(Queue(run_queue(t)) for t in sorted(board_types)),
         *(Queue(board_queue(b)) for b in sorted(boards)),
     )

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def claim_for_queue(db_url: str, job_ids: Iterable[int]) -> list[int]:
-    """Mark pending jobs queued; return those this caller won (and so must publish)."""
+    """Mark pending jobs queued (in the outbox: not yet published); return those this caller won (and so
+    must publish)."""
     won: list[int] = []
     with session_scope(db_url) as s:
         for job_id in job_ids:
@@ -42,9 +43,42 @@ def claim_for_queue(db_url: str, job_ids: Iterable[int]) -> list[int]:
     return won
 
 
+def message_for(kind: str, job_id: int, target: str) -> Publish:
+    """The message that runs a job: compile jobs on the compile queue, the others on their type's queue."""
+    if kind == "compile":
+        return Publish(COMPILE_TASK, job_id, COMPILE_QUEUE)
+    return Publish(RUN_TASK, job_id, run_queue(target))
+
+
+def unpublished(
+    db_url: str, *, sweep_id: str | None = None, job_ids: Iterable[int] | None = None
+) -> list[Publish]:
+    """The outbox: queued jobs whose message was never published (of one sweep, or these jobs)."""
+    query = select(JobRow.id, JobRow.kind, JobRow.target).where(
+        JobRow.state == "queued", JobRow.published_at.is_(None)
+    )
+    if sweep_id is not None:
+        query = query.where(JobRow.sweep_id == sweep_id)
+    if job_ids is not None:
+        query = query.where(JobRow.id.in_(list(job_ids)))
+    with session_scope(db_url) as s:
+        return [
+            message_for(kind, job_id, target) for job_id, kind, target in s.execute(query.order_by(JobRow.id))
+        ]
+
+
+def republish(db_url: str, job_id: int) -> list[Publish]:
+    """A queued job's message again (its board handed it back, or its message was lost)."""
+    with session_scope(db_url) as s:
+        s.execute(
+            update(JobRow).where(JobRow.id == job_id, JobRow.state == "queued").values(published_at=None)
+        )
+    return unpublished(db_url, job_ids=[job_id])
+
+
 def compiles(db_url: str, job_ids: Iterable[int]) -> list[Publish]:
-    """A new sweep's compile jobs, each published once."""
-    return [Publish(COMPILE_TASK, j, COMPILE_QUEUE) for j in claim_for_queue(db_url, job_ids)]
+    """A new sweep's compile jobs (written queued, in the outbox), each published once."""
+    return unpublished(db_url, job_ids=job_ids)
 
 
 def runs(db_url: str, jobs: Iterable[tuple[int, str]]) -> list[Publish]:

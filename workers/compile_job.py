@@ -10,15 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import onnx
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from farm import leases
 from farm.artifacts import ArtifactStore, artifact_key, sha256_bytes
 from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.errors import InfraError, ModelError
 from farm.inventory import load_inventory
-from farm.services.sweeps import record_failure
+from farm.services.sweeps import TERMINAL, record_failure
 from farm.sweep.schema import Dataset, Quantization, Sweep
 from farm.zoo.build import build_model, input_shape
 from workers.toolchains.base import QuantConfig
@@ -57,7 +59,8 @@ def with_calibration_dataset(
 
 
 def run_compile_job(settings: Settings, job_id: int) -> str:
-    """Returns the job's final state: 'cached' (nothing compiled), 'done', or 'failed' (model error).
+    """Returns the job's final state: 'cached' (nothing compiled), 'done', 'failed' (model error), or
+    'duplicate' (another worker holds the job's live lease, or it was cancelled: this message does nothing).
 
     The artifact key uses the toolchain version and target arch of where the compile runs (a Docker
     host, a compile host, or this worker), so a different toolchain never hits a stale artifact."""
@@ -65,13 +68,14 @@ def run_compile_job(settings: Settings, job_id: int) -> str:
         job = s.get(JobRow, job_id)
         if job is None:
             raise LookupError(f"no job {job_id}")
-        if job.state in ("done", "cached", "failed"):
+        if job.state in TERMINAL:
             return job.state  # redelivered after it finished: nothing to do
         sweep = s.get(SweepRow, job.sweep_id)
         assert sweep is not None
         spec = Sweep.model_validate(sweep.spec)
-        job.state, job.started_at = "running", utcnow()
-        job.attempts += 1
+        if not leases.take(s, job_id):
+            return "duplicate"
+        s.refresh(job)
         model_name, precision, target, batch = job.model, job.precision, job.target, job.batch_size
 
     ref = next(m for m in spec.models if m.name == model_name)
@@ -176,7 +180,12 @@ def _compile_into_store(
 
 
 def _finish(settings: Settings, job_id: int, state: str, *, artifact_key: str) -> None:
+    """The job is done or cached, its lease given up (a job cancelled meanwhile stays cancelled)."""
     with session_scope(settings.db_url) as s:
-        job = s.get(JobRow, job_id)
-        assert job is not None
-        job.state, job.error, job.finished_at, job.artifact_key = state, None, utcnow(), artifact_key
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == "running")
+            .values(
+                state=state, error=None, finished_at=utcnow(), artifact_key=artifact_key, **leases.cleared()
+            )
+        )

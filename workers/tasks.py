@@ -4,13 +4,14 @@ says follows it. Names are explicit (farm.queues); farm code publishes by those 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
-from farm import scheduler
+from farm import leases, reconciler, scheduler
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
 from farm.config import load_settings
 from farm.db.session import dispose_engines
@@ -18,9 +19,8 @@ from farm.errors import InfraError
 from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
 from farm.publish import publish
-from farm.queues import COMPILE_TASK, RUN_TASK, Publish, run_queue
+from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, run_queue
 from farm.services.run import BoardUnavailable, NoHealthyBoard, run_run_job
-from farm.services.sweeps import mark_queued
 from workers.compile_job import run_compile_job
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,14 @@ def _own_connections(**_: object) -> None:
 
 MAX_RETRIES = 3
 
+#: What the task layer retries: infrastructure failures, a soft time limit, the database going away.
+RETRIED = (InfraError, SoftTimeLimitExceeded, OperationalError)
+
 
 class FarmTask(Task):
     """Retries infrastructure failures with jittered backoff; anything else fails the job with its reason."""
 
-    autoretry_for = (
-        InfraError,
-        SoftTimeLimitExceeded,
-        OperationalError,
-    )  # OperationalError: the DB went away
+    autoretry_for = RETRIED
     max_retries = MAX_RETRIES
     retry_backoff = 2
     retry_backoff_max = 60
@@ -59,16 +58,24 @@ class FarmTask(Task):
         fail(load_settings().db_url, job_id, reason)
 
 
-def finish(db_url: str, job_id: int, state: str) -> str:
-    """A job's service returned: publish what follows it (also after a redelivery: the scheduler's
-    decisions are idempotent)."""
-    publish(scheduler.after_job(db_url, job_id))
+def run_job(db_url: str, job_id: int, service: Callable[[], str]) -> str:
+    """Run a job's service under its lease's heartbeat, then publish what follows it (also after a
+    redelivery: the scheduler's decisions are idempotent). A failure that will be retried hands the job
+    back first (queued, lease given up), so the retry may run anywhere at once."""
+    try:
+        with leases.heartbeat(db_url, job_id):
+            state = service()
+    except RETRIED:
+        leases.hand_back(db_url, job_id, published=True)  # Celery publishes the retry
+        raise
+    if state != "duplicate":  # another worker's job, or cancelled: what follows is not ours to decide
+        publish(db_url, scheduler.after_job(db_url, job_id))
     return state
 
 
 def fail(db_url: str, job_id: int, reason: str) -> None:
     """A job failed for good: record it and publish what follows (a stability repeat, the roll-up)."""
-    publish(scheduler.failed(db_url, job_id, reason))
+    publish(db_url, scheduler.failed(db_url, job_id, reason))
 
 
 @app.task(
@@ -80,19 +87,19 @@ def fail(db_url: str, job_id: int, reason: str) -> None:
 )
 def compile_task(self: Task, job_id: int) -> str:
     settings = load_settings()
-    return finish(settings.db_url, job_id, run_compile_job(settings, job_id))
+    return run_job(settings.db_url, job_id, lambda: run_compile_job(settings, job_id))
 
 
 @app.task(name=RUN_TASK, base=FarmTask, bind=True)
 def run_task(self: Task, job_id: int) -> str:
     settings = load_settings()
     try:
-        return finish(settings.db_url, job_id, run_run_job(settings, job_id))
+        return run_job(settings.db_url, job_id, lambda: run_run_job(settings, job_id))
     except BoardUnavailable as exc:
         # This worker's board is drained, bad or retired: stop taking jobs and give this one back.
         queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
         stop_consuming(self, queue)
-        requeue(settings.db_url, job_id, queue)
+        requeue(settings.db_url, job_id)
         log.info("job %s handed back: %s", job_id, exc)
         return "handed-back"
     except NoHealthyBoard as exc:
@@ -110,8 +117,15 @@ def stop_consuming(task: Task, queue: str | None) -> None:
         task.app.control.cancel_consumer(queue, destination=[task.request.hostname])
 
 
-def requeue(db_url: str, job_id: int, queue: str | None) -> None:
-    """Publish the job again for another board; its row stays queued, so nothing is duplicated."""
-    target = mark_queued(db_url, job_id)
-    if target is not None:
-        publish([Publish(RUN_TASK, job_id, queue or run_queue(target), countdown=1)])
+def requeue(db_url: str, job_id: int) -> None:
+    """Publish the job again for another board of its type; its row stays queued, so nothing is duplicated."""
+    publish(db_url, scheduler.republish(db_url, job_id))
+
+
+@app.task(name=RECONCILE_TASK, ignore_result=True)
+def reconcile_task() -> int:
+    """Celery beat's periodic pass (farm.reconciler): returns how many problems it found."""
+    settings = load_settings()
+    report = reconciler.reconcile(settings.db_url, live_messages=farm_messages(settings))
+    publish(settings.db_url, report.publish)
+    return len(report.findings)

@@ -27,9 +27,14 @@ from farm.errors import FarmError
 @click.option(
     "-n", "--name", default=None, help="Worker node name (default: farm@<host>, or <board>@<host>)."
 )
+@click.option(
+    "--beat", is_flag=True, help="Also run Celery beat here: the reconciler's schedule (one per farm)."
+)
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
-def worker(queues: str | None, board: str | None, concurrency: int, name: str | None, loglevel: str) -> None:
+def worker(
+    queues: str | None, board: str | None, concurrency: int, name: str | None, beat: bool, loglevel: str
+) -> None:
     """Run a Celery worker for the farm's queues (needs FARM_BROKER_URL)."""
     settings = load_settings()
     if settings.embedded:
@@ -61,7 +66,31 @@ def worker(queues: str | None, board: str | None, concurrency: int, name: str | 
         loglevel,
     ]
     argv += ["-n", node, "--without-gossip", "--without-mingle"]
+    if beat:
+        argv += ["--beat", "--schedule", str(_beat_file(settings))]
     app.worker_main(argv)
+
+
+def _beat_file(settings) -> object:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings.data_dir / "celerybeat-schedule"
+
+
+@click.command()
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@handle_errors
+def beat(loglevel: str) -> None:
+    """Run Celery beat: it sends the reconciler's periodic task (one beat per farm; needs FARM_BROKER_URL)."""
+    settings = load_settings()
+    if settings.embedded:
+        raise FarmError(
+            "farm beat needs a broker: set FARM_BROKER_URL (embedded sweeps reconcile themselves)"
+        )
+    migrate.ensure_schema(settings.db_url)
+    from farm.celery_app import app, configure
+
+    configure(app)
+    app.start(["beat", "-l", loglevel, "--schedule", str(_beat_file(settings))])
 
 
 def _bind_board(app, settings, board: str, node: str) -> str:

@@ -173,7 +173,8 @@ def trust(board: str, yes: bool) -> None:
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
 def up(no_compile: bool, loglevel: str) -> None:
-    """Start one worker per board in the inventory (and a compile worker); restart any that dies."""
+    """Start one worker per board in the inventory, a compile worker and the control worker (Celery beat
+    and the reconciler); restart any that dies."""
     from farm.config import load_settings
 
     settings = load_settings()
@@ -186,6 +187,8 @@ def up(no_compile: bool, loglevel: str) -> None:
     }
     if not no_compile:
         commands[f"compile@{host}"] = ["worker", "-Q", "compile", "-n", f"compile@{host}"]
+    # The farm's housekeeping: the reconciler's schedule (beat) and its runs, never behind a long compile.
+    commands[f"control@{host}"] = ["worker", "-Q", "control", "-n", f"control@{host}", "--beat"]
     procs: dict[str, subprocess.Popen] = {}
     stopping = False
 

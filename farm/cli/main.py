@@ -7,12 +7,13 @@ import logging
 import click
 
 from farm import __version__
-from farm.cli.admin import db, worker
+from farm.cli.admin import beat, db, worker
 from farm.cli.dashboard import dashboard
 from farm.cli.datasets import datasets
 from farm.cli.demo import demo
 from farm.cli.fleet import fleet
 from farm.cli.lab import lab
+from farm.cli.ops import cancel, retry
 from farm.cli.show import show
 from farm.cli.submit import results_cmd, status, submit
 
@@ -27,7 +28,22 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (submit, status, results_cmd, show, demo, worker, db, fleet, lab, dashboard, datasets):
+for command in (
+    submit,
+    status,
+    results_cmd,
+    show,
+    cancel,
+    retry,
+    demo,
+    worker,
+    beat,
+    db,
+    fleet,
+    lab,
+    dashboard,
+    datasets,
+):
     cli.add_command(command)
 
 

@@ -14,6 +14,7 @@ from farm.errors import FarmError
 from farm.queries.runs import results
 from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
+from farm.services.sweeps import cancel_sweep
 
 
 def print_summary(summary: dict) -> None:
@@ -34,6 +35,8 @@ def print_summary(summary: dict) -> None:
         )
     for flag in summary.get("flags") or []:
         click.secho(f"  flagged run {flag['run_id']} ({flag['job']}): {flag['flag']}", fg="yellow")
+    for item in summary.get("stale") or []:
+        click.secho(f"  stale: {item['problem']}; the reconciler will {item['action']}", fg="yellow")
 
 
 def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
@@ -41,21 +44,55 @@ def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
     for warning in sub.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"submitted sweep {sub.sweep_id}")
+    if sub.unpublished:
+        click.secho(
+            f"the broker did not take {sub.unpublished} job(s): they are recorded and the reconciler publishes "
+            "them once the broker is back (see `farm status`)",
+            fg="yellow",
+            err=True,
+        )
     if not wait and sub.runner is None:
         return None
     if not wait:
         click.echo("no broker configured (FARM_BROKER_URL): the sweep runs in this process, waiting for it")
     last = {"done": 0}
-    with click.progressbar(length=1, label="jobs", show_pos=True, file=sys.stderr) as bar:
+    try:
+        with click.progressbar(length=1, label="jobs", show_pos=True, file=sys.stderr) as bar:
 
-        def progress(summary: dict) -> None:
-            bar.length = summary["jobs_total"]
-            bar.update(summary["jobs_finished"] - last["done"])
-            last["done"] = summary["jobs_finished"]
+            def progress(summary: dict) -> None:
+                bar.length = summary["jobs_total"]
+                waits = summary.get("waiting_for") or []
+                bar.label = f"jobs (waiting for {'; '.join(waits)})" if waits else "jobs"
+                bar.update(summary["jobs_finished"] - last["done"])
+                last["done"] = summary["jobs_finished"]
 
-        summary = wait_for(settings, sub, progress)
+            summary = wait_for(settings, sub, progress)
+    except KeyboardInterrupt:
+        interrupted(settings, sub)
     print_summary(summary)
     return summary
+
+
+def interrupted(settings, sub) -> None:
+    """Ctrl-C: an embedded sweep is this process's to run, so it is cancelled (its jobs marked, its boards
+    released); a distributed one goes on without us."""
+    if sub.runner is not None:
+        ids = cancel_sweep(
+            settings.db_url, sub.sweep_id, "cancelled: interrupted (Ctrl-C) during farm submit"
+        )
+        click.secho(
+            f"interrupted: sweep {sub.sweep_id[:8]} cancelled ({len(ids)} unfinished jobs), its boards released",
+            fg="yellow",
+            err=True,
+        )
+    else:
+        click.secho(
+            f"interrupted: stopped waiting; sweep {sub.sweep_id[:8]} goes on "
+            f"(`farm status {sub.sweep_id[:8]}`, `farm cancel {sub.sweep_id[:8]}`)",
+            fg="yellow",
+            err=True,
+        )
+    raise SystemExit(130)
 
 
 @click.command()
@@ -76,7 +113,7 @@ def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
         return
     with session_scope(settings.db_url) as s:
         click.echo(render(results(s, summary["id"]), fmt))
-    if summary["state"] == "failed":
+    if summary["state"] in ("failed", "cancelled"):
         raise SystemExit(1)
 
 
@@ -90,13 +127,17 @@ def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
     settings = settings_for(db_url)
     with session_scope(settings.db_url) as s:
         if sweep_id:
-            summary = sweep_summary(s, resolve_sweep_id(s, sweep_id))
-            if fmt == "json":
-                click.echo(json.dumps(summary, indent=2))
-            else:
-                assert summary is not None
-                print_summary(summary)
-            return
+            full = resolve_sweep_id(s, sweep_id)
+            summary = sweep_summary(s, full)
+    if sweep_id:
+        assert summary is not None
+        summary["stale"] = stale(settings, full)
+        if fmt == "json":
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            print_summary(summary)
+        return
+    with session_scope(settings.db_url) as s:
         listing = sweeps(s)
     if fmt == "json":
         click.echo(json.dumps(listing, indent=2))
@@ -105,6 +146,15 @@ def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
     else:
         for summary in listing:
             print_summary(summary)
+
+
+def stale(settings, sweep_id: str) -> list[dict]:
+    """What the reconciler would fix in this sweep now (nothing is changed): lost, orphaned, stuck jobs."""
+    from farm.broker import farm_messages
+    from farm.reconciler import reconcile
+
+    report = reconcile(settings.db_url, sweep_id=sweep_id, live_messages=farm_messages(settings), act=False)
+    return [{"job_id": f.job_id, "problem": f.problem, "action": f.action} for f in report.findings]
 
 
 def resolve_sweep_id(s, prefix: str) -> str:

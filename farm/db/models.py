@@ -53,7 +53,7 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # compile | run
     state: Mapped[str] = mapped_column(
         String(16), default="pending"
-    )  # pending queued running done cached failed
+    )  # pending queued running done cached failed cancelled
     model: Mapped[str] = mapped_column(String(64))
     precision: Mapped[str] = mapped_column(String(8))
     target: Mapped[str] = mapped_column(String(64))
@@ -68,11 +68,19 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The lease (farm/leases.py): who runs the job now and until when; the reconciler takes back an
+    # expired one. The outbox: a queued job whose message was not published yet has published_at NULL.
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(64))
     sweep: Mapped[SweepRow] = relationship(back_populates="jobs", foreign_keys=[sweep_id])
     __table_args__ = (
         UniqueConstraint("sweep_id", "key", name="uq_jobs_sweep_key"),
         Index("ix_jobs_sweep_state", "sweep_id", "state"),
         Index("ix_jobs_depends_on", "depends_on_id"),
+        Index("ix_jobs_state_lease", "state", "lease_expires_at"),
     )
 
 

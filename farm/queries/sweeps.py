@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from farm.db.models import (
+    BoardRow,
     JobRow,
     RunRow,
     SweepRow,
@@ -38,11 +39,13 @@ def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
         "created_at": iso(sweep.created_at),
         "finished_at": iso(sweep.finished_at),
         "jobs_total": len(jobs),
-        "jobs_finished": sum(j.state in ("done", "cached", "failed") for j in jobs),
+        "jobs_finished": sum(j.state in FINISHED for j in jobs),
         "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),
         "compile_cached": sum(j.kind == "compile" and j.state == "cached" for j in jobs),
         "runs_stored": sum(j.kind in ("run", "soak") and j.state == "done" for j in jobs),
         "failed": [{"job": j.key, "error": j.error} for j in jobs if j.state == "failed"],
+        "cancelled": sum(j.state == "cancelled" for j in jobs),
+        "waiting_for": board_waits(s, sweep_id, jobs),
         "counts": counts,
         "flags": [
             {"run_id": run_id, "job": key, "flag": flag}
@@ -63,7 +66,7 @@ def sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
     return [summary for i in list(ids) if (summary := sweep_summary(s, i))]
 
 
-FINISHED = ("done", "cached", "failed")
+FINISHED = ("done", "cached", "failed", "cancelled")
 
 
 JOB_STATES = ("pending", "queued", "running", "done", "cached", "failed")
@@ -175,4 +178,23 @@ def sweep_jobs(s: Session, sweep_id: str) -> list[dict[str, Any]]:
                 "run_id": run_id,
             }
         )
+    return out
+
+
+def board_waits(s: Session, sweep_id: str, jobs: list[JobRow]) -> list[str]:
+    """Board types this sweep's queued run jobs wait for because every board of the type is running
+    another sweep's job (what an embedded submit's progress line says while it waits its turn)."""
+    out = []
+    for target in sorted({j.target for j in jobs if j.kind != "compile" and j.state == "queued"}):
+        boards = list(
+            s.execute(select(BoardRow.state, BoardRow.current_job_id).where(BoardRow.board_type == target))
+        )
+        if not boards or any(state == "idle" for state, _ in boards):
+            continue
+        busy = [job_id for state, job_id in boards if state == "running" and job_id is not None]
+        others = set(
+            s.scalars(select(JobRow.sweep_id).where(JobRow.id.in_(busy), JobRow.sweep_id != sweep_id))
+        )
+        if others:
+            out.append(f"a {target} board, busy with sweep {', '.join(sorted(o[:8] for o in others))}")
     return out

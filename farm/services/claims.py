@@ -3,17 +3,26 @@ running in the same transaction), give it back, or mark it bad after an infrastr
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from farm import leases
 from farm.config import Settings
-from farm.db.models import JobRow, utcnow
+from farm.db.models import BoardRow, JobRow, utcnow
 from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
 from farm.fleet import states
 from farm.fleet.transports import forget
 from farm.inventory import Board, Inventory
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_WAIT_S = 0.5  # an embedded job waiting for a busy board looks again this often
+ORPHAN_CHECK_S = 5.0  # ...and frees boards whose owner is gone this often
 
 
 class BoardUnavailable(FarmError):
@@ -28,6 +37,15 @@ class NoHealthyBoard(FarmError):
     """No board of the job's type can take it: failing the job beats leaving it queued forever."""
 
 
+class NotOurs(FarmError):
+    """The job is running under another worker's live lease, or it ended or was cancelled: this delivery
+    of it is a duplicate and does nothing."""
+
+
+class _NoBoard(Exception):
+    """Rolls back a job's start when its board could not be claimed in the same transaction."""
+
+
 def claim_board(
     settings: Settings, inventory: Inventory, target: str, job_id: int, received: datetime | None = None
 ) -> Board:
@@ -35,7 +53,9 @@ def claim_board(
     own move to running (started at ``received``, one more attempt, on that board).
 
     A worker bound to a board (`farm worker --board`) uses that board or hands the job back; an unbound
-    worker (embedded mode) takes the first idle board of the type."""
+    worker (embedded mode) takes the first idle board of the type, and waits its turn while every usable
+    board of the type is busy (another sweep's, perhaps another process's: the wait frees boards whose
+    owner is gone). Raises :class:`NotOurs` for a job it must not run."""
     if settings.board:
         board = inventory.board(settings.board)
         if _claim(settings, board, job_id, received):
@@ -44,32 +64,84 @@ def claim_board(
     candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
         target
     )
-    for board in candidates:
-        if _claim(settings, board, job_id, received):
-            return board
-    usable = [b.name for b in candidates if states.get_state(settings.db_url, b.name).state in states.USABLE]
-    if not usable:
-        raise NoHealthyBoard(f"no healthy board of type {target!r}: {_states_of(settings, candidates)}")
-    raise InfraError(f"every board of type {target!r} is busy")
+    waited = 0.0
+    while True:
+        for board in candidates:
+            if _claim(settings, board, job_id, received):
+                return board
+        usable = [
+            b.name for b in candidates if states.get_state(settings.db_url, b.name).state in states.USABLE
+        ]
+        if not usable:
+            raise NoHealthyBoard(f"no healthy board of type {target!r}: {_states_of(settings, candidates)}")
+        if not settings.embedded:
+            raise InfraError(f"every board of type {target!r} is busy")
+        if waited == 0.0:
+            log.info(
+                "job %s waits for a board of type %r (busy: %s)",
+                job_id,
+                target,
+                _states_of(settings, candidates),
+            )
+        time.sleep(EMBEDDED_WAIT_S)
+        waited += EMBEDDED_WAIT_S
+        if waited % ORPHAN_CHECK_S < EMBEDDED_WAIT_S:
+            free_orphaned_boards(settings.db_url, [b.name for b in candidates])
 
 
 def _claim(settings: Settings, board: Board, job_id: int, received: datetime | None) -> bool:
-    with session_scope(settings.db_url) as s:
-        if not states.set_state(
-            settings.db_url,
-            board.name,
-            "running",
-            f"job {job_id}",
-            only_from=("idle",),
-            job_id=job_id,
-            session=s,
-        ):
-            return False
-        row = s.get(JobRow, job_id)
-        assert row is not None
-        row.state, row.started_at, row.board_name = "running", received or utcnow(), board.name
-        row.attempts += 1
-        return True
+    """The job starts under this process's lease and its board moves idle -> running, in one transaction."""
+    try:
+        with session_scope(settings.db_url) as s:
+            if not leases.take(s, job_id, started_at=received or utcnow(), board=board.name):
+                raise NotOurs(
+                    f"job {job_id} is not this worker's to run (running elsewhere, ended or cancelled)"
+                )
+            if not states.set_state(
+                settings.db_url,
+                board.name,
+                "running",
+                f"job {job_id}",
+                only_from=("idle",),
+                job_id=job_id,
+                session=s,
+            ):
+                raise _NoBoard
+            return True
+    except _NoBoard:
+        return False
+
+
+def free_orphaned_boards(db_url: str, names: list[str] | None = None) -> list[str]:
+    """Boards claimed for a job that no live owner runs any more (the job ended, or its lease expired, or
+    its owner on this host is gone) go back to idle; returns their names."""
+    freed = []
+    with session_scope(db_url) as s:
+        query = select(BoardRow.name, BoardRow.current_job_id).where(BoardRow.state == "running")
+        if names is not None:
+            query = query.where(BoardRow.name.in_(names))
+        claimed = list(s.execute(query))
+    for name, job_id in claimed:
+        with session_scope(db_url) as s:
+            job = s.get(JobRow, job_id) if job_id is not None else None
+            why = _orphan_reason(job, job_id)
+            if why and states.set_state(
+                db_url, name, "idle", f"released: {why}", only_from=("running",), job_id=None, session=s
+            ):
+                freed.append(name)
+    return freed
+
+
+def _orphan_reason(job: JobRow | None, job_id: int | None) -> str | None:
+    if job is None:
+        return f"its job {job_id} does not exist"
+    if job.state != "running":
+        return f"its job {job.id} is {job.state}"
+    if leases.owner_alive(job.lease_owner) is False:
+        return f"job {job.id}'s worker {job.lease_owner} is gone"
+    if job.lease_owner is not None and leases.expired(job.lease_expires_at):
+        return f"job {job.id}'s lease expired (owner {job.lease_owner})"
+    return None
 
 
 def _states_of(settings: Settings, boards: list[Board]) -> str:

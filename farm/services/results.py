@@ -303,11 +303,17 @@ def store_result(
     )
     try:
         with session_scope(settings.db_url) as s:
-            s.add(run)
-            s.flush()
             row = s.get(JobRow, job.id)
             assert row is not None
+            if row.state == "cancelled":  # cancelled while it ran: nothing is stored, the board is freed
+                log.info("job %s was cancelled while it ran: its result is dropped", job.key)
+                if release:
+                    claims.release(settings, board, job.id, s)
+                return False
+            s.add(run)
+            s.flush()
             row.state, row.finished_at, row.error = "done", utcnow(), None
+            row.lease_owner = row.lease_expires_at = None
             if release:
                 claims.release(settings, board, job.id, s)
         return True
@@ -315,8 +321,9 @@ def store_result(
         log.info("job %s was already stored (redelivery): no second result", job.key)
         with session_scope(settings.db_url) as s:
             row = s.get(JobRow, job.id)
-            if row is not None and row.state != "done":
+            if row is not None and row.state not in ("done", "cancelled"):
                 row.state, row.finished_at = "done", utcnow()
+                row.lease_owner = row.lease_expires_at = None
             if release:
                 claims.release(settings, board, job.id, s)
         return False

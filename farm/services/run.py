@@ -20,9 +20,16 @@ from farm.errors import InfraError
 from farm.fleet.transports import transport_for
 from farm.inventory import Board, Inventory, load_inventory
 from farm.services import agent_config, stability
-from farm.services.claims import BoardUnavailable, NoHealthyBoard, board_failed, claim_board, release
+from farm.services.claims import (
+    BoardUnavailable,
+    NoHealthyBoard,
+    NotOurs,
+    board_failed,
+    claim_board,
+    release,
+)
 from farm.services.results import received_report, store_result
-from farm.services.sweeps import record_failure
+from farm.services.sweeps import TERMINAL, record_failure
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
 from workers.agent.protocol import read, section
@@ -31,15 +38,15 @@ __all__ = ["BoardUnavailable", "NoHealthyBoard", "run_run_job"]
 
 
 def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
-    """Measure and store one run job; returns its final state ("done" or "failed"). Raises InfraError for
-    the task layer to retry. What follows (repeats, roll-up, result sinks) is decided by
+    """Measure and store one run job; returns its final state ("done", "failed", or "duplicate" when the
+    job is another worker's or was cancelled). Raises InfraError for the task layer to retry. What follows (repeats, roll-up, result sinks) is decided by
     :func:`farm.scheduler.after_job`, which the task calls once this returns, with the board already free."""
     received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
     with session_scope(settings.db_url) as s:  # one read for all the job needs (it runs per job)
         job = s.get(JobRow, job_id)
         if job is None:
             raise LookupError(f"no job {job_id}")
-        finished = job.state if job.state in ("done", "failed") else None
+        finished = job.state if job.state in TERMINAL else None
         if finished is None:
             artifact, spec = _inputs(s, job)
             s.expunge_all()  # detached copies for use after the transaction
@@ -47,7 +54,10 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         return finished
 
     inventory = load_inventory(settings.inventory_dir)
-    board = claim_board(settings, inventory, job.target, job_id, received)
+    try:
+        board = claim_board(settings, inventory, job.target, job_id, received)
+    except NotOurs:
+        return "duplicate"
     released = False  # the board goes back to idle in the result's own transaction when all went well
     try:
         job.board_name = board.name
@@ -64,11 +74,14 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
                 return "failed"
             board_failed(settings, inventory, board, job.target, f"agent: {message}")
             raise InfraError(f"agent: {message}")
-        store_result(
+        stored = store_result(
             settings, job, artifact, board, inventory.board_types[job.target].source, report, release=True
         )
         released = True
-        return "done"
+        if stored:
+            return "done"
+        with session_scope(settings.db_url) as s:  # stored before (a redelivery), or cancelled meanwhile
+            return s.get(JobRow, job_id).state  # type: ignore[union-attr]
     finally:
         if not released:
             release(settings, board, job_id)

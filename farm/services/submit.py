@@ -14,9 +14,13 @@ from farm.errors import FarmError
 from farm.inventory import load_inventory
 from farm.publish import publish
 from farm.queries.sweeps import sweep_summary
+from farm.queues import Publish
+from farm.reconciler import reconcile
 from farm.scheduler import compiles
 from farm.services.sweeps import create_sweep, roll_up
 from farm.sweep.load import load_sweep
+
+MAX_EMBEDDED_RERUNS = 100  # a runner restarted this often has a bug to show, not to hide
 
 
 @dataclass
@@ -25,6 +29,8 @@ class Submitted:
     warnings: list[str] = field(default_factory=list)
     runner: threading.Thread | None = None  # embedded mode: the in-process execution
     errors: list[BaseException] = field(default_factory=list)
+    unpublished: int = 0  # jobs the broker did not take at submit (the reconciler publishes them later)
+    reruns: int = 0  # embedded: how often the reconciler restarted the runner
 
 
 def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
@@ -34,18 +40,23 @@ def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
     sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory)
     sub = Submitted(sweep_id, warnings=list(loaded.warnings))
     if settings.embedded:
-
-        def run() -> None:
-            try:
-                publish(compiles(settings.db_url, compile_ids))
-            except BaseException as exc:  # surfaced by wait_for()
-                sub.errors.append(exc)
-
-        sub.runner = threading.Thread(target=run, name=f"sweep-{sweep_id[:8]}", daemon=True)
-        sub.runner.start()
+        _run_embedded(settings, sub, compiles(settings.db_url, compile_ids))
     else:
-        publish(compiles(settings.db_url, compile_ids))
+        sub.unpublished = publish(settings.db_url, compiles(settings.db_url, compile_ids))
     return sub
+
+
+def _run_embedded(settings: Settings, sub: Submitted, items: list[Publish]) -> None:
+    """Run ``items`` (and all that follows them) on a thread of this process: the embedded runner."""
+
+    def run() -> None:
+        try:
+            publish(settings.db_url, items)
+        except BaseException as exc:  # surfaced by wait_for()
+            sub.errors.append(exc)
+
+    sub.runner = threading.Thread(target=run, name=f"sweep-{sub.sweep_id[:8]}", daemon=True)
+    sub.runner.start()
 
 
 def wait_for(
@@ -62,6 +73,13 @@ def wait_for(
         if sub.runner is not None and not sub.runner.is_alive():
             if sub.errors:
                 raise sub.errors[0]
+            # The embedded reconciler: the runner is done, so no message of this sweep is live; whatever is
+            # still queued, or was left running by a process that is gone, runs again here.
+            report = reconcile(settings.db_url, sweep_id=sub.sweep_id, live_messages=set(), grace_s=0)
+            if report.publish and sub.reruns < MAX_EMBEDDED_RERUNS:
+                sub.reruns += 1
+                _run_embedded(settings, sub, report.publish)
+                continue
             state = roll_up(settings.db_url, sub.sweep_id)
             if state == "running":  # in-process execution ended with jobs left: never hang on that
                 stuck = summary["jobs_total"] - summary["jobs_finished"]

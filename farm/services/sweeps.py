@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from farm.db.models import JobRow, SweepRow, utcnow
+from farm.db.models import BoardRow, JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
-from farm.fleet.states import sync_boards
+from farm.fleet.states import set_state, sync_boards
 from farm.inventory import Inventory
+from farm.leases import cleared, expired, owner, owner_alive
 from farm.sweep.expand import expand
 from farm.sweep.load import LoadedSweep
 
-TERMINAL = ("done", "cached", "failed")
+TERMINAL = ("done", "cached", "failed", "cancelled")
 
 
 def resolved_spec(loaded: LoadedSweep) -> dict:
@@ -30,7 +31,11 @@ def resolved_spec(loaded: LoadedSweep) -> dict:
 
 
 def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tuple[str, list[int]]:
-    """Write the sweep and all its jobs in one transaction; return the id and the compile job ids."""
+    """Write the sweep and all its jobs in one transaction; return the id and the compile job ids.
+
+    The compile jobs are written queued with no message published yet (``published_at`` NULL): that is
+    the outbox. Publishing happens after the commit and is retried by the reconciler until it succeeds, so a
+    submitter that dies, or a broker that is down, between the two never leaves a sweep that nobody runs."""
     sweep_id = str(uuid.uuid4())
     planned = expand(loaded.spec, {t: bt.precisions for t, bt in inventory.board_types.items()})
     with session_scope(db_url) as s:
@@ -58,7 +63,7 @@ def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tupl
                 scenario=p.scenario,
                 repeat=p.repeat,
                 depends_on_id=by_key[p.depends_on].id if p.depends_on else None,
-                state="pending",
+                state="queued" if p.kind == "compile" else "pending",
             )
             s.add(row)
             s.flush()
@@ -80,12 +85,15 @@ def _counts(s: Session, sweep_id: str) -> dict[str, int]:
 
 
 def roll_up(db_url: str, sweep_id: str) -> str:
-    """Set the sweep's state from its jobs: running until every job is terminal, then done or failed."""
+    """Set the sweep's state from its jobs: running until every job is terminal, then cancelled, failed or
+    done."""
     with session_scope(db_url) as s:  # one transaction: counting and setting happen together
         counts = _counts(s, sweep_id)
         total = sum(counts.values())
         finished = sum(counts.get(t, 0) for t in TERMINAL)
-        state = "running" if finished < total else ("failed" if counts.get("failed") else "done")
+        state = "running"
+        if finished == total:
+            state = "cancelled" if counts.get("cancelled") else "failed" if counts.get("failed") else "done"
         sweep = s.get(SweepRow, sweep_id)
         if sweep is not None and sweep.state != state:
             sweep.state = state
@@ -98,9 +106,11 @@ def record_failure(db_url: str, job_id: int, reason: str) -> None:
     """A job failed for good: record why. What follows (its dependents, a stability decision, the sweep's
     roll-up) is :func:`farm.scheduler.after_job`'s."""
     with session_scope(db_url) as s:
-        job = s.get(JobRow, job_id)
-        if job is not None:
-            job.state, job.error, job.finished_at = "failed", reason, utcnow()
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state.not_in(TERMINAL))
+            .values(state="failed", error=reason, finished_at=utcnow(), **cleared())
+        )
 
 
 def fail_dependents(db_url: str, job_id: int) -> None:
@@ -116,12 +126,42 @@ def fail_dependents(db_url: str, job_id: int) -> None:
             dep.state, dep.error, dep.finished_at = "failed", f"{job.kind} job failed: {job.error}", utcnow()
 
 
-def mark_queued(db_url: str, job_id: int) -> str | None:
-    """A job handed back to its queue (its board could not take it). Returns its target type, or None when
-    the job has finished meanwhile (nothing to hand back)."""
+def cancel_sweep(db_url: str, sweep_id: str, reason: str) -> list[int]:
+    """Every unfinished job of the sweep is cancelled with ``reason``; returns their ids. A job running
+    under a live lease keeps its board until its worker returns (it then stores nothing and frees the
+    board); the boards of jobs whose owner is this process or gone are freed here."""
     with session_scope(db_url) as s:
-        job = s.get(JobRow, job_id)
-        if job is None or job.state in TERMINAL:
+        jobs = list(
+            s.scalars(select(JobRow).where(JobRow.sweep_id == sweep_id, JobRow.state.not_in(TERMINAL)))
+        )
+        now = utcnow()
+        freed = [
+            j.id
+            for j in jobs
+            if j.state == "running"
+            and (
+                j.lease_owner == owner()
+                or owner_alive(j.lease_owner) is False
+                or expired(j.lease_expires_at, now)
+            )
+        ]
+        for j in jobs:
+            j.state, j.error, j.finished_at = "cancelled", reason, now
+            j.lease_owner = j.lease_expires_at = None
+    for job_id in freed:
+        release_board_of(db_url, job_id, f"job {job_id} cancelled")
+    roll_up(db_url, sweep_id)
+    return [j.id for j in jobs]
+
+
+def release_board_of(db_url: str, job_id: int, reason: str) -> str | None:
+    """The board claimed for ``job_id`` (if one still is) goes back to idle; returns its name."""
+    with session_scope(db_url) as s:
+        board = s.scalar(
+            select(BoardRow).where(BoardRow.current_job_id == job_id, BoardRow.state == "running")
+        )
+        if board is None:
             return None
-        job.state, job.board_name = "queued", None
-        return job.target
+        name = board.name
+        set_state(db_url, name, "idle", reason, only_from=("running",), session=s)
+        return name
