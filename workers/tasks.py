@@ -12,6 +12,7 @@ from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from farm import leases, reconciler, scheduler
+from farm.broker import farm_messages
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
 from farm.config import load_settings
 from farm.db.session import dispose_engines
