@@ -235,8 +235,8 @@ def test_plan_twice_gives_the_same_job_and_dispatches_it_once(
             c.key: getattr(row, c.key) for c in JobRow.__table__.columns if c.key not in ("id", "created_at")
         }
     assert stability._add_job(farm_env.db_url, spec) == first[0][0]
-    publish(scheduler.runs(farm_env.db_url, first))
-    publish(scheduler.runs(farm_env.db_url, first))  # a second dispatch enqueues nothing
+    publish(farm_env.db_url, scheduler.runs(farm_env.db_url, first))
+    publish(farm_env.db_url, scheduler.runs(farm_env.db_url, first))  # a second dispatch enqueues nothing
     assert agent.calls == calls + 1
     with session_scope(farm_env.db_url) as s:
         assert (
