@@ -74,6 +74,11 @@ def expired(expires_at: datetime | None, now: datetime | None = None) -> bool:
     return expires_at < (now or utcnow())
 
 
+def this_process(name: str | None) -> bool:
+    """Whether a lease owner is a thread of this very process."""
+    return bool(name) and name.rsplit(":", 1)[0] == owner().rsplit(":", 1)[0]
+
+
 def cleared() -> dict[str, Any]:
     """The columns that give a lease up (merge into the UPDATE that ends or hands back a job)."""
     return {"lease_owner": None, "lease_expires_at": None}

@@ -36,7 +36,9 @@ def claim_for_queue(db_url: str, job_ids: Iterable[int]) -> list[int]:
     with session_scope(db_url) as s:
         for job_id in job_ids:
             res = s.execute(
-                update(JobRow).where(JobRow.id == job_id, JobRow.state == "pending").values(state="queued")
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state == "pending")
+                .values(state="queued", published_at=None, message_id=None)
             )
             if res.rowcount == 1:
                 won.append(job_id)

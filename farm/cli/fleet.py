@@ -126,6 +126,44 @@ def enable(board: str, db_url: str | None) -> None:
 
 @fleet.command()
 @click.argument("board")
+@click.option(
+    "--force", is_flag=True, help="Even if its job is running under a live lease (its worker is gone)."
+)
+@db_option
+@handle_errors
+def release(board: str, force: bool, db_url: str | None) -> None:
+    """Free a board stuck as running: its job is not running any more, or (--force) you know its worker is
+    gone; the job then goes back to the queue."""
+    from farm.db.models import JobRow
+    from farm.db.session import session_scope
+    from farm.leases import cleared, expired
+
+    settings = settings_for(db_url)
+    _inventory_and_sync(settings).board(board)
+    st = states.get_state(settings.db_url, board)
+    if st.state != "running":
+        raise FarmError(f"board {board} is {st.state}, not running: nothing to release (`farm fleet enable`)")
+    with session_scope(settings.db_url) as s:
+        row = s.get(BoardRow, board)
+        job = s.get(JobRow, row.current_job_id) if row is not None and row.current_job_id else None
+        live = job is not None and job.state == "running" and not expired(job.lease_expires_at)
+        if live and not force:
+            raise FarmError(
+                f"board {board} runs job {job.id} under {job.lease_owner}'s lease until "
+                f"{job.lease_expires_at:%H:%M:%S}: wait for it, or use --force if that worker is gone"
+            )
+        if live:  # the operator knows better: the job goes back to the queue for the reconciler to publish
+            job.state, job.published_at, job.board_name = "queued", None, None
+            for key, value in cleared().items():
+                setattr(job, key, value)
+        states.set_state(
+            settings.db_url, board, "idle", "released by an operator", only_from=("running",), session=s
+        )
+    click.echo(f"{board}: running -> idle" + (f" (job {job.id} queued again)" if live else ""))
+
+
+@fleet.command()
+@click.argument("board")
 @click.option("--reason", default="retired by an operator")
 @db_option
 @handle_errors

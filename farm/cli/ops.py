@@ -62,7 +62,9 @@ def retry(sweep_id: str, failed_: bool, stuck: bool, db_url: str | None) -> None
     }
     if again == 0 and not items and not (report and report.findings):
         raise FarmError(f"sweep {full[:8]}: nothing to retry (no failed job, nothing stuck)")
-    click.echo(f"sweep {full[:8]}: {again} failed job(s) reopened, {len(items)} job(s) to publish")
+    click.echo(
+        f"sweep {full[:8]}: {again} failed or cancelled job(s) reopened, {len(items)} job(s) to publish"
+    )
     refused = publish(settings.db_url, items.values())
     if refused:
         click.secho(

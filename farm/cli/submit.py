@@ -55,14 +55,16 @@ def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
         return None
     if not wait:
         click.echo("no broker configured (FARM_BROKER_URL): the sweep runs in this process, waiting for it")
-    last = {"done": 0}
+    last: dict = {"done": 0}
     try:
         with click.progressbar(length=1, label="jobs", show_pos=True, file=sys.stderr) as bar:
 
             def progress(summary: dict) -> None:
                 bar.length = summary["jobs_total"]
-                waits = summary.get("waiting_for") or []
-                bar.label = f"jobs (waiting for {'; '.join(waits)})" if waits else "jobs"
+                waits = "; ".join(summary.get("waiting_for") or [])
+                if waits and waits != last.get("waits"):  # said once per change, on its own line
+                    click.echo(f"\nwaiting for {waits}", err=True)
+                last["waits"] = waits
                 bar.update(summary["jobs_finished"] - last["done"])
                 last["done"] = summary["jobs_finished"]
 

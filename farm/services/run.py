@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm.accuracy.runs import accuracy_config, extra_timeout_s
@@ -64,6 +65,10 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         try:
             report = _measure(settings, inventory, board, spec, job, artifact, transport)
         except InfraError as exc:
+            if (
+                _state(settings, job_id) == "cancelled"
+            ):  # stopped because it was cancelled: not the board's fault
+                return "cancelled"
             board_failed(settings, inventory, board, job.target, str(exc))
             raise
         if read(report, "status") != "ok":
@@ -80,11 +85,15 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
         released = True
         if stored:
             return "done"
-        with session_scope(settings.db_url) as s:  # stored before (a redelivery), or cancelled meanwhile
-            return s.get(JobRow, job_id).state  # type: ignore[union-attr]
+        return _state(settings, job_id) or "done"  # stored before (a redelivery), or cancelled meanwhile
     finally:
         if not released:
             release(settings, board, job_id)
+
+
+def _state(settings: Settings, job_id: int) -> str | None:
+    with session_scope(settings.db_url) as s:
+        return s.scalar(select(JobRow.state).where(JobRow.id == job_id))
 
 
 def _inputs(s: Session, job: JobRow) -> tuple[ArtifactRow, Sweep]:

@@ -11,7 +11,7 @@ from farm.db.models import BoardRow, JobRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.fleet.states import set_state, sync_boards
 from farm.inventory import Inventory
-from farm.leases import cleared, expired, owner, owner_alive
+from farm.leases import cleared, expired, owner_alive, this_process
 from farm.sweep.expand import expand
 from farm.sweep.load import LoadedSweep
 
@@ -129,7 +129,8 @@ def fail_dependents(db_url: str, job_id: int) -> None:
 def cancel_sweep(db_url: str, sweep_id: str, reason: str) -> list[int]:
     """Every unfinished job of the sweep is cancelled with ``reason``; returns their ids. A job running
     under a live lease keeps its board until its worker returns (it then stores nothing and frees the
-    board); the boards of jobs whose owner is this process or gone are freed here."""
+    board); the boards of jobs whose owner is this process (an embedded sweep being interrupted) or gone
+    are freed here."""
     with session_scope(db_url) as s:
         jobs = list(
             s.scalars(select(JobRow).where(JobRow.sweep_id == sweep_id, JobRow.state.not_in(TERMINAL)))
@@ -140,7 +141,7 @@ def cancel_sweep(db_url: str, sweep_id: str, reason: str) -> list[int]:
             for j in jobs
             if j.state == "running"
             and (
-                j.lease_owner == owner()
+                this_process(j.lease_owner)
                 or owner_alive(j.lease_owner) is False
                 or expired(j.lease_expires_at, now)
             )

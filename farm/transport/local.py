@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +38,47 @@ class LocalTransport(Transport):
         return self._agent(["--health", backend], "", timeout_s)
 
     def _agent(self, args: list[str], stdin: str, timeout_s: float) -> AgentOutcome:
+        """The agent runs in a session of its own, so a Ctrl-C meant for the farm does not reach it as a
+        crash; the farm stops it itself (:func:`stop_all`) when it cancels."""
         cmd = [self.python, AGENT_SCRIPT, *args]
         try:
-            proc = subprocess.run(
-                cmd, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            raise InfraError(f"agent did not finish within {timeout_s:.0f} s (killed)") from None
         except OSError as exc:
             raise InfraError(f"cannot start the agent: {exc}") from None
-        return AgentOutcome(proc.returncode, proc.stdout, proc.stderr)
+        with _LOCK:
+            _RUNNING.add(proc)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            proc.communicate()
+            raise InfraError(f"agent did not finish within {timeout_s:.0f} s (killed)") from None
+        finally:
+            with _LOCK:
+                _RUNNING.discard(proc)
+        return AgentOutcome(proc.returncode, out, err)
+
+
+_RUNNING: set[subprocess.Popen] = set()
+_LOCK = threading.Lock()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def stop_all() -> int:
+    """Kill every agent this process runs (an embedded sweep being cancelled); returns how many."""
+    with _LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        _kill(proc)
+    return len(running)
