@@ -212,6 +212,15 @@ def _board(db_url: str, name: str = "local-cpu") -> str | None:
         return row.state if row is not None else None
 
 
+def _waiting(db_url: str) -> list[str]:
+    from farm.queries.sweeps import board_waits
+
+    with session_scope(db_url) as s:
+        return [
+            w for sweep in s.scalars(select(SweepRow)) for w in board_waits(s, sweep.id, list(sweep.jobs))
+        ]
+
+
 def _farm_proc(env: dict, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "farm.cli.main", *args],
@@ -232,7 +241,7 @@ def test_ctrl_c_cancels_an_embedded_sweep_and_a_second_submit_waits_its_turn(
     tmp_path: Path, farm_env, tiny_onnx
 ) -> None:
     env = _env(farm_env)
-    slow = write_sweep(tmp_path, SLOW_SWEEP.format(onnx=tiny_onnx, batches=[1], ms=20000), "slow.yaml")
+    slow = write_sweep(tmp_path, SLOW_SWEEP.format(onnx=tiny_onnx, batches=[1], ms=300000), "slow.yaml")
     first = _farm_proc(env, "submit", str(slow))
     deadline = time.monotonic() + 120
     while _board(farm_env.db_url) != "running":  # the first one runs on the cpu
@@ -243,9 +252,10 @@ def test_ctrl_c_cancels_an_embedded_sweep_and_a_second_submit_waits_its_turn(
         "submit",
         str(write_sweep(tmp_path, SLOW_SWEEP.format(onnx=tiny_onnx, batches=[1], ms=200), "quick.yaml")),
     )
-    time.sleep(6)
-    assert second.poll() is None  # waiting for the board, not failing
-    assert _board(farm_env.db_url) == "running"  # still the first sweep's
+    while not _waiting(farm_env.db_url):  # the second waits for the board the first holds
+        assert time.monotonic() < deadline + 120 and second.poll() is None, second.communicate()
+        time.sleep(0.5)
+    time.sleep(2)  # the second's progress line polls every 0.5 s
     os.killpg(first.pid, signal.SIGINT)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 130, out + err
