@@ -24,6 +24,10 @@ from farm.inventory import Board, Inventory, load_inventory
 
 log = logging.getLogger(__name__)
 
+#: How soon an idle board that failed a check is checked again (when FARM_HEALTH_INTERVAL_S is longer):
+#: it takes no job meanwhile, so the verdict (a blip, or FARM_FLAP_FAILURES in a row: bad) should not wait.
+SUSPECT_RECHECK_S = 30.0
+
 
 class BoardKeeper:
     def __init__(
@@ -41,6 +45,7 @@ class BoardKeeper:
         self.policy = policy or HealthPolicy.from_settings(settings)
         self._consume, self._stop_consuming = consume, stop_consuming
         self.consuming = False
+        self.suspect = False  # idle, but its last check failed: checked again sooner
         self._inventory_problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -70,13 +75,14 @@ class BoardKeeper:
         if board is None:  # gone from the lab file: take no jobs for it
             self._set_consuming(False)
             return state
-        healthy = False
+        healthy = self.suspect = False
         if state in ("idle", "bad"):
             report = check_board(
                 self.settings.db_url, self.inventory, board, policy=self.policy, by_operator=False
             )
             state = states.get_state(self.settings.db_url, self.board_name).state
             healthy = report.ok
+            self.suspect = state == "idle" and not report.ok
             log.info("board %s health: %s (%s)", board.name, "ok" if report.ok else "FAILED", report.reason)
         self._set_consuming(healthy and state in states.USABLE)
         return state
@@ -119,7 +125,8 @@ class BoardKeeper:
                 self.tick()
             except Exception:  # the keeper must outlive a database hiccup
                 log.exception("board keeper for %s", self.board_name)
-            self._stop.wait(self.settings.health_interval_s)
+            interval = self.settings.health_interval_s
+            self._stop.wait(min(interval, SUSPECT_RECHECK_S) if self.suspect else interval)
 
 
 def _where(board: Board) -> str:

@@ -4,8 +4,9 @@ A board that fails one check may have hit a blip (a slow SSH handshake under loa
 failing is broken; one whose checks alternate is flapping, and each flip back to idle would send it
 jobs that fail. So, for the checks a board's keeper runs on its own:
 
-* an idle board that fails a check stops taking jobs at once, and goes ``bad`` when it has failed
-  ``flap_failures`` checks in a row (FARM_FLAP_FAILURES, default 3);
+* an idle board that fails a check stops taking jobs at once, is checked again soon (the keeper's
+  SUSPECT_RECHECK_S), and goes ``bad`` when it has failed ``flap_failures`` checks in a row
+  (FARM_FLAP_FAILURES, default 3);
 * a bad board goes back to idle only on a passing check made at least ``cooldown_s`` (FARM_BAD_COOLDOWN_S)
   after its last failure (a failed check, or the job fault that made it bad): a single pass right after
   a failure is recorded and ignored, and each new failure starts the cooldown again.

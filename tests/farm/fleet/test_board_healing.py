@@ -156,8 +156,9 @@ def test_a_flapping_board_stays_bad_through_its_cooldown(ssh_lab, farm_env) -> N
 
     board.stop()
     assert [keeper.tick() for _ in range(2)] == ["idle", "idle"] and not keeper.consuming
+    assert keeper.suspect  # checked again sooner than the interval
     board.start()
-    assert keeper.tick() == "idle" and keeper.consuming  # two blips, then a pass: tolerated
+    assert keeper.tick() == "idle" and keeper.consuming and not keeper.suspect  # two blips: tolerated
     board.stop()
     assert [keeper.tick() for _ in range(3)] == ["idle", "idle", "bad"]  # three in a row: bad
     board.start()
