@@ -20,6 +20,7 @@ from farm.db.session import session_scope
 from farm.errors import FarmError
 from farm.fleet import states
 from farm.fleet.health import check_board
+from farm.fleet.policy import HealthPolicy
 from farm.inventory import load_inventory
 from farm.queries.common import iso
 
@@ -74,17 +75,19 @@ def list_cmd(fmt: str, db_url: str | None) -> None:
 @db_option
 @handle_errors
 def check(boards: tuple[str, ...], force: bool, db_url: str | None) -> None:
-    """Health-check boards (all by default): reachable, agent runs, backend loads, sensors read."""
+    """Health-check boards (all by default): reachable, host key, agent runs, backend loads, sensors read,
+    free space where artifacts go. An operator's check acts at once: a pass brings a bad board back."""
     settings = settings_for(db_url)
     inventory = _inventory_and_sync(settings)
     chosen = [inventory.board(n) for n in boards] if boards else inventory.boards
+    policy = HealthPolicy.from_settings(settings)
     failed = 0
     for board in chosen:
         state = states.get_state(settings.db_url, board.name).state
         if state == "retired" or (state == "running" and not force):
             click.echo(f"{board.name}: skipped ({state})")
             continue
-        report = check_board(settings.db_url, inventory, board)
+        report = check_board(settings.db_url, inventory, board, policy=policy, by_operator=True)
         failed += not report.ok
         mark = click.style("ok", fg="green") if report.ok else click.style("FAILED", fg="red")
         click.echo(

@@ -5,15 +5,18 @@ any but retired -> bad         a health check or a job's infrastructure failed
 idle|bad -> maintenance        `farm fleet drain` (a running board finishes its job first)
 bad|maintenance -> idle        `farm fleet enable`, or a passing health check for `bad`
 any -> retired                 `farm fleet retire`: never used again
+
+Every change is a "state" event in the board's history, every health check a "health" event, and every
+decision not to move a board that a check alone would have moved (farm/fleet/policy.py) a "decision" event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from farm.db.models import BoardEventRow, BoardRow, utcnow
@@ -123,6 +126,69 @@ def record_health(db_url: str, name: str, ok: bool, reason: str, details: dict[s
             return
         row.last_health_at, row.last_health_ok = utcnow(), ok
         s.add(BoardEventRow(board_name=name, kind="health", ok=ok, reason=reason, details=details))
+
+
+@dataclass(frozen=True)
+class HealthStreak:
+    """The end of a board's health history: how many checks in a row failed (up to the limit asked for),
+    and when its last failure was (a failed check, or its move to bad), if within the window asked for."""
+
+    failures_in_a_row: int
+    last_failure_at: datetime | None
+
+
+def health_streak(db_url: str, name: str, count: int, window_s: float) -> HealthStreak:
+    """Read with two small indexed queries (board, time): the history itself grows for ever."""
+    with session_scope(db_url) as s:
+        recent = s.scalars(
+            select(BoardEventRow.ok)
+            .where(BoardEventRow.board_name == name, BoardEventRow.kind == "health")
+            .order_by(BoardEventRow.at.desc(), BoardEventRow.id.desc())
+            .limit(max(count, 1))
+        )
+        in_a_row = 0
+        for ok in recent:
+            if ok:
+                break
+            in_a_row += 1
+        since = utcnow() - timedelta(seconds=window_s)
+        last_check = s.scalar(
+            select(func.max(BoardEventRow.at)).where(
+                BoardEventRow.board_name == name,
+                BoardEventRow.at >= since,
+                BoardEventRow.ok.is_(False),
+                BoardEventRow.kind == "health",
+            )
+        )
+        row = s.get(BoardRow, name)
+        went_bad = row.state_changed_at if row is not None and row.state == "bad" else None
+        moments = [_aware(t) for t in (last_check, went_bad) if t is not None]
+        return HealthStreak(in_a_row, max(moments) if moments else None)
+
+
+def _aware(ts: datetime) -> datetime:
+    """SQLite hands back UTC without its zone."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def set_reason(db_url: str, name: str, reason: str, *, only_in: tuple[str, ...]) -> bool:
+    """Say why a board is in its state now (a bad board's newest fault), keeping its state and the time it
+    entered it. Recorded in the history only by the event that carried the news (a health check)."""
+    with session_scope(db_url) as s:
+        changed = s.execute(
+            update(BoardRow)
+            .where(BoardRow.name == name, BoardRow.state.in_(only_in))
+            .values(state_reason=reason)
+        )
+        return changed.rowcount == 1
+
+
+def record_decision(db_url: str, name: str, reason: str, details: dict[str, Any] | None = None) -> None:
+    """A decision not to move a board that a check alone would have moved (held bad in its cooldown, kept
+    idle below the flap threshold): kind "decision" in its history, with the why."""
+    with session_scope(db_url) as s:
+        if s.get(BoardRow, name) is not None:
+            s.add(BoardEventRow(board_name=name, kind="decision", reason=reason, details=details))
 
 
 def set_worker(db_url: str, name: str, worker: str | None) -> None:

@@ -9,20 +9,32 @@ from farm.transport import build
 from farm.transport.base import Transport
 
 _CACHE: dict[str, Transport] = {}
+_BOARDS: dict[str, tuple[Board, object]] = {}  # what each cached transport was built from
 _LOCK = threading.Lock()
 
 
 def transport_for(inventory: Inventory, board: Board) -> Transport:
+    """The board's transport, built again when the inventory now describes the board differently (the lab
+    moved its sshd to another port, a new key file): a worker never keeps talking to where it used to be."""
+    built_from = (board, inventory.base_dir)
+    stale: Transport | None = None
     with _LOCK:
+        if board.name in _CACHE and _BOARDS.get(board.name) != built_from:
+            stale = _CACHE.pop(board.name)
         if board.name not in _CACHE:
             _CACHE[board.name] = build(inventory, board)
-        return _CACHE[board.name]
+            _BOARDS[board.name] = built_from
+        transport = _CACHE[board.name]
+    if stale is not None:
+        stale.close()
+    return transport
 
 
 def forget(board_name: str) -> None:
     """Close and drop a board's transport (after a fault, so the next use starts clean)."""
     with _LOCK:
         transport = _CACHE.pop(board_name, None)
+        _BOARDS.pop(board_name, None)
     if transport is not None:
         transport.close()
 
@@ -31,6 +43,7 @@ def close_all() -> None:
     with _LOCK:
         transports = list(_CACHE.values())
         _CACHE.clear()
+        _BOARDS.clear()
     for transport in transports:
         transport.close()
 
@@ -39,3 +52,4 @@ def drop_inherited() -> None:
     """In a forked child: forget the parent's connections without touching them (their threads did not
     survive the fork, and closing would disturb the parent's sessions)."""
     _CACHE.clear()
+    _BOARDS.clear()

@@ -31,8 +31,10 @@ class Transport(ABC):
         return str(path)
 
     @abstractmethod
-    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
-        """Run `farm_agent.py --health BACKEND` on the board (python, numpy, loadgen, backend, disk)."""
+    def agent_health(self, backend: str, timeout_s: float, min_free_mb: float | None = None) -> AgentOutcome:
+        """Run `farm_agent.py --health BACKEND` on the board (python, numpy, loadgen, backend, and free space
+        where the transport keeps the agent and artifacts: at least ``min_free_mb``, the agent's default
+        when None)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -19,13 +19,18 @@ from pathlib import Path
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
-from farm.errors import FarmError, InfraError
+from farm.errors import InfraError
 
 DEFAULT_SSH_PORT = 22
 
 
-class HostKeyError(FarmError):
-    """A board's host key is unknown or does not match the pinned one: a configuration problem, not retried."""
+class HostKeyError(InfraError):
+    """A board's host key is unknown or does not match the pinned one.
+
+    An infrastructure fault of that board (an InfraError): the board goes bad with this message, which
+    names the expected and offered keys and ``farm fleet trust``, and the job is retried on another board
+    of its type. Until an operator pins the new key the board's health checks fail the same way, so it
+    stays out of service instead of failing every job sent to it."""
 
 
 def known_hosts_name(host: str, port: int = DEFAULT_SSH_PORT) -> str:

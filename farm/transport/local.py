@@ -34,8 +34,10 @@ class LocalTransport(Transport):
     def run_agent(self, config: dict[str, Any], timeout_s: float) -> AgentOutcome:
         return self._agent(["--config", "-"], json.dumps(config), timeout_s)
 
-    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
-        return self._agent(["--health", backend], "", timeout_s)
+    def agent_health(self, backend: str, timeout_s: float, min_free_mb: float | None = None) -> AgentOutcome:
+        """The agent's folder only: artifacts stay in the farm's own store, which is not the board's."""
+        extra = ["--min-free-mb", f"{float(min_free_mb):g}"] if min_free_mb is not None else []
+        return self._agent(["--health", backend, *extra], "", timeout_s)
 
     def _agent(self, args: list[str], stdin: str, timeout_s: float) -> AgentOutcome:
         """The agent runs in a session of its own, so a Ctrl-C meant for the farm does not reach it as a

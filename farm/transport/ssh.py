@@ -250,11 +250,18 @@ class SshTransport(SshHost, Transport):
                 ) from None
             return AgentOutcome(rc, out, err)
 
-    def agent_health(self, backend: str, timeout_s: float) -> AgentOutcome:
-        """``python3 <agent>/farm_agent.py --health BACKEND`` (the agent is shipped first if needed)."""
+    def agent_health(self, backend: str, timeout_s: float, min_free_mb: float | None = None) -> AgentOutcome:
+        """``python3 <agent>/farm_agent.py --health BACKEND --disk <artifacts> --disk <runs>`` (the agent is
+        shipped first if needed): free space is measured where artifacts and LoadGen logs go, not only in
+        the agent's own folder, since that is where a full disk makes jobs fail."""
+        argv = [self.python, "", "--health", backend]
+        for folder in ("artifacts", "runs"):
+            argv += ["--disk", remote_join(self.work_dir, folder)]
+        if min_free_mb is not None:
+            argv += ["--min-free-mb", f"{float(min_free_mb):g}"]
         with self._lock:
-            script = self.ensure_agent()
-            rc, out, err = self.exec([self.python, script, "--health", backend], timeout_s)
+            argv[1] = self.ensure_agent()
+            rc, out, err = self.exec(argv, timeout_s)
             return AgentOutcome(rc, out, err)
 
     # ------------------------------------------------------------------ agent sessions

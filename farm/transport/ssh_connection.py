@@ -5,7 +5,8 @@ when it dropped. Security rules:
 
 * Host keys are verified against the farm's own known_hosts file only (never ``~/.ssh/known_hosts``,
   never ``~/.ssh/config``), with paramiko's ``RejectPolicy``: an unknown or changed key is a
-  :class:`HostKeyError` (configuration, not retried) telling the operator to run ``farm fleet trust``.
+  :class:`HostKeyError` telling the operator to run ``farm fleet trust``: a fault of that board (it goes
+  bad and its job moves to another board), never a reason to accept the key.
 * Authentication is by the configured key file only (no agent, no ``~/.ssh/id_*`` discovery).
 * Every remote command line is built from validated, quoted parts (:mod:`farm.transport.remote`).
 
@@ -64,14 +65,16 @@ class _Remote(Remote):
 
 
 class _UnknownHostKey(paramiko.SSHException):
-    pass
+    def __init__(self, message: str, key: paramiko.PKey) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _RejectUnknown(paramiko.RejectPolicy):
-    """RejectPolicy, with an exception type we can tell apart from other SSH failures."""
+    """RejectPolicy, with an exception type we can tell apart from other SSH failures (and the key offered)."""
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        raise _UnknownHostKey(f"no host key for {hostname} in the farm's known_hosts")
+        raise _UnknownHostKey(f"no host key for {hostname} in the farm's known_hosts", key)
 
 
 class SshConnection:
@@ -202,7 +205,10 @@ class SshConnection:
                 f"is legitimate, {trust}"
             )
         if isinstance(exc, _UnknownHostKey):
-            return HostKeyError(f"{self._where()}: host key is not in {self.known_hosts}: {trust}")
+            return HostKeyError(
+                f"{self._where()}: host key is not in {self.known_hosts} (the board offers "
+                f"{exc.key.get_name()} {fingerprint_sha256(exc.key)}): {trust}"
+            )
         if isinstance(exc, paramiko.SSHException) and "host key" in str(exc).lower():
             return HostKeyError(f"{self._where()}: host key negotiation failed ({exc}): {trust}")
         if isinstance(exc, paramiko.AuthenticationException):

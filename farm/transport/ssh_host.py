@@ -19,13 +19,13 @@ import posixpath
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import paramiko
 from invoke.exceptions import CommandTimedOut
 
 from farm.artifacts import sha256_file
 from farm.errors import InfraError
+from farm.transport.diskspace import FREE_BYTES_CODE, NoSpaceError, no_space_message
 from farm.transport.hostside import GUARD, HOSTSIDE_DIR, SHA256
 from farm.transport.remote import (
     UnsafeRemoteValue,
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 GUARD_GRACE_S = 15.0
 #: Exit status of the hashing command when the host has no usable ``sha256sum``.
 _NO_SHA256SUM = 5
+#: The least a write takes on a filesystem (one block): a folder or a small file needs this much free.
+_BLOCK = 4096
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,12 @@ class SshHost(SshConnection):
         for directory in reversed(missing):
             try:
                 self._sftp_call("mkdir", sftp.mkdir, directory)
-            except InfraError:
+            except InfraError as exc:
                 # Created concurrently by someone else? Then it exists now.
-                self._sftp_call("stat", sftp.stat, directory)
+                try:
+                    self._sftp_call("stat", sftp.stat, directory)
+                except InfraError:
+                    raise self._write_failed(exc, directory, _BLOCK) from None
 
     def _read_small(self, sftp: paramiko.SFTPClient, path: str) -> str | None:
         try:
@@ -130,11 +135,55 @@ class SshHost(SshConnection):
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise InfraError(f"{self._where()}: SFTP read of {path} failed: {exc}") from None
 
-    def _sftp_open_write(self, sftp: paramiko.SFTPClient, path: str) -> Any:
+    def _write_small(self, sftp: paramiko.SFTPClient, path: str, text: str) -> None:
+        """Write a small file (a completion marker) in one go; a full filesystem is NoSpaceError."""
         try:
-            return sftp.open(path, "w")
+            with sftp.open(path, "w") as fh:
+                fh.write(text)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise InfraError(f"{self._where()}: cannot write {path}: {exc}") from None
+            failed = InfraError(f"{self._where()}: cannot write {path}: {exc}")
+            raise self._write_failed(failed, path, len(text.encode())) from None
+
+    def _put(self, sftp: paramiko.SFTPClient, local_path: Path, remote_path: str, size: int) -> None:
+        """``sftp.put``; a full filesystem is NoSpaceError rather than SFTP's bare "Failure"."""
+        try:
+            self._sftp_call("upload", sftp.put, str(local_path), remote_path)
+        except InfraError as exc:
+            raise self._write_failed(exc, remote_path, size) from None
+
+    def free_bytes(self, path: str) -> int | None:
+        """Bytes free for the farm in the filesystem holding ``path`` (or its nearest existing folder),
+        measured on the host; None when that cannot be told (connection gone, odd output)."""
+        try:
+            sftp = self._sftp()
+            folder = path
+            while folder not in ("/", ""):
+                try:
+                    self._sftp_call("stat", sftp.stat, folder, missing_ok=True)
+                    break
+                except FileNotFoundError:
+                    folder = posixpath.dirname(folder)
+            rc, out, _ = self._shell(quote_argv([self.python, "-c", FREE_BYTES_CODE, folder or "/"]))
+        except InfraError:
+            return None
+        try:
+            return int(out.strip()) if rc == 0 else None
+        except ValueError:
+            return None
+
+    def _write_failed(self, exc: InfraError, target: str, needed: int) -> InfraError:
+        """What a failed write to ``target`` really was: SFTP says only "Failure" when the filesystem is
+        full, so measure it. NoSpaceError when ``needed`` bytes cannot fit in ``target``'s folder, else the
+        original error (a dropped connection, a permission problem)."""
+        if not self.connected:
+            return exc
+        folder = posixpath.dirname(target) or "/"
+        free = self.free_bytes(folder)
+        needed = max(needed, _BLOCK)
+        if free is None or free >= needed:
+            return exc
+        log.warning("%s: %s", self._where(), exc)
+        return NoSpaceError(no_space_message(self.name, folder, free, needed))
 
     def _rename(self, sftp: paramiko.SFTPClient, src: str, dst: str) -> None:
         """Atomic replace (posix-rename@openssh.com; ``mv -f`` where the server lacks it)."""
@@ -193,7 +242,7 @@ class SshHost(SshConnection):
         parent, name = posixpath.split(final)
         tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
         try:
-            self._sftp_call("upload", sftp.put, str(local_path), tmp)
+            self._put(sftp, local_path, tmp, size)
             self.bytes_uploaded += size
             remote_sha = self._remote_sha256(tmp)
             if remote_sha != local_sha:
@@ -257,11 +306,11 @@ class SshHost(SshConnection):
         for directory in sorted({posixpath.dirname(posixpath.join(remote_dir, rel)) for rel, _ in files}):
             self._makedirs(sftp, directory)
         for rel, path in files:
-            self._sftp_call("upload", sftp.put, str(path), posixpath.join(remote_dir, rel))
-            sent += path.stat().st_size
+            size = path.stat().st_size
+            self._put(sftp, path, posixpath.join(remote_dir, rel), size)
+            sent += size
         tmp_marker = f"{marker}.{uuid.uuid4().hex}.tmp"
-        with self._sftp_open_write(sftp, tmp_marker) as fh:
-            fh.write(digest + "\n")
+        self._write_small(sftp, tmp_marker, digest + "\n")
         self._rename(sftp, tmp_marker, marker)
         return sent
 

@@ -48,6 +48,19 @@ def _parser():
         "--health", metavar="BACKEND", help="check python, numpy, loadgen, the backend and disk"
     )
     parser.add_argument(
+        "--disk",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="with --health: also check free space where PATH is (repeatable)",
+    )
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        metavar="MB",
+        help="with --health: the free space (MiB) each disk needs (default 512)",
+    )
+    parser.add_argument(
         "--serve",
         action="store_true",
         help="run job after job: one config per line on stdin, one result line each on stdout",
@@ -70,6 +83,10 @@ def _parse_args(argv):
             parser.error("--serve reads its configs from stdin (--config - or no --config)")
     elif not args.config and not args.health:
         parser.error("one of the arguments --config --health --serve is required")
+    if (args.disk or args.min_free_mb is not None) and not args.health:
+        parser.error("--disk and --min-free-mb go with --health")
+    if args.min_free_mb is not None and not 0 <= args.min_free_mb < float("inf"):
+        parser.error("--min-free-mb must be a finite number >= 0")
     return args
 
 
@@ -112,7 +129,7 @@ def main(argv=None, protect_stdout=True):
             if args.health:
                 import health
 
-                doc, code = health.run(args.health, _HERE)
+                doc, code = health.run(args.health, _HERE, args.disk, args.min_free_mb)
                 out.write(json.dumps(doc) + "\n")
                 out.flush()
                 return code

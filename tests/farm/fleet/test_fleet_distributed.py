@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from farm.db.models import BoardEventRow, BoardRow, JobRow, RunRow
 from farm.db.session import session_scope
+from farm.lab.sshd import keygen
 from tests.conftest import TINY_SWEEP, write_sweep
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 class Cluster:
     def __init__(self, env: dict, logs: Path, servers: list) -> None:
         self.env, self.logs, self.procs = env, logs, {}
+        self.servers = {f"node-{i}": srv for i, srv in enumerate(servers)}
         self.work_dirs = {f"node-{i}": str(srv.work_dir) for i, srv in enumerate(servers)}
 
     def agent_pids(self, board: str) -> list[int]:
@@ -189,3 +191,53 @@ def test_hung_agent_is_killed_and_the_job_moves(
         assert (
             not Path(f"/proc/{pid}").exists() or "T" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
         )
+
+
+def test_host_key_changed_mid_sweep(cluster: Cluster, tmp_path: Path, tiny_onnx, farm_env) -> None:
+    """The board is reinstalled while a sweep runs: it goes bad saying which key it offered and how to trust
+    it, every job completes on the other board, and `farm fleet trust` + a check bring it back."""
+    body = TINY_SWEEP.format(onnx=tiny_onnx).replace("[fp32, int8]", "[fp32]") + "repeats: 6\n"
+    sweep_id = _submit(cluster, tmp_path, body)
+    _stored_on(farm_env.db_url, "node-0")
+    board = cluster.servers["node-0"]
+    board.stop()  # reinstalled: a new host key on the same address and port
+    board.host_key.unlink()
+    board.host_pub.unlink()
+    keygen(board.host_key, "reinstalled")
+    board.start()
+
+    status = _wait_for(cluster, sweep_id)
+    assert status["state"] == "done" and status["runs_stored"] == 12, cluster.log_text()
+    with session_scope(farm_env.db_url) as s:
+        assert not list(s.scalars(select(JobRow).where(JobRow.state == "failed")))
+    bad = _board_reason(farm_env.db_url, "node-0", "host key MISMATCH", cluster)
+    assert bad.state == "bad" and "farm fleet trust node-0" in bad.state_reason
+
+    assert "pinned in" in cluster.farm("fleet", "trust", "node-0", "--yes").stdout
+    checked = cluster.farm("fleet", "check", "node-0")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "state idle" in checked.stdout
+
+
+def _stored_on(db_url: str, board: str, timeout: float = 180) -> None:
+    """Until the board has stored a run (it is connected and working)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as s:
+            if s.scalars(select(RunRow.id).where(RunRow.board_name == board)).first() is not None:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no run stored on {board}")
+
+
+def _board_reason(db_url: str, board: str, text: str, cluster: Cluster, timeout: float = 60) -> BoardRow:
+    """The board's row once its reason says ``text`` (its keeper's next check may be the one to say it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as s:
+            row = s.get(BoardRow, board)
+            if row is not None and text in (row.state_reason or ""):
+                s.expunge(row)
+                return row
+        time.sleep(0.2)
+    raise AssertionError(f"{board} never said {text!r}:\n{cluster.log_text()}")

@@ -203,7 +203,8 @@ def test_unknown_host_key_is_rejected_and_never_added(sshd_host, make_transport,
     with pytest.raises(HostKeyError, match="farm fleet trust fpga-7") as info:
         transport.exec(["true"])
 
-    assert not isinstance(info.value, InfraError)  # configuration: never retried on another board
+    assert isinstance(info.value, InfraError)  # a fault of this board: it goes bad, the job moves on
+    assert "the board offers ssh-ed25519 SHA256:" in str(info.value)
     assert empty.read_text() == ""
     missing = make_transport(sshd_host, known_hosts=tmp_path / "nope")
     with pytest.raises(HostKeyError, match="does not exist"):
