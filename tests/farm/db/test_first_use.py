@@ -54,7 +54,7 @@ def _first_submits(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("FARM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FARM_DB_URL", url)
     # a broker that answers and keeps nothing: the submits publish their compile jobs, nobody runs them
-    monkeypatch.setenv("FARM_BROKER_URL", "memory://")
+    monkeypatch.setenv("FARM_BROKER_URL", "memory://localhost/")
     monkeypatch.delenv("FARM_ARTIFACT_DIR", raising=False)
     configure(app)
     sweep = write_sweep(tmp_path, SWEEP)
