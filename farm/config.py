@@ -31,6 +31,7 @@ import platformdirs
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from farm.errors import SettingsError
 
@@ -65,7 +66,10 @@ def _path(value: Any) -> Path:
 
 
 def _db_url(value: str) -> str:
-    make_url(value)  # ArgumentError for what is not a URL; a missing driver is met when the farm connects
+    try:
+        make_url(value)  # a missing driver or an unknown dialect is met when the farm connects (exit 1)
+    except ArgumentError as exc:
+        raise ValueError("not a SQLAlchemy URL") from exc
     return value
 
 
@@ -207,5 +211,5 @@ def _shown(field: str, raw: str) -> str:
 
 def redact_url(url: str) -> str:
     """A URL safe to print: the password (``scheme://user:PASSWORD@host``) is replaced by ***, even when
-    the URL does not parse."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+    the URL does not parse (whatever sits between a colon and an @)."""
+    return re.sub(r":[^:/@\s]+@", ":***@", url)

@@ -47,7 +47,9 @@ def explain(exc: BaseException, url: str) -> str | None:
         return f"database {where}: its driver {module or '?'} is not installed: pip install '{package}'"
     if isinstance(exc, OSError):
         folder = exc.filename or "its folder"
-        why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        why = (
+            "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        )
         return (
             f"database {where}: cannot create the folder {folder} ({why or exc}): "
             f"set FARM_DATA_DIR or {URL_SOURCE} to a writable place"
