@@ -52,7 +52,7 @@ def schema_lock(url: str) -> Iterator[Connection]:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_SCHEMA_LOCK})
             yield conn
     finally:
-        if engine is not get_engine(url):
+        if engine.dialect.name == "sqlite":  # schema_engine made a dedicated engine for this
             engine.dispose()
 
 

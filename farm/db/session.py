@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -15,7 +16,10 @@ from sqlalchemy.pool import NullPool
 
 from farm.db.errors import failure, shown
 
+T = TypeVar("T")
+
 _ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 #: A PostgreSQL server that does not answer (a dead host, a firewall that drops) fails after this long
@@ -28,9 +32,13 @@ def get_engine(url: str) -> Engine:
 
     A URL that cannot give an engine (no such dialect, driver not installed, a SQLite folder that cannot
     be created) raises ConnectionFailure with what to fix: that never gets better by retrying."""
-    if url not in _ENGINES:
-        _ENGINES[url] = _opened(url, lambda: _make_engine(url))
-    return _ENGINES[url]
+    engine = _ENGINES.get(url)
+    if engine is None:
+        with _ENGINES_LOCK:  # embedded mode opens the database from two threads at once: one pool, not two
+            engine = _ENGINES.get(url)
+            if engine is None:
+                engine = _ENGINES[url] = _opened(url, lambda: _make_engine(url))
+    return engine
 
 
 def schema_engine(url: str) -> Engine:
@@ -40,7 +48,7 @@ def schema_engine(url: str) -> Engine:
     a migration that fails half-way would leave its tables behind; SQLAlchemy's documented workaround
     turns the module's own transaction handling off and emits BEGIN itself. IMMEDIATE takes the write lock
     at once, so concurrent first uses of one file migrate it one after another. The caller disposes it."""
-    if make_url(url).get_backend_name() != "sqlite":
+    if _opened(url, lambda: make_url(url)).get_backend_name() != "sqlite":
         return get_engine(url)
     engine = _opened(url, lambda: _sqlite_engine(url, poolclass=NullPool))
 
@@ -55,7 +63,7 @@ def schema_engine(url: str) -> Engine:
     return engine
 
 
-def _opened(url: str, make: Callable[[], Engine]) -> Engine:
+def _opened(url: str, make: Callable[[], T]) -> T:
     try:
         return make()
     except (ImportError, OSError, ArgumentError) as exc:  # NoSuchModuleError is an ArgumentError
