@@ -113,7 +113,11 @@ class Settings(BaseSettings):
     """Every FARM_* setting, typed and checked; unset or empty variables take the defaults."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
     )
 
     data_dir: PathValue = Field(default_factory=lambda: Path(platformdirs.user_data_dir("farm")))
@@ -173,7 +177,9 @@ def load_settings(db_url: str | None = None) -> Settings:
     microseconds instead of pydantic's ~0.5 ms."""
     key = (
         db_url,
-        *sorted((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX) or k in _DEFAULTS_FROM),
+        *sorted(
+            (k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX) or k in _DEFAULTS_FROM
+        ),
     )
     cached = _CACHE.get(key)
     if cached is not None:
@@ -197,9 +203,14 @@ def _located(exc: ValidationError, db_url: str | None) -> list[str]:
             lines.setdefault(str(error["loc"]), error["msg"])
             continue
         name = "--db" if field == "db_url" and db_url else env_name(field)
-        raw = db_url if name == "--db" else os.environ.get(name, "")
+        raw = db_url if name == "--db" else _environ(name)
         lines.setdefault(field, f"{name}={_shown(field, raw)}: expected {EXPECTED[field]}")
     return list(lines.values())
+
+
+def _environ(name: str) -> str:
+    """A variable's value; pydantic-settings matches names case-insensitively, and so does this."""
+    return next((v for k, v in os.environ.items() if k.upper() == name), "")
 
 
 def _shown(field: str, raw: str) -> str:
