@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
 from farm.config import load_settings
@@ -50,11 +48,7 @@ def configure(celery_app: Celery = app) -> Celery:
         task_time_limit=RUN_HARD_LIMIT_S,
         # Redis redelivers unacked messages after this long; it must outlast the hard limit.
         # A job of a worker killed outright comes back to the queue after this long.
-        broker_transport_options={
-            "visibility_timeout": float(
-                os.environ.get("FARM_VISIBILITY_TIMEOUT_S") or 2 * COMPILE_HARD_LIMIT_S
-            )
-        },
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -26,5 +26,14 @@ class InventoryError(SweepError):
     """An inventory file is malformed: located like a sweep error (file, line, field)."""
 
 
+class SettingsError(FarmError):
+    """A FARM_* variable has a value the farm cannot use: names each bad variable, its value and what is
+    expected. Bad input, like a sweep error (exit 2)."""
+
+
+class ConnectionFailure(FarmError):
+    """The database or the broker cannot be reached or opened: one line with what to check (exit 1)."""
+
+
 class InfraError(FarmError):
     """A transient infrastructure failure (board, transport, agent crash): retried elsewhere."""

@@ -5,7 +5,6 @@ Describing hardware is kept apart from driving it (labgrid's lesson): nothing he
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from farm.config import load_settings
 from farm.errors import InventoryError
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines
 from farm.transport import TRANSPORTS
@@ -239,7 +239,7 @@ def _load(path: Path, model: type[BaseModel]) -> tuple[BaseModel, dict[Path_, in
 
 
 def lab_path(directory: Path, lab: str | None = None) -> Path:
-    chosen = Path(lab or os.environ.get("FARM_LAB") or "local.yaml")
+    chosen = Path(lab or load_settings().lab or "local.yaml")
     return chosen if chosen.is_absolute() else directory / chosen
 
 

@@ -1,28 +1,31 @@
-"""Alembic environment: the URL comes from farm (config.attributes["db_url"]) so secrets stay out of files."""
+"""Alembic environment: farm.db.migrate hands over its connection (config.attributes["connection"]), already
+in the one transaction that holds the schema lock, so every migration of a run commits or rolls back
+together. The URL comes from farm too, so secrets stay out of files."""
 
 from __future__ import annotations
 
 from alembic import context
 
 from farm.db.models import Base
-from farm.db.session import get_engine
 
 config = context.config
-url = config.attributes.get("db_url")
 
 
 def run_migrations_offline() -> None:
+    url = config.attributes.get("db_url")
     context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    with get_engine(url).connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+    connection = config.attributes["connection"]
+    # transactional_ddl: Alembic assumes SQLite has none, but schema_engine gives it (see farm.db.session)
+    context.configure(
+        connection=connection, target_metadata=Base.metadata, render_as_batch=True, transactional_ddl=True
+    )
+    with context.begin_transaction():  # a no-op: the caller's transaction is the one
+        context.run_migrations()
 
 
 if context.is_offline_mode():

@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from farm.cli.common import db_option, handle_errors
+from farm.cli.common import db_option, handle_errors, require_broker
 from farm.config import load_settings
 from farm.db import migrate
 from farm.db.session import redact
@@ -39,6 +39,9 @@ def worker(
     settings = load_settings()
     if settings.embedded:
         raise FarmError("farm worker needs a broker: set FARM_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    require_broker(
+        settings
+    )  # one line and exit 1 (`farm fleet up` restarts it) instead of Celery's retry log
     migrate.ensure_schema(settings.db_url)
     from farm.celery_app import app, configure
 

@@ -14,7 +14,7 @@ import click
 import pandas as pd
 from sqlalchemy import select
 
-from farm.cli.common import db_option, handle_errors, settings_for
+from farm.cli.common import db_option, handle_errors, require_broker, settings_for
 from farm.db.models import BoardRow
 from farm.db.session import session_scope
 from farm.errors import FarmError
@@ -221,6 +221,7 @@ def up(no_compile: bool, loglevel: str) -> None:
     settings = load_settings()
     if settings.embedded:
         raise FarmError("farm fleet up needs a broker: set FARM_BROKER_URL")
+    require_broker(settings)
     inventory = load_inventory(settings.inventory_dir)
     host = socket.gethostname()
     commands = {

@@ -1,24 +1,57 @@
-"""`farm`: submit sweeps, read results, run workers and the demo."""
+"""`farm`: submit sweeps, read results, run workers and the demo.
+
+Each command's module is imported when the command is used (click's lazy-group pattern): importing some of
+them configures the Celery app from the settings and the inventory, so a bad FARM_* value met there must
+reach main(), which reports it as one line, instead of failing the import with a traceback.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from sqlalchemy.exc import InterfaceError as DBInterfaceError
+from sqlalchemy.exc import OperationalError as DBOperationalError
 
 from farm import __version__
-from farm.cli.admin import beat, db, worker
-from farm.cli.dashboard import dashboard
-from farm.cli.datasets import datasets
-from farm.cli.demo import demo
-from farm.cli.fleet import fleet
-from farm.cli.lab import lab
-from farm.cli.ops import cancel, retry
-from farm.cli.show import show
-from farm.cli.submit import results_cmd, status, submit
+from farm.cli.common import as_farm_error, exit_with
+from farm.errors import FarmError
+
+#: Every command: its name -> "module:attribute". Add a command here.
+COMMANDS = {
+    "submit": "farm.cli.submit:submit",
+    "status": "farm.cli.submit:status",
+    "results": "farm.cli.submit:results_cmd",
+    "show": "farm.cli.show:show",
+    "cancel": "farm.cli.ops:cancel",
+    "retry": "farm.cli.ops:retry",
+    "demo": "farm.cli.demo:demo",
+    "worker": "farm.cli.admin:worker",
+    "beat": "farm.cli.admin:beat",
+    "db": "farm.cli.admin:db",
+    "fleet": "farm.cli.fleet:fleet",
+    "lab": "farm.cli.lab:lab",
+    "dashboard": "farm.cli.dashboard:dashboard",
+    "datasets": "farm.cli.datasets:datasets",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (and all of them for --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="farm")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the farm does (to stderr).")
 def cli(verbose: bool) -> None:
@@ -28,27 +61,16 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (
-    submit,
-    status,
-    results_cmd,
-    show,
-    cancel,
-    retry,
-    demo,
-    worker,
-    beat,
-    db,
-    fleet,
-    lab,
-    dashboard,
-    datasets,
-):
-    cli.add_command(command)
-
-
 def main() -> None:
-    cli()
+    """The console script. Commands report their own errors (handle_errors); this catches the ones met
+    outside them, such as a bad setting while a command's modules load."""
+    try:
+        cli()
+    except (FarmError, DBOperationalError, DBInterfaceError, BrokerOperationalError) as exc:
+        translated = as_farm_error(exc)
+        if translated is None:
+            raise
+        exit_with(translated)
 
 
 if __name__ == "__main__":

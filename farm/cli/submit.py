@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from farm.cli.common import db_option, handle_errors, settings_for
+from farm.cli.common import db_option, handle_errors, require_broker, settings_for, warn_if_broker_down
 from farm.cli.render import render
 from farm.db.session import session_scope
 from farm.errors import FarmError
@@ -110,6 +110,7 @@ def interrupted(settings, sub) -> None:
 def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
     settings = settings_for(db_url)
+    require_broker(settings)  # before the sweep is written: nothing would publish it while the broker is down
     summary = run_submit(settings, sweep_file, wait)
     if summary is None:
         return
@@ -127,6 +128,7 @@ def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
 def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
     """Show one sweep's progress and failures, or the latest sweeps."""
     settings = settings_for(db_url)
+    warn_if_broker_down(settings)
     with session_scope(settings.db_url) as s:
         if sweep_id:
             full = resolve_sweep_id(s, sweep_id)

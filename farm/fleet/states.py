@@ -17,6 +17,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from farm.db.models import BoardEventRow, BoardRow, utcnow
@@ -41,24 +45,46 @@ class BoardState:
 
 
 def sync_boards(s: Session, inventory: Inventory) -> None:
-    """Every inventory board gets a row (new boards start idle)."""
+    """Every inventory board gets a row (new boards start idle).
+
+    Insert-if-absent: processes that meet a new database (or a new board) at once each try to add it, and
+    the ones that lose the race add nothing, not an IntegrityError. Only the winner records the event."""
     known = set(s.scalars(select(BoardRow.name)))
     new = [b for b in inventory.boards if b.name not in known]
+    added = []
     for board in new:
-        family = inventory.board_types[board.type].family
-        s.add(
-            BoardRow(
-                name=board.name, board_type=board.type, family=family, state="idle", state_changed_at=utcnow()
-            )
-        )
-    s.flush()  # boards before their events (no ORM relationship orders them)
-    for board in new:
+        values = {
+            "name": board.name,
+            "board_type": board.type,
+            "family": inventory.board_types[board.type].family,
+            "state": "idle",
+            "state_changed_at": utcnow(),
+        }
+        if _insert_if_absent(s, values):
+            added.append(board)
+    for board in added:  # boards before their events (no ORM relationship orders them)
         s.add(
             BoardEventRow(
                 board_name=board.name, kind="state", to_state="idle", reason="added from the inventory"
             )
         )
     s.flush()
+
+
+def _insert_if_absent(s: Session, values: dict[str, Any]) -> bool:
+    """Whether this session added the board row (False: another process already had)."""
+    dialect = s.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        stmt = insert(BoardRow).values(**values).on_conflict_do_nothing(index_elements=["name"])
+        # RETURNING, not rowcount: an ORM-entity insert reports rowcount -1 on psycopg
+        return s.execute(stmt.returning(BoardRow.name)).scalar_one_or_none() is not None
+    try:
+        with s.begin_nested():
+            s.execute(sa_insert(BoardRow).values(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 def get_state(db_url: str, name: str) -> BoardState:

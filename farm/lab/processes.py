@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from farm.config import Settings
+from farm.config import Settings, load_settings
 from farm.errors import FarmError
 from farm.inventory import REMOTE_DIR, BoardType, load_inventory
 from farm.lab.labfile import (
@@ -69,7 +69,7 @@ BOARDSIM_READY_S = 20.0
 
 
 def default_sshd() -> str:
-    return os.environ.get(SSHD_ENV) or SSHD
+    return str(load_settings().lab_sshd or SSHD)
 
 
 def _is_boardsim(pid: int | None, root: str | None) -> bool:
