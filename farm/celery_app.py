@@ -12,7 +12,6 @@ RUN_SOFT_LIMIT_S = 1800
 RUN_HARD_LIMIT_S = 1900
 COMPILE_SOFT_LIMIT_S = 3600
 COMPILE_HARD_LIMIT_S = 3700
-RECONCILE_S = 30.0  # how often Celery beat runs the reconciler (FARM_RECONCILE_S)
 
 
 app = Celery("farm", include=["workers.tasks"])
@@ -22,7 +21,7 @@ def configure(celery_app: Celery = app) -> Celery:
     """Apply the current settings (env); called again when the CLI or a test changes them."""
     settings = load_settings()
     inventory = load_inventory(settings.inventory_dir)
-    reconcile_s = float(os.environ.get("FARM_RECONCILE_S") or RECONCILE_S)
+    reconcile_s = settings.reconcile_s
     celery_app.conf.update(
         broker_url=settings.broker_url or "memory://localhost//",  # unused: eager mode publishes nothing
         task_always_eager=settings.embedded,

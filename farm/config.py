@@ -103,6 +103,10 @@ EXPECTED = {
     "bad_cooldown_s": "a number of seconds >= 0",
     "visibility_timeout_s": "a number of seconds > 0",
     "max_jobs": "a whole number >= 1",
+    "lease_s": "a number of seconds >= 1",
+    "reconcile_s": "a number of seconds > 0",
+    "flap_failures": "a whole number >= 1",
+    "min_free_mb": "a number of MB >= 0",
 }
 
 #: Fields whose variable is not FARM_<FIELD NAME>.
@@ -133,6 +137,10 @@ class Settings(BaseSettings):
     bad_cooldown_s: Annotated[Seconds, Field(ge=0)] = 600.0
     visibility_timeout_s: Annotated[Seconds, Field(gt=0)] = DEFAULT_VISIBILITY_TIMEOUT_S
     max_jobs: Annotated[int, Field(ge=1)] = 10000
+    lease_s: Annotated[Seconds, Field(ge=1)] = 60.0  # a running job's lease (farm/leases.py)
+    reconcile_s: Annotated[Seconds, Field(gt=0)] = 30.0  # Celery beat runs the reconciler this often
+    flap_failures: Annotated[int, Field(ge=1)] = 3  # failed checks in a row before a board goes bad
+    min_free_mb: Annotated[float, Field(ge=0)] = 512.0  # free space a board needs where artifacts go
 
     @model_validator(mode="before")
     @classmethod

@@ -26,19 +26,16 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from farm.config import load_settings
 from farm.db.models import JobRow, utcnow
 from farm.db.session import session_scope
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE_S = 60.0
-
 
 def lease_s() -> float:
-    try:
-        return max(1.0, float(os.environ.get("FARM_LEASE_S") or DEFAULT_LEASE_S))
-    except ValueError:
-        return DEFAULT_LEASE_S
+    """A running job's lease (FARM_LEASE_S, default 60 s)."""
+    return load_settings().lease_s
 
 
 def owner() -> str:
