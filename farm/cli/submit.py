@@ -14,6 +14,7 @@ from farm.errors import FarmError
 from farm.queries.runs import results
 from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
+from farm.sweep.load import DEFAULT_MAX_JOBS
 
 
 def print_summary(summary: dict) -> None:
@@ -36,8 +37,8 @@ def print_summary(summary: dict) -> None:
         click.secho(f"  flagged run {flag['run_id']} ({flag['job']}): {flag['flag']}", fg="yellow")
 
 
-def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
-    sub = submit_sweep(settings, sweep_file)
+def run_submit(settings, sweep_file: str, wait: bool, max_jobs: int = DEFAULT_MAX_JOBS) -> dict | None:
+    sub = submit_sweep(settings, sweep_file, max_jobs=max_jobs)
     for warning in sub.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"submitted sweep {sub.sweep_id}")
@@ -66,12 +67,21 @@ def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
     help="Wait with a progress bar (default) or print the sweep id and return.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_JOBS,
+    show_default=True,
+    envvar="FARM_MAX_JOBS",
+    show_envvar=True,
+    help="Refuse a sweep that would plan more jobs than this.",
+)
 @db_option
 @handle_errors
-def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
+def submit(sweep_file: str, wait: bool, fmt: str, max_jobs: int, db_url: str | None) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
     settings = settings_for(db_url)
-    summary = run_submit(settings, sweep_file, wait)
+    summary = run_submit(settings, sweep_file, wait, max_jobs)
     if summary is None:
         return
     with session_scope(settings.db_url) as s:

@@ -16,7 +16,7 @@ from farm.publish import publish
 from farm.queries.sweeps import sweep_summary
 from farm.scheduler import compiles
 from farm.services.sweeps import create_sweep, roll_up
-from farm.sweep.load import load_sweep
+from farm.sweep.load import DEFAULT_MAX_JOBS, load_sweep
 
 
 @dataclass
@@ -27,10 +27,11 @@ class Submitted:
     errors: list[BaseException] = field(default_factory=list)
 
 
-def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
-    """Raises SweepError (nothing written) for bad input. Embedded: runs the jobs in a thread of this process."""
+def submit_sweep(settings: Settings, path: str | Path, *, max_jobs: int = DEFAULT_MAX_JOBS) -> Submitted:
+    """Raises SweepError (nothing written) for bad input, a sweep of more than ``max_jobs`` jobs included.
+    Embedded: runs the jobs in a thread of this process."""
     inventory = load_inventory(settings.inventory_dir)
-    loaded = load_sweep(path, inventory)
+    loaded = load_sweep(path, inventory, max_jobs=max_jobs)
     sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory)
     sub = Submitted(sweep_id, warnings=list(loaded.warnings))
     if settings.embedded:
