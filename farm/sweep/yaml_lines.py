@@ -14,6 +14,7 @@ here, with the same bounds, the mapping's own keys winning.
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +37,14 @@ _NO_KEY = object()  # a mapping frame waiting for its next key
 
 @dataclass(frozen=True)
 class YamlLimits:
-    """Bounds on one file. The defaults are far above any real sweep or lab (a 1,000-board lab is about
-    100 KB and 20,000 values) and far below what hurts: loading at the limits takes well under a second."""
+    """Bounds on one file. A sweep is a few KB; a lab of 1,000 SSH boards is about 320 KB and 14,000
+    values and loads in about 0.1 s; at these bounds (about 3,000 such boards) a file loads in well under a
+    second and tens of MB, whatever its aliases do."""
 
     max_bytes: int = 1 << 20
     max_depth: int = 32
-    max_nodes: int = 100_000
-    max_chars: int = 4 << 20
+    max_nodes: int = 50_000  # values after alias expansion
+    max_chars: int = 4 << 20  # scalar characters after alias expansion
     max_number_chars: int = 64
 
 
@@ -84,13 +86,13 @@ def load_with_lines(
     if nul >= 0:
         raise error("NUL character in the file", path=source, line=text.count("\n", 0, nul) + 1)
     builder = _Builder(source, error, limits)
-    events = yaml.parse(text, Loader=_PARSER)
+    parser = _PARSER(text)
     try:
         try:
-            for event in events:
+            while (event := parser.get_event()) is not None and not isinstance(event, yaml.StreamEndEvent):
                 builder.feed(event)
         except SweepError as refused:
-            for _ in events:  # a syntax error further down is the first thing to fix: report it instead
+            while parser.get_event() is not None:  # a syntax error further down is the first thing to fix
                 pass
             raise refused
     except yaml.YAMLError as exc:
@@ -98,6 +100,8 @@ def load_with_lines(
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"not valid YAML: {problem}", path=source, line=line) from None
+    finally:
+        parser.dispose()
     return builder.result()
 
 
@@ -122,9 +126,16 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# First characters of a plain scalar that YAML 1.1 may read as something other than a string (a number,
+# bool, null, timestamp, merge key); any other plain scalar is a string without asking the resolver.
+_RESOLVABLE = frozenset(Resolver.yaml_implicit_resolvers)
+_IMMUTABLE = (int, float, bool, type(None), datetime.date)  # datetime is a date: both immutable
+
+
 @dataclass
 class _Built:
-    """A finished value: its entries (path, line) are ``entries[start:end]`` of the builder, at ``path``."""
+    """A finished value kept for later (an anchor, a merge source): its (path, line) entries are
+    ``entries[start:end]`` of the builder, under ``path``."""
 
     value: Any
     path: Path_
@@ -153,70 +164,72 @@ class _Frame:
 
 
 class _Builder:
+    """Plain values from libyaml's events, with an explicit stack (no recursion) and every bound checked
+    before the memory is spent. Aliased values are shared, never copied; only their lines are copied."""
+
     def __init__(self, source: str, error: type[SweepError], limits: YamlLimits) -> None:
         self.source, self.error, self.limits = source, error, limits
-        self.entries: list[tuple[Path_, int]] = []
+        self.entries: list[tuple[Path_, int]] = []  # (path, line) of every value, aliases expanded
         self.stack: list[_Frame] = []
         self.anchors: dict[str, _Built] = {}
         self.open_anchors: set[str] = set()
         self.chars = 0
         self.documents = 0
-        self.root: _Built | None = None
+        self.root: Any = None
+        self.memo: dict[str, Any] = {}  # plain scalar -> its number, bool, null or date
         self.constructor = SafeConstructor()
         self.resolver = Resolver()
 
-    # -- errors -------------------------------------------------------------------------------------------
-
     def fail(self, message: str, line: int | None, path: Path_ | None = None) -> SweepError:
-        return self.error(message, path=self.source, line=line, field=dotted(path) or None if path else None)
+        return self.error(
+            message, path=self.source, line=line, field=(dotted(path) or None) if path else None
+        )
+
+    def result(self) -> tuple[Any, dict[Path_, int]]:
+        return self.root, dict(self.entries)
 
     # -- events -------------------------------------------------------------------------------------------
 
     def feed(self, event: yaml.Event) -> None:
-        line = event.start_mark.line + 1 if event.start_mark is not None else None
-        if isinstance(event, yaml.DocumentStartEvent):
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            self._scalar(event)
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            self._end()
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            self._start(event)
+        elif kind is yaml.AliasEvent:
+            self._alias(event)
+        elif kind is yaml.DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
-                raise self.fail("one YAML document per file (found a second '---')", line)
-        elif isinstance(event, yaml.ScalarEvent):
-            self._scalar(event, line or 0)
-        elif isinstance(event, yaml.AliasEvent):
-            self._alias(event, line or 0)
-        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            self._start(event, line or 0)
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            self._end()
+                raise self.fail("one YAML document per file (found a second '---')", _line(event))
 
-    def result(self) -> tuple[Any, dict[Path_, int]]:
-        if self.root is None:
-            return None, {}
-        return self.root.value, dict(self.entries)
-
-    # -- where the next value goes --------------------------------------------------------------------------
-
-    def _awaiting_key(self) -> bool:
-        return bool(self.stack) and self.stack[-1].is_map and self.stack[-1].key is _NO_KEY
+    def _key_frame(self) -> _Frame | None:
+        """The mapping waiting for a key, when the next value is a key."""
+        top = self.stack[-1] if self.stack else None
+        return top if top is not None and top.is_map and top.key is _NO_KEY else None
 
     def _child_path(self) -> Path_:
         if not self.stack:
             return ()
         top = self.stack[-1]
         if top.is_map:
-            return top.path + (("<<",) if top.key is _MERGE else (top.key,))
-        return top.path + (len(top.items),)
+            return (*top.path, "<<" if top.key is _MERGE else top.key)
+        return (*top.path, len(top.items))
 
-    def _check_tag(self, event: yaml.NodeEvent, line: int, path: Path_) -> None:
-        tag = getattr(event, "tag", None)
+    def _no_tag(self, event: yaml.NodeEvent, path: Path_) -> None:
+        tag = event.tag  # type: ignore[attr-defined]
         if tag is not None:
             shown = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
             raise self.fail(
                 f"YAML tags ({shown}) are not allowed: write the plain value (quote it to make it a string)",
-                line,
+                _line(event),
                 path,
             )
 
-    def _count(self, entries: int, chars: int, line: int, path: Path_) -> None:
-        if len(self.entries) + entries > self.limits.max_nodes:
+    def _budget(self, values: int, chars: int, line: int, path: Path_) -> None:
+        if len(self.entries) + values > self.limits.max_nodes:
             raise self.fail(
                 f"the file expands to more than {self.limits.max_nodes:,} values (aliases included)",
                 line,
@@ -230,58 +243,60 @@ class _Builder:
                 path,
             )
 
-    # -- values -------------------------------------------------------------------------------------------
+    # -- scalars ------------------------------------------------------------------------------------------
 
-    def _scalar(self, event: yaml.ScalarEvent, line: int) -> None:
-        value = event.value
-        if self._awaiting_key():
-            top = self.stack[-1]
-            self._check_tag(event, line, top.path)
-            self._count(0, len(value), line, top.path)
-            key = self._construct(event, line, top.path)
-            if key is _MERGE:
-                if event.anchor:
-                    raise self.fail("a merge key (<<) cannot carry an anchor", line, top.path)
-                if top.merges:
-                    raise self.fail("duplicate merge key '<<'", line, top.path)
-            elif key in top.items:
-                raise self.fail(f"duplicate key {short(key)}", line, top.path + (key,))
-            elif event.anchor:
-                self._anchor(event.anchor, _Built(key, (), 0, 0, len(value), 0, line), line, top.path)
-            top.key, top.key_line = key, line
-            top.chars += len(value)
+    def _scalar(self, event: yaml.ScalarEvent) -> None:
+        value: str = event.value
+        line = event.start_mark.line + 1
+        keyed = self._key_frame()
+        path = keyed.path if keyed is not None else self._child_path()
+        if event.tag is not None:
+            self._no_tag(event, path)
+        self._budget(0 if keyed is not None else 1, len(value), line, path)
+        data = self._construct(event, value, line, path)
+        if keyed is not None:
+            self._key(keyed, data, event.anchor, len(value), line)
             return
-        path = self._child_path()
-        self._check_tag(event, line, path)
-        self._count(1, len(value), line, path)
-        data = self._construct(event, line, path)
         if data is _MERGE:  # `<<` as a value, not a key: just the text
             data = value
         start = len(self.entries)
         self.entries.append((path, line))
-        built = _Built(data, path, start, start + 1, len(value), 0, line)
         if event.anchor:
-            self._anchor(event.anchor, built, line, path)
-        self._place(built)
+            self._anchor(event.anchor, _Built(data, path, start, start + 1, len(value), 0, line), line, path)
+        self._place(data, path, start, len(value), 0, line)
 
-    def _construct(self, event: yaml.ScalarEvent, line: int, path: Path_) -> Any:
-        value: str = event.value
+    def _key(self, top: _Frame, key: Any, anchor: str | None, chars: int, line: int) -> None:
+        if key is _MERGE:
+            if anchor:
+                raise self.fail("a merge key (<<) cannot carry an anchor", line, top.path)
+            if top.merges:
+                raise self.fail("duplicate merge key '<<'", line, top.path)
+        elif key in top.items:
+            raise self.fail(f"duplicate key {short(key)}", line, (*top.path, key))
+        elif anchor:  # an anchored key: its alias is that scalar, with no lines of its own
+            self._anchor(anchor, _Built(key, (), 0, 0, chars, 0, line), line, top.path)
+        top.key, top.key_line = key, line
+        top.chars += chars
+
+    def _construct(self, event: yaml.ScalarEvent, value: str, line: int, path: Path_) -> Any:
+        if "\x00" in value:
+            raise self.fail("NUL character in a value", line, path)
         if not value.isascii():
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
                 raise self.fail("unpaired surrogate (\\ud800-\\udfff) in a string", line, path) from None
-        if "\x00" in value:
-            raise self.fail("NUL character in a value", line, path)
-        plain, _ = event.implicit
-        if not plain:
-            return value  # quoted or block scalar: a string
+        if not event.implicit[0] or value[:1] not in _RESOLVABLE:
+            return value  # quoted, a block scalar, or plain text no resolver claims: a string
+        known = self.memo.get(value, _NO_KEY)
+        if known is not _NO_KEY:
+            return known
         tag = self.resolver.resolve(yaml.ScalarNode, value, (True, False))
         kind = tag[len(_TAG) :] if tag.startswith(_TAG) else tag
-        if kind == "str":
-            return value
         if kind == "merge":
             return _MERGE
+        if kind not in ("null", "bool", "int", "float", "timestamp"):
+            return value  # str, "=" (YAML's value key), ...: the text
         if kind in ("int", "float") and len(value) > self.limits.max_number_chars:
             raise self.fail(
                 f"number {short(value, 24)} is longer than {self.limits.max_number_chars} characters",
@@ -290,109 +305,103 @@ class _Builder:
             )
         node = yaml.ScalarNode(tag, value)
         try:
-            if kind == "null":
-                return None
-            if kind == "bool":
-                return self.constructor.construct_yaml_bool(node)
-            if kind == "int":
-                return self.constructor.construct_yaml_int(node)
-            if kind == "float":
-                number = self.constructor.construct_yaml_float(node)
-                if not math.isfinite(number):
-                    raise self.fail(f"{value} is not a finite number", line, path)
-                return number
-            if kind == "timestamp":
-                return self.constructor.construct_yaml_timestamp(node)
-        except SweepError:
-            raise
+            data = getattr(self.constructor, f"construct_yaml_{kind}")(node)
         except Exception as exc:  # a scalar PyYAML cannot read as its implicit type, e.g. 2024-13-45
             raise self.fail(f"cannot read {short(value, 40)} as a {kind}: {exc}", line, path) from None
-        return value  # "=" (yaml's value key) and anything else: the text
+        if kind == "float" and not math.isfinite(data):
+            raise self.fail(f"{value} is not a finite number", line, path)
+        if isinstance(data, _IMMUTABLE):
+            self.memo[value] = data
+        return data
 
-    def _alias(self, event: yaml.AliasEvent, line: int) -> None:
-        name = event.anchor
-        path = self.stack[-1].path if self._awaiting_key() else self._child_path()
+    # -- aliases and anchors --------------------------------------------------------------------------------
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        name, line = event.anchor, _line(event)
+        keyed = self._key_frame()
+        path = keyed.path if keyed is not None else self._child_path()
         if name in self.open_anchors:
             raise self.fail(f"recursive alias *{name} (it refers to a value that contains it)", line, path)
         anchored = self.anchors.get(name)
         if anchored is None:
             raise self.fail(f"undefined alias *{name}", line, path)
-        if self._awaiting_key():
-            top = self.stack[-1]
+        if keyed is not None:
             if isinstance(anchored.value, list | dict):
                 raise self.fail(
                     "mapping keys must be plain names (this alias is a list or mapping)", line, path
                 )
-            key = anchored.value
-            if key in top.items:
-                raise self.fail(f"duplicate key {short(key)}", line, path + (key,))
-            self._count(0, anchored.chars, line, path)
-            top.key, top.key_line = key, line
-            top.chars += anchored.chars
+            self._budget(0, anchored.chars, line, path)
+            self._key(keyed, anchored.value, None, anchored.chars, line)
             return
         if len(self.stack) + anchored.height > self.limits.max_depth:
             raise self.fail(
                 f"nested deeper than {self.limits.max_depth} levels (aliases included)", line, path
             )
-        self._count(max(1, anchored.end - anchored.start), anchored.chars, line, path)
+        self._budget(max(1, anchored.end - anchored.start), anchored.chars, line, path)
         start, cut = len(self.entries), len(anchored.path)
         if anchored.end == anchored.start:  # an anchored mapping key, used as a value
             self.entries.append((path, anchored.line))
-        self.entries.extend((path + p[cut:], ln) for p, ln in self.entries[anchored.start : anchored.end])
-        # The value is shared, never copied: validation only reads it, and sharing keeps memory flat.
-        self._place(
-            _Built(anchored.value, path, start, len(self.entries), anchored.chars, anchored.height, line)
+        self.entries.extend(
+            [((*path, *p[cut:]), ln) for p, ln in self.entries[anchored.start : anchored.end]]
         )
-
-    def _start(self, event: yaml.CollectionStartEvent, line: int) -> None:
-        if self._awaiting_key():
-            raise self.fail("mapping keys must be plain names", line, self.stack[-1].path)
-        path = self._child_path()
-        self._check_tag(event, line, path)
-        if len(self.stack) + 1 > self.limits.max_depth:
-            raise self.fail(f"nested deeper than {self.limits.max_depth} levels", line, path)
-        self._count(1, 0, line, path)
-        if event.anchor:
-            if event.anchor in self.anchors or event.anchor in self.open_anchors:
-                raise self.fail(f"duplicate anchor &{event.anchor}", line, path)
-            self.open_anchors.add(event.anchor)
-        start = len(self.entries)
-        self.entries.append((path, line))
-        is_map = isinstance(event, yaml.MappingStartEvent)
-        self.stack.append(_Frame(is_map, path, event.anchor, line, start, {} if is_map else []))
-
-    def _end(self) -> None:
-        frame = self.stack.pop()
-        if frame.is_map and frame.merges:
-            self._merge(frame)
-        built = _Built(
-            frame.items, frame.path, frame.start, len(self.entries), frame.chars, frame.height + 1, frame.line
-        )
-        if frame.anchor:
-            self.open_anchors.discard(frame.anchor)
-            self.anchors[frame.anchor] = built
-        self._place(built)
+        # The value is shared, never copied: validation only reads it, so sharing keeps memory flat.
+        self._place(anchored.value, path, start, anchored.chars, anchored.height, line)
 
     def _anchor(self, name: str, built: _Built, line: int, path: Path_) -> None:
         if name in self.anchors or name in self.open_anchors:
             raise self.fail(f"duplicate anchor &{name}", line, path)
         self.anchors[name] = built
 
-    def _place(self, built: _Built) -> None:
+    # -- collections --------------------------------------------------------------------------------------
+
+    def _start(self, event: yaml.CollectionStartEvent) -> None:
+        line = _line(event)
+        if self._key_frame() is not None:
+            raise self.fail("mapping keys must be plain names", line, self.stack[-1].path)
+        path = self._child_path()
+        if event.tag is not None:
+            self._no_tag(event, path)
+        if len(self.stack) + 1 > self.limits.max_depth:
+            raise self.fail(f"nested deeper than {self.limits.max_depth} levels", line, path)
+        self._budget(1, 0, line, path)
+        if event.anchor:
+            if event.anchor in self.anchors or event.anchor in self.open_anchors:
+                raise self.fail(f"duplicate anchor &{event.anchor}", line, path)
+            self.open_anchors.add(event.anchor)
+        start = len(self.entries)
+        self.entries.append((path, line))
+        is_map = type(event) is yaml.MappingStartEvent
+        self.stack.append(_Frame(is_map, path, event.anchor, line, start, {} if is_map else []))
+
+    def _end(self) -> None:
+        frame = self.stack.pop()
+        if frame.merges:
+            self._merge(frame)
+        height = frame.height + 1
+        if frame.anchor:
+            self.open_anchors.discard(frame.anchor)
+            self.anchors[frame.anchor] = _Built(
+                frame.items, frame.path, frame.start, len(self.entries), frame.chars, height, frame.line
+            )
+        self._place(frame.items, frame.path, frame.start, frame.chars, height, frame.line)
+
+    def _place(self, value: Any, path: Path_, start: int, chars: int, height: int, line: int) -> None:
+        """Put a finished value (its entries are ``entries[start:]``) where it belongs."""
         if not self.stack:
-            self.root = built
+            self.root = value
             return
         top = self.stack[-1]
-        top.chars += built.chars
-        top.height = max(top.height, built.height)
+        top.chars += chars
+        if height > top.height:
+            top.height = height
         if not top.is_map:
-            top.items.append(built.value)
+            top.items.append(value)
             return
         if top.key is _MERGE:
-            top.merges.append(built)
+            top.merges.append(_Built(value, path, start, len(self.entries), chars, height, line))
         else:
-            top.items[top.key] = built.value
-            self.entries[built.start] = (built.path, top.key_line)  # a field's line is its key's
+            top.items[top.key] = value
+            self.entries[start] = (path, top.key_line)  # a field's line is its key's
         top.key = _NO_KEY
 
     def _merge(self, frame: _Frame) -> None:
@@ -409,7 +418,7 @@ class _Builder:
             raise self.fail(
                 "a merge key (<<) takes a mapping or a list of mappings (e.g. <<: *base)",
                 merged.line,
-                frame.path + ("<<",),
+                (*frame.path, "<<"),
             )
         origin: dict[Any, int] = {}  # merged key -> the source it comes from
         for i, source in enumerate(sources):
@@ -420,12 +429,16 @@ class _Builder:
             return
         single = depth == len(merged.path)
         moved = [
-            (frame.path + p[depth:], ln)
+            ((*frame.path, *p[depth:]), ln)
             for p, ln in self.entries[merged.start : merged.end]
             if len(p) > depth and origin.get(p[depth], -1) == (0 if single else p[depth - 1])
         ]
-        self._count(len(moved), 0, merged.line, frame.path)
+        self._budget(len(moved), 0, merged.line, frame.path)
         self.entries.extend(moved)
         items = {key: sources[i][key] for key, i in origin.items()}
         items.update(frame.items)
         frame.items = items
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1
