@@ -91,7 +91,7 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")  # an unpaired surrogate becomes bytes that are not UTF-8
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(seed=st.sampled_from(SEEDS), rnd=st.randoms(use_true_random=False))
 def test_mutated_sweeps(workspace, seed: str, rnd) -> None:
     folder, _, inventory = workspace
@@ -125,7 +125,7 @@ def test_raw_bytes_sweeps(workspace, prefix: bytes, noise: bytes) -> None:
     _bounded(lambda: load_sweep(path, inventory))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=50)
 @given(seed=st.sampled_from(mutants.SEED_LABS), rnd=st.randoms(use_true_random=False))
 def test_mutated_labs(workspace, seed: str, rnd) -> None:
     _, inventory_dir, _ = workspace
@@ -204,3 +204,12 @@ def _same_with_nan(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isnan(a) and math.isnan(b)
     return False
+
+
+def test_the_seeds_are_valid(workspace) -> None:
+    """Mutants of valid files reach every check past the schema (targets, job cap, models, datasets)."""
+    folder, inventory_dir, inventory = workspace
+    for seed in SEEDS:
+        load_sweep(_sweep_file(folder, seed.encode()), inventory)
+    for lab in mutants.SEED_LABS:
+        assert load_inventory(inventory_dir, _lab_file(inventory_dir, lab.encode())).boards
