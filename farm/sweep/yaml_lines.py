@@ -291,6 +291,13 @@ class _Builder:
         known = self.memo.get(value, _NO_KEY)
         if known is not _NO_KEY:
             return known
+        if (
+            value.isascii()
+            and value.isdigit()
+            and value[0] != "0"
+            and len(value) <= self.limits.max_number_chars
+        ):
+            return int(value)  # a plain decimal (YAML 1.1 reads a leading 0 as octal: the resolver's case)
         tag = self.resolver.resolve(yaml.ScalarNode, value, (True, False))
         kind = tag[len(_TAG) :] if tag.startswith(_TAG) else tag
         if kind == "merge":

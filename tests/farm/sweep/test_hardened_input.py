@@ -326,3 +326,13 @@ def test_an_image_too_large_to_decode_is_refused_before_decoding(tmp_path: Path)
     Image.new("1", (8000, 8000)).save(tmp_path / "ds" / "c0" / "big.png")  # 64 Mpx, a few KB on disk
     with pytest.raises(DatasetError, match="more than 50,000,000 pixels"):
         check(tmp_path / "ds")
+
+
+def test_plain_scalars_read_as_yaml_reads_them() -> None:
+    """The builder's shortcuts (plain decimals, memoised scalars) agree with YAML 1.1."""
+    text = "a: 12\nb: 012\nc: 1_000\nd: 1²\ne: 1١\nf: 10:20\ng: 0x1F\nh: yes\ni: ~\nj: 12\nk: '12'\n"
+    value, _ = load_with_lines(text, "t.yaml")
+    assert value == {
+        "a": 12, "b": 10, "c": 1000, "d": "1²", "e": "1١", "f": 620, "g": 31, "h": True, "i": None, "j": 12,
+        "k": "12",
+    }  # fmt: skip
