@@ -5,15 +5,15 @@ Describing hardware is kept apart from driving it (labgrid's lesson): nothing he
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -21,17 +21,20 @@ from pydantic import (
 
 from farm.config import load_settings
 from farm.errors import InventoryError
-from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines
+from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
 from farm.transport import TRANSPORTS
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 HOST = r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$"  # a DNS name, IPv4 or IPv6 literal: nothing a shell would read
 USER = r"^[a-z_][a-z0-9_-]{0,31}$"
 REMOTE_DIR = r"^/[A-Za-z0-9_./-]*$"
+Name = Annotated[str, Field(pattern=NAME)]
+Count = Annotated[int, Field(gt=0, le=2**31 - 1)]  # fits an INTEGER column
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a number typed as "inf" or "nan" is refused like YAML's .inf
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Accelerator(Strict):
@@ -40,7 +43,7 @@ class Accelerator(Strict):
     kind: Literal["dpu", "gpu", "cpu"]
     ip: str | None = None  # e.g. DPUCZDX8G
     config: str | None = None  # e.g. B4096
-    cores: PositiveInt = 1
+    cores: Count = 1
     clock_mhz: float | None = Field(default=None, gt=0)
     peak_tops_int8: float | None = Field(default=None, gt=0)  # GPUs: vendor peak figures
     peak_tflops_fp32: float | None = Field(default=None, gt=0)
@@ -48,12 +51,12 @@ class Accelerator(Strict):
 
 class Memory(Strict):
     bandwidth_gbps: float = Field(gt=0)  # peak, 1e9 bytes/s
-    capacity_mib: PositiveInt
+    capacity_mib: Count
 
 
 class HostCpu(Strict):
     model: str
-    cores: PositiveInt
+    cores: Count
     clock_mhz: float = Field(gt=0)
 
 
@@ -187,13 +190,13 @@ class DockerHost(Strict):
 
 
 class Catalog(Strict):
-    board_types: dict[str, BoardType]
+    board_types: dict[Name, BoardType]  # a type names a queue (run.<type>): a plain name
 
 
 class Lab(Strict):
     boards: list[Board] = Field(min_length=1)
     docker_hosts: list[DockerHost] = []
-    pools: dict[str, list[str]] = {}
+    pools: dict[Name, list[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -219,14 +222,17 @@ class Inventory:
 
     def resolve(self, path: str) -> Path:
         """Key and known_hosts paths are relative to the inventory folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        try:
+            p = Path(path).expanduser()
+            return p if p.is_absolute() else (self.base_dir / p).resolve()
+        except (RuntimeError, OSError, ValueError) as exc:  # ~nobody/..., a symlink loop
+            raise InventoryError(f"cannot resolve {path!r}: {exc}", path=str(self.base_dir)) from None
 
 
 def _load(path: Path, model: type[BaseModel]) -> tuple[BaseModel, dict[Path_, int]]:
-    if not path.is_file():
-        raise InventoryError("inventory file not found", path=str(path))
-    data, lines = load_with_lines(path.read_text(), str(path))
+    """One inventory file, validated: InventoryError (file:line: field) for anything wrong, nothing else."""
+    text = read_yaml_text(path, what="inventory file", error=InventoryError)
+    data, lines = load_with_lines(text, str(path), error=InventoryError)
     if not isinstance(data, dict):
         raise InventoryError("an inventory file must be a YAML mapping", path=str(path), line=1)
     try:
@@ -246,7 +252,7 @@ def lab_path(directory: Path, lab: str | None = None) -> Path:
 def _stamp(path: Path) -> tuple[str, int, int] | None:
     try:
         st = path.stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in FARM_LAB
         return None
     return str(path), st.st_mtime_ns, st.st_size
 
@@ -303,8 +309,9 @@ def _load_inventory(directory: Path, path: Path) -> Inventory:
             if member not in seen:
                 raise fail(f"pool {pool!r} names unknown board {member!r}", ("pools", pool, j))
     hosts = [h.name for h in lab_data.docker_hosts]
+    counts = Counter(hosts)  # linear: a lab may list many hosts
     for i, name in enumerate(hosts):
-        if hosts.count(name) > 1:
+        if counts[name] > 1:
             raise fail(f"duplicate docker host name {name!r}", ("docker_hosts", i, "name"))
     board_types = {
         name: (bt.emulated() if emulated_types.get(name) else bt) for name, bt in catalog.board_types.items()

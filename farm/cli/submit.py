@@ -15,6 +15,7 @@ from farm.queries.runs import results
 from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
 from farm.services.sweeps import cancel_sweep
+from farm.sweep.load import DEFAULT_MAX_JOBS
 
 
 def print_summary(summary: dict) -> None:
@@ -39,8 +40,8 @@ def print_summary(summary: dict) -> None:
         click.secho(f"  stale: {item['problem']}; the reconciler will {item['action']}", fg="yellow")
 
 
-def run_submit(settings, sweep_file: str, wait: bool) -> dict | None:
-    sub = submit_sweep(settings, sweep_file)
+def run_submit(settings, sweep_file: str, wait: bool, max_jobs: int = DEFAULT_MAX_JOBS) -> dict | None:
+    sub = submit_sweep(settings, sweep_file, max_jobs=max_jobs)
     for warning in sub.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"submitted sweep {sub.sweep_id}")
@@ -105,13 +106,21 @@ def interrupted(settings, sub) -> None:
     help="Wait with a progress bar (default) or print the sweep id and return.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Refuse a sweep that would plan more jobs than this [default: FARM_MAX_JOBS, else {DEFAULT_MAX_JOBS}].",
+)
 @db_option
 @handle_errors
-def submit(sweep_file: str, wait: bool, fmt: str, db_url: str | None) -> None:
+def submit(sweep_file: str, wait: bool, fmt: str, max_jobs: int | None, db_url: str | None) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
     settings = settings_for(db_url)
-    require_broker(settings)  # before the sweep is written: nothing would publish it while the broker is down
-    summary = run_submit(settings, sweep_file, wait)
+    require_broker(
+        settings
+    )  # before the sweep is written: a refusal now beats a sweep waiting for the broker
+    summary = run_submit(settings, sweep_file, wait, max_jobs or settings.max_jobs)
     if summary is None:
         return
     with session_scope(settings.db_url) as s:

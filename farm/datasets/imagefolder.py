@@ -58,23 +58,42 @@ class Folder:
     files: tuple[tuple[str, int], ...]  # (path relative to root, label)
 
 
-def scan(root: Path) -> Folder:
-    """The classes and image files of ``root``; DatasetError when it is missing, empty or has no images."""
+#: Bounds on reading a dataset folder: directory entries looked at, and folders below the root (the
+#: ImageFolder layout is one: <class>/<image>). ImageNet's validation set is 51,000 entries; a folder past
+#: these is not a dataset (a typo such as `dataset: ~`), and walking it could take hours.
+MAX_ENTRIES = 200_000
+MAX_DEPTH = 8
+#: An image larger than this is refused before it is decoded (PIL would take gigabytes for it).
+MAX_PIXELS = 50_000_000
+
+
+def scan(root: Path, *, max_entries: int = MAX_ENTRIES, max_depth: int = MAX_DEPTH) -> Folder:
+    """The classes and image files of ``root``; DatasetError when it is missing, empty, has no images, has
+    more than ``max_entries`` entries, nests deeper than ``max_depth`` or cannot be read. Symlinked class
+    folders and image files are followed; symlinked folders inside a class are not (a loop never ends)."""
     root = Path(root)
-    if not root.exists():
+    walk = _BoundedWalk(root, max_entries, max_depth)
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+    except (OSError, ValueError) as exc:  # EACCES on a parent, a NUL in the path
+        raise DatasetError(f"cannot read dataset folder {root}: {exc}") from None
+    if not exists:
         raise DatasetError(f"dataset folder not found: {root}")
-    if not root.is_dir():
+    if not is_dir:
         raise DatasetError(f"dataset is not a folder: {root}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        name for name, kind in walk.entries(root) if kind in ("dir", "dir-link") and not name.startswith(".")
+    )
     if not classes:
         raise DatasetError(
             f"dataset folder {root} has no class folders (expected the ImageFolder layout <class>/<image>)"
         )
     files = []
     for label, name in enumerate(classes):
-        for path in sorted((root / name).rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
-                files.append((str(path.relative_to(root)), label))
+        # sorted by path parts, as sorted(Path.rglob("*")) did: the pack's content key depends on the order
+        for parts in sorted(walk.files(root / name, (name,), 1)):
+            if Path(parts[-1]).suffix.lower() in IMAGE_SUFFIXES and not parts[-1].startswith("."):
+                files.append(("/".join(parts), label))
     if not files:
         raise DatasetError(
             f"dataset folder {root} has 0 images in its {len(classes)} class folders "
@@ -83,15 +102,74 @@ def scan(root: Path) -> Folder:
     return Folder(root, tuple(classes), tuple(files))
 
 
+class _BoundedWalk:
+    """os.scandir with a budget of entries and a depth bound; every OSError becomes a DatasetError."""
+
+    def __init__(self, root: Path, max_entries: int, max_depth: int) -> None:
+        self.root, self.max_entries, self.max_depth = root, max_entries, max_depth
+        self.seen = 0
+
+    def entries(self, folder: Path) -> list[tuple[str, str]]:
+        """(name, kind) of each entry of ``folder``; kind: dir, dir-link (a symlinked folder), file (a
+        regular file, or a symlink to one) or other."""
+        out = []
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    self.seen += 1
+                    if self.seen > self.max_entries:
+                        raise DatasetError(
+                            f"dataset folder {self.root} has more than {self.max_entries:,} entries: "
+                            "not an image folder (expected <class>/<image>)"
+                        )
+                    out.append((entry.name, _kind(entry)))
+        except OSError as exc:
+            raise DatasetError(f"cannot read {folder}: {exc.strerror or exc}") from None
+        return out
+
+    def files(self, folder: Path, parts: tuple[str, ...], depth: int) -> list[tuple[str, ...]]:
+        """Path parts (relative to the root) of every file under ``folder``, ``depth`` folders below it."""
+        if depth > self.max_depth:
+            raise DatasetError(
+                f"dataset folder {self.root} nests deeper than {self.max_depth} folders (at {folder}): "
+                "expected <class>/<image>"
+            )
+        found: list[tuple[str, ...]] = []
+        for name, kind in self.entries(folder):
+            if kind == "dir":  # a symlinked folder inside a class is not followed (as Path.rglob did)
+                found.extend(self.files(folder / name, (*parts, name), depth + 1))
+            elif kind == "file":
+                found.append((*parts, name))
+        return found
+
+
+def _kind(entry: os.DirEntry) -> str:
+    try:
+        if entry.is_dir():
+            return "dir-link" if entry.is_symlink() else "dir"
+        return "file" if entry.is_file() else "other"
+    except OSError:  # a dangling or unreadable entry: not an image
+        return "other"
+
+
 def _open(path: Path, channels: int):
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise DatasetError(
+                    f"image {path} is {width}x{height}, more than {MAX_PIXELS:,} pixels: resize it first"
+                )
             img.load()
             return img.convert("L" if channels == 1 else "RGB")
+    except DatasetError:
+        raise
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DatasetError(f"unreadable image {path}: {exc}") from None
+    except Exception as exc:  # any other decoder failure (DecompressionBombError, SyntaxError, ...)
+        raise DatasetError(f"unreadable image {path}: {type(exc).__name__}: {exc}") from None
 
 
 def check(root: Path, num_classes: int | None = None) -> Folder:

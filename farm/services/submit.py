@@ -33,10 +33,12 @@ class Submitted:
     reruns: int = 0  # embedded: how often the reconciler restarted the runner
 
 
-def submit_sweep(settings: Settings, path: str | Path) -> Submitted:
-    """Raises SweepError (nothing written) for bad input. Embedded: runs the jobs in a thread of this process."""
+def submit_sweep(settings: Settings, path: str | Path, *, max_jobs: int | None = None) -> Submitted:
+    """Raises SweepError (nothing written) for bad input, a sweep of more than ``max_jobs`` jobs
+    (default: FARM_MAX_JOBS) included.
+    Embedded: runs the jobs in a thread of this process."""
     inventory = load_inventory(settings.inventory_dir)
-    loaded = load_sweep(path, inventory)
+    loaded = load_sweep(path, inventory, max_jobs=max_jobs or settings.max_jobs)
     sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory)
     sub = Submitted(sweep_id, warnings=list(loaded.warnings))
     if settings.embedded:

@@ -69,6 +69,19 @@ def expand(spec: Sweep, precisions_of: Mapping[str, Collection[str]] | None = No
 SOAK_PREFIX = "soak/"
 
 
+def planned_job_count(spec: Sweep, precisions_of: Mapping[str, Collection[str]] | None = None) -> int:
+    """``len(expand(spec, precisions_of))`` without building the jobs: the job cap is checked with it, so a
+    sweep of a million jobs is refused in microseconds, not after planning them."""
+    pairs = sum(
+        1
+        for precision in spec.precisions
+        for target in spec.targets
+        if precisions_of is None or precision in precisions_of.get(target, (precision,))
+    )
+    per_config = 1 + len(spec.scenarios) * initial_repeats(spec) + (1 if spec.thermal is not None else 0)
+    return len(spec.models) * pairs * len(spec.batch_sizes) * per_config
+
+
 def initial_repeats(spec: Sweep) -> int:
     """Run jobs planned per configuration up front: `repeats`, or stability's minimum (farm.services.stability
     adds more as results come in)."""

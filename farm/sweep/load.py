@@ -12,8 +12,15 @@ from pydantic import ValidationError
 
 from farm.errors import ModelError, SweepError
 from farm.inventory import Inventory
+from farm.sweep.expand import planned_job_count
+from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
-from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines
+from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text, short
+
+#: Jobs one sweep may plan unless the submitter raises it (farm submit --max-jobs, FARM_MAX_JOBS): a typo
+#: such as batch_sizes with 40 entries should not fill the queues with 200,000 jobs.
+DEFAULT_MAX_JOBS = 10_000
+_FACTORS = ("models", "precisions", "targets", "batch_sizes", "scenarios")
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,9 @@ class LoadedSweep:
         return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()
 
     def resolve(self, path: str) -> Path:
-        """A path named in the sweep: absolute as given, else relative to the sweep file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
+        """A path named in the sweep: absolute as given, else relative to the sweep file's folder.
+        PathError (a ValueError) when it cannot be (``~nobody/x``, too long); nothing is read."""
+        return resolve_path(self.base_dir, path)
 
     def model_path(self, ref: ModelRef) -> Path | None:
         """An .onnx or checkpoint path, resolved against the sweep file's folder."""
@@ -39,18 +46,22 @@ class LoadedSweep:
         return None if raw is None else self.resolve(raw)
 
 
-def load_sweep(path: str | Path, inventory: Inventory) -> LoadedSweep:
+def load_sweep(path: str | Path, inventory: Inventory, *, max_jobs: int = DEFAULT_MAX_JOBS) -> LoadedSweep:
+    """The sweep file, validated; SweepError (file:line: field) for anything wrong, and no other exception."""
     path = Path(path)
+    text = read_yaml_text(path, what="sweep file")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SweepError("sweep file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"cannot read sweep file: {exc}", path=str(path)) from None
-    return parse_sweep(text, str(path), path.resolve().parent, inventory)
+        base_dir = path.resolve().parent
+    except (OSError, RuntimeError) as exc:
+        raise SweepError(f"cannot resolve the sweep file's folder: {exc}", path=str(path)) from None
+    return parse_sweep(text, str(path), base_dir, inventory, max_jobs=max_jobs)
 
 
-def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) -> LoadedSweep:
+def parse_sweep(
+    text: str, source: str, base_dir: Path, inventory: Inventory, *, max_jobs: int = DEFAULT_MAX_JOBS
+) -> LoadedSweep:
+    """Validate a sweep's text: schema, targets, the planned job count (at most ``max_jobs``), models and
+    datasets, in that order (cheap checks first, so a refused sweep never reads a dataset)."""
     data, lines = load_with_lines(text, source)
     if data is None:
         raise SweepError("the sweep is empty", path=source, line=1)
@@ -71,13 +82,19 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
         loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "literal_error" and "input" in err:
-            msg = f"{err['input']!r} is not allowed: {msg}"
+            msg = f"{short(err['input'])} is not allowed: {msg}"
         raise fail(msg, loc) from None
 
     loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
+    _check_targets(loaded, inventory, fail)
+    _check_job_count(spec, inventory, max_jobs, fail)
     _check_models(loaded, fail)
     loaded = _check_dataset(loaded, fail)
-    loaded = _check_calibration_dataset(loaded, fail)
+    return _check_calibration_dataset(loaded, fail)
+
+
+def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
+    spec = loaded.spec
     valid_targets = inventory.targets()
     for i, target in enumerate(spec.targets):
         if target not in valid_targets:
@@ -104,7 +121,39 @@ def parse_sweep(text: str, source: str, base_dir: Path, inventory: Inventory) ->
             f"Server without loadgen.server_target_latency_ms: the p{spec.loadgen.server_target_latency_percentile:g}"
             f" bound is LoadGen's default, {spec.loadgen.server_target_latency_ms:g} ms"
         )
-    return loaded
+
+
+def _check_job_count(spec: Sweep, inventory: Inventory, max_jobs: int, fail) -> None:
+    """The cap on planned jobs, counted without planning them (a refused sweep costs nothing)."""
+    precisions_of = {t: bt.precisions for t, bt in inventory.board_types.items()}
+    planned = planned_job_count(spec, precisions_of)
+    if planned <= max_jobs:
+        return
+    sizes = ", ".join(f"{len(getattr(spec, f))} {f}" for f in _FACTORS)
+    biggest = max(_FACTORS, key=lambda f: len(getattr(spec, f)))
+    raise fail(
+        f"this sweep would plan {planned:,} jobs ({sizes}), more than the cap of {max_jobs:,}: split it "
+        f"into smaller sweeps, or raise the cap (farm submit --max-jobs {planned}, or FARM_MAX_JOBS)",
+        (biggest,),
+    )
+
+
+def _dataset_root(loaded: LoadedSweep, raw: str, fail, where: Path_) -> Path:
+    """A dataset folder named in the sweep, made absolute, and refused without reading anything when it is
+    a system folder or a virtual filesystem (``/``, ``/usr``, ``/proc``): walking those never ends."""
+    try:
+        root = loaded.resolve(raw)
+        refused = system_folder(root)
+        kind = probe(root)
+    except PathError as exc:
+        raise fail(str(exc), where) from None
+    if refused:
+        raise fail(refused, where)
+    if kind == "missing":
+        raise fail(f"dataset folder not found: {root}", where)
+    if kind != "dir":
+        raise fail(f"dataset is not a folder: {root}", where)
+    return root
 
 
 def _check_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
@@ -116,7 +165,7 @@ def _check_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
         return loaded
     from farm.datasets.imagefolder import DatasetError, check
 
-    root = loaded.resolve(spec.dataset.path)
+    root = _dataset_root(loaded, spec.dataset.path, fail, ("dataset", "path"))
     try:
         folder = check(root)
         for ref in spec.models:
@@ -143,7 +192,10 @@ def _check_calibration_dataset(loaded: LoadedSweep, fail) -> LoadedSweep:
     from farm.datasets.imagefolder import DatasetError, check
 
     where = ("quantization", "calibration_dataset")
-    root = loaded.resolve(cal.path)
+    try:
+        root = _dataset_root(loaded, cal.path, fail, (*where, "path"))
+    except SweepError as exc:
+        raise fail(f"calibration dataset: {exc.reason}", (*where, "path")) from None
     try:
         folder = check(root)
     except DatasetError as exc:
@@ -176,7 +228,12 @@ def _model_outputs(loaded: LoadedSweep, ref: ModelRef) -> int | None:
     if ref.onnx:
         import onnx
 
-        model = onnx.load(str(loaded.model_path(ref)), load_external_data=False)
+        try:
+            model = onnx.load(str(loaded.model_path(ref)), load_external_data=False)
+        except Exception:  # already checked by _check_models; a file changed since is the worker's to report
+            return None
+        if not model.graph.output:
+            return None
         dims = model.graph.output[0].type.tensor_type.shape.dim
         sizes = [d.dim_value for d in dims[1:]]
         return math.prod(sizes) if sizes and all(v > 0 for v in sizes) else None
@@ -188,6 +245,22 @@ def _torch_available() -> bool:
         return importlib.util.find_spec("torch") is not None
     except ValueError:  # sys.modules["torch"] is None: import blocked
         return False
+
+
+def _model_file(loaded: LoadedSweep, ref: ModelRef, fail, where: Path_) -> Path:
+    """An .onnx or checkpoint file named in the sweep: resolved and probed (one stat), a regular file."""
+    try:
+        path = loaded.model_path(ref)
+        assert path is not None
+        kind = probe(path)
+    except PathError as exc:
+        raise fail(str(exc), where) from None
+    what = "checkpoint" if where[-1] == "checkpoint" else "model file"
+    if kind == "missing":
+        raise fail(f"{what} not found: {path}", where)
+    if kind != "file":
+        raise fail(f"{what} is not a regular file: {path}", where)
+    return path
 
 
 def _check_models(loaded: LoadedSweep, fail) -> None:
@@ -204,7 +277,7 @@ def _check_models(loaded: LoadedSweep, fail) -> None:
             if ref.zoo:
                 get_zoo_model(ref.zoo)
             elif ref.onnx:
-                info = inspect_onnx_file(loaded.model_path(ref))
+                info = inspect_onnx_file(_model_file(loaded, ref, fail, ("models", i, "onnx")))
                 batch = info.input_shape[0]
                 wrong = [b for b in spec.batch_sizes if batch is not None and b != batch]
                 if wrong:
@@ -215,8 +288,7 @@ def _check_models(loaded: LoadedSweep, fail) -> None:
             else:
                 if not _torch_available():
                     raise ModelError("PyTorch models need the torch extra: pip install -e '.[torch]'")
-                ckpt = loaded.model_path(ref)
-                if ckpt is not None and not ckpt.is_file():
-                    raise fail(f"checkpoint not found: {ckpt}", ("models", i, "checkpoint"))
-        except ModelError as exc:
+                if ref.checkpoint is not None:
+                    _model_file(loaded, ref, fail, ("models", i, "checkpoint"))
+        except (ModelError, OSError) as exc:
             raise fail(str(exc), ("models", i, ref.kind) if ref.kind != "zoo" else ("models", i)) from None

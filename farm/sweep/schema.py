@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -19,10 +20,21 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Precision = Literal["fp32", "int8"]
 Scenario = Literal["SingleStream", "MultiStream", "Server", "Offline"]
 SCENARIOS: tuple[str, ...] = ("SingleStream", "MultiStream", "Server", "Offline")
+INT32_MAX = 2**31 - 1  # every integer a sweep gives fits the database's INTEGER columns and LoadGen's fields
+PATH_CHARS = 4096
+
+# Bounded numbers: a value the database, LoadGen or numpy would refuse later (with a traceback, on a
+# worker) is refused here instead, with its line.
+Count = Annotated[int, Field(gt=0, le=INT32_MAX)]
+BatchSize = Annotated[int, Field(gt=0, le=4096)]
+Millis = Annotated[float, Field(gt=0, le=3_600_000, description="ms, at most an hour")]
+Rate = Annotated[float, Field(gt=0, le=1e9, description="queries per second")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: "inf" or "nan" typed as a string is refused like YAML's .inf (PostgreSQL and
+    # JSON cannot store them).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelRef(Strict):
@@ -30,12 +42,17 @@ class ModelRef(Strict):
 
     name: str = Field(pattern=NAME)
     zoo: str | None = None
-    onnx: str | None = None
-    torch: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    checkpoint: str | None = None
-    input_shape: tuple[PositiveInt, ...] | None = Field(default=None, description="C,H,W for torch models")
+    onnx: str | None = Field(default=None, min_length=1, max_length=PATH_CHARS)
+    torch: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", max_length=256)
+    checkpoint: str | None = Field(default=None, min_length=1, max_length=PATH_CHARS)
+    input_shape: tuple[Annotated[int, Field(gt=0, le=65536)], ...] | None = Field(
+        default=None, min_length=1, max_length=8, description="C,H,W for torch models"
+    )
     python_path: str | None = Field(
-        default=None, description="folder to import the torch module from (default: the sweep's)"
+        default=None,
+        min_length=1,
+        max_length=PATH_CHARS,
+        description="folder to import the torch module from (default: the sweep's)",
     )
 
     @model_validator(mode="before")
@@ -72,18 +89,18 @@ class LoadGen(Strict):
     runs; MLPerf submissions use min_duration_ms=600000. Percentiles are in percent (LoadGen takes a
     fraction); latencies in ms (LoadGen's *_ns / 1e6)."""
 
-    min_duration_ms: PositiveInt = 2000
-    min_query_count: PositiveInt = 64
-    max_query_count: int = Field(default=0, ge=0)
-    target_latency_ms: PositiveFloat | None = None  # SingleStream: single_stream_expected_latency_ns
-    offline_expected_qps: PositiveFloat | None = None
-    multi_stream_samples_per_query: PositiveInt = 8
+    min_duration_ms: int = Field(default=2000, gt=0, le=86_400_000)  # at most a day
+    min_query_count: Count = 64
+    max_query_count: int = Field(default=0, ge=0, le=INT32_MAX)
+    target_latency_ms: Millis | None = None  # SingleStream: single_stream_expected_latency_ns
+    offline_expected_qps: Rate | None = None
+    multi_stream_samples_per_query: int = Field(default=8, gt=0, le=4096)
     multi_stream_target_latency_percentile: Percentile = 99.0
     # Server: the bound p99 must stay under (LoadGen's own default, 100 ms, when not given), its
     # percentile, the search's first QPS (default: from the warmup) and its most probes.
-    server_target_latency_ms: PositiveFloat = 100.0
+    server_target_latency_ms: Millis = 100.0
     server_target_latency_percentile: Percentile = 99.0
-    server_target_qps: PositiveFloat | None = None
+    server_target_qps: Rate | None = None
     server_search_probes: int = Field(default=6, ge=1, le=20)
 
     @field_validator("max_query_count")
@@ -117,7 +134,7 @@ class Preprocessing(Strict):
     channel), resized to the model's size (or the shorter side to ``resize``, then a centre crop), pixel /
     255, minus ``mean``, divided by ``std``, then the channel order."""
 
-    resize: PositiveInt | None = None
+    resize: int | None = Field(default=None, gt=0, le=8192)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (0.229, 0.224, 0.225)
     channel_order: Literal["RGB", "BGR"] = "RGB"
@@ -128,7 +145,7 @@ class Dataset(Strict):
     run then reports top-1 / top-5 on it (LoadGen AccuracyOnly). ``dataset: path`` is short for
     ``dataset: {path: path}``."""
 
-    path: str = Field(min_length=1)
+    path: str = Field(min_length=1, max_length=PATH_CHARS)
     preprocessing: Preprocessing = Preprocessing()
 
     @model_validator(mode="before")
@@ -142,10 +159,10 @@ class Quantization(Strict):
     not used) gives the calibration inputs, as Vitis AI's vai_q and MLPerf expect: a set of its own, not
     the evaluation set. Without it the toolchains calibrate on synthetic image-like inputs."""
 
-    calibration_samples: PositiveInt = 200
+    calibration_samples: int = Field(default=200, gt=0, le=100_000)
     method: Literal["minmax", "entropy", "percentile"] = "minmax"
     per_channel: bool = True
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy's seed range
     calibration_dataset: Dataset | None = None
 
 
@@ -157,8 +174,8 @@ class Thermal(Strict):
     duration_s: float = Field(default=600, gt=0, le=7200)
     # one sustained load: Server's bounded QPS search is many short tests, so it is not a soak scenario
     scenario: Literal["SingleStream", "MultiStream", "Offline"] = "SingleStream"
-    window_s: float = Field(default=60, gt=0)
-    steady_slope_c_per_min: PositiveFloat = 0.2
+    window_s: float = Field(default=60, gt=0, le=7200)
+    steady_slope_c_per_min: float = Field(default=0.2, gt=0, le=1000)
 
 
 class Sweep(Strict):
@@ -167,7 +184,7 @@ class Sweep(Strict):
     models: list[ModelRef] = Field(min_length=1)
     precisions: list[Precision] = Field(min_length=1)
     targets: list[str] = Field(min_length=1)
-    batch_sizes: list[PositiveInt] = Field(default=[1], min_length=1)
+    batch_sizes: list[BatchSize] = Field(default=[1], min_length=1)
     scenarios: list[Scenario] = Field(default=["SingleStream"], min_length=1)
     repeats: PositiveInt = Field(default=1, le=100)
     quantization: Quantization = Quantization()
@@ -187,7 +204,7 @@ class Sweep(Strict):
     @field_validator("precisions", "targets", "batch_sizes", "scenarios")
     @classmethod
     def _no_duplicates(cls, values: list) -> list:
-        dupes = sorted({str(v) for v in values if values.count(v) > 1})
+        dupes = sorted(str(v) for v, n in Counter(values).items() if n > 1)  # linear: lists may be long
         if dupes:
             raise ValueError(f"duplicate entries: {', '.join(dupes)}")
         return values
