@@ -54,6 +54,9 @@ def schema_lock(url: str) -> Iterator[Connection]:
     finally:
         if engine.dialect.name == "sqlite":  # schema_engine made a dedicated engine for this
             engine.dispose()
+            # SQLite connections pooled before the change keep their schema cache for PRAGMAs (an
+            # inspector would see no new indexes): the shared engine starts afresh.
+            get_engine(url).dispose()
 
 
 def upgrade(url: str, revision: str = "head", *, config: Config | None = None) -> None:

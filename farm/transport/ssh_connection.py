@@ -336,6 +336,8 @@ class SshConnection:
                 raise
             raise InfraError(f"{self._where()}: SFTP {what} failed: no such file") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            lost = not self.connected or isinstance(exc, EOFError) or "connection dropped" in str(exc).lower()
             if not self.connected:
                 self._drop()
-            raise InfraError(f"{self._where()}: SFTP {what} failed: {exc}") from None
+            detail = f"connection lost ({exc})" if lost else str(exc)
+            raise InfraError(f"{self._where()}: SFTP {what} failed: {detail}") from None
