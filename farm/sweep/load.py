@@ -49,6 +49,11 @@ class LoadedSweep:
 def load_sweep(path: str | Path, inventory: Inventory, *, max_jobs: int = DEFAULT_MAX_JOBS) -> LoadedSweep:
     """The sweep file, validated; SweepError (file:line: field) for anything wrong, and no other exception."""
     path = Path(path)
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: no database could store where it came from
+        shown = str(path).encode("utf-8", "backslashreplace").decode()
+        raise SweepError("the sweep file's path is not valid UTF-8: rename it", path=shown) from None
     text = read_yaml_text(path, what="sweep file")
     try:
         base_dir = path.resolve().parent

@@ -336,3 +336,11 @@ def test_plain_scalars_read_as_yaml_reads_them() -> None:
         "a": 12, "b": 10, "c": 1000, "d": "1²", "e": "1١", "f": 620, "g": 31, "h": True, "i": None, "j": 12,
         "k": "12",
     }  # fmt: skip
+
+
+def test_a_sweep_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    name = os.fsdecode(b"sweep-\xff.yaml")  # how Python hands a non-UTF-8 argv or file name over
+    (tmp_path / name).write_text(GOOD)
+    with pytest.raises(SweepError, match="not valid UTF-8: rename it") as info:
+        load_sweep(tmp_path / name, _inventory())
+    assert "\\udcff" in str(info.value)
