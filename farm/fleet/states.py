@@ -115,20 +115,29 @@ def set_state(
     only_from: tuple[str, ...] | None = None,
     job_id: int | None = None,
     session: Session | None = None,
+    only_job: int | None = None,
 ) -> bool:
-    """Move a board to `to` (recording why), if it is in one of `only_from`. Returns whether it moved.
-    The move is one conditional UPDATE, so two workers or a worker and the CLI cannot both win. With
-    ``session`` it joins that transaction (a claim and the job's own bookkeeping commit together)."""
+    """Move a board to `to` (recording why), if it is in one of `only_from` (and, with ``only_job``, still
+    claimed for that job: a board freed for a job that ended is never taken from the next one). Returns
+    whether it moved. The move is one conditional UPDATE, so two workers or a worker and the CLI cannot
+    both win. With ``session`` it joins that transaction (a claim and the job's own bookkeeping commit
+    together)."""
     if to not in STATES:
         raise ValueError(f"unknown board state {to!r}")
     if session is not None:
-        return _set_state(session, name, to, reason, only_from, job_id)
+        return _set_state(session, name, to, reason, only_from, job_id, only_job)
     with session_scope(db_url) as s:
-        return _set_state(s, name, to, reason, only_from, job_id)
+        return _set_state(s, name, to, reason, only_from, job_id, only_job)
 
 
 def _set_state(
-    s: Session, name: str, to: str, reason: str, only_from: tuple[str, ...] | None, job_id: int | None
+    s: Session,
+    name: str,
+    to: str,
+    reason: str,
+    only_from: tuple[str, ...] | None,
+    job_id: int | None,
+    only_job: int | None = None,
 ) -> bool:
     row = s.get(BoardRow, name)
     if row is None:
@@ -137,6 +146,8 @@ def _set_state(
     cond = [BoardRow.name == name]
     if only_from is not None:
         cond.append(BoardRow.state.in_(only_from))
+    if only_job is not None:
+        cond.append(BoardRow.current_job_id == only_job)
     values: dict[str, Any] = {"state": to, "state_reason": reason, "state_changed_at": utcnow()}
     values["current_job_id"] = job_id if to == "running" else None
     moved = s.execute(update(BoardRow).where(*cond).values(**values)).rowcount == 1

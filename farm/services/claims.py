@@ -126,7 +126,7 @@ def free_orphaned_boards(db_url: str, names: list[str] | None = None) -> list[st
             job = s.get(JobRow, job_id) if job_id is not None else None
             why = _orphan_reason(job, job_id)
             if why and states.set_state(
-                db_url, name, "idle", f"released: {why}", only_from=("running",), job_id=None, session=s
+                db_url, name, "idle", f"released: {why}", only_from=("running",), session=s, only_job=job_id
             ):
                 freed.append(name)
     return freed

@@ -164,5 +164,5 @@ def release_board_of(db_url: str, job_id: int, reason: str) -> str | None:
         if board is None:
             return None
         name = board.name
-        set_state(db_url, name, "idle", reason, only_from=("running",), session=s)
+        set_state(db_url, name, "idle", reason, only_from=("running",), session=s, only_job=job_id)
         return name
