@@ -146,7 +146,7 @@ def graph() -> dict[str, set[str]]:
 def test_the_graph_sees_the_project(graph) -> None:
     assert "farm.scheduler" in graph and "workers.tasks" in graph and "workers.agent.protocol" in graph
     assert "farm.scheduler" in graph["workers.tasks"]  # function-level and top-level imports both count
-    assert "workers.agent.protocol" in graph["farm.sinks.log"]
+    assert "workers.agent.protocol" in graph["farm.metrics"]
     assert "workers.agent.images" in graph["workers.agent.loadgen_driver"]  # bare-name imports resolve
 
 

@@ -64,7 +64,7 @@ def claim_board(
     candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
         target
     )
-    waited = 0.0
+    next_orphan_check: float | None = None  # None until the first wait
     while True:
         for board in candidates:
             if _claim(settings, board, job_id, received):
@@ -76,7 +76,8 @@ def claim_board(
             raise NoHealthyBoard(f"no healthy board of type {target!r}: {_states_of(settings, candidates)}")
         if not settings.embedded:
             raise InfraError(f"every board of type {target!r} is busy")
-        if waited == 0.0:
+        if next_orphan_check is None:
+            next_orphan_check = time.monotonic() + ORPHAN_CHECK_S
             log.info(
                 "job %s waits for a board of type %r (busy: %s)",
                 job_id,
@@ -84,8 +85,8 @@ def claim_board(
                 _states_of(settings, candidates),
             )
         time.sleep(EMBEDDED_WAIT_S)
-        waited += EMBEDDED_WAIT_S
-        if waited % ORPHAN_CHECK_S < EMBEDDED_WAIT_S:
+        if time.monotonic() >= next_orphan_check:
+            next_orphan_check = time.monotonic() + ORPHAN_CHECK_S
             free_orphaned_boards(settings.db_url, [b.name for b in candidates])
 
 

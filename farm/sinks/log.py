@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from farm.metrics import headline
 from farm.queues import Publish
 from farm.sinks.base import ResultSink, StoredRun
-from workers.agent.protocol import headline_metric
 
 log = logging.getLogger("farm.results")
 
@@ -16,7 +16,7 @@ class LogSink(ResultSink):
 
     def stored(self, run: StoredRun) -> list[Publish]:
         try:
-            metric = headline_metric(run.scenario)
+            metric = headline(run.scenario)
         except ValueError:
             metric = None
         value = run.metrics.get(metric) if metric else None
