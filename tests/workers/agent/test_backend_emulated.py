@@ -345,13 +345,13 @@ def test_an_artifact_from_the_dpu_emulator_toolchain(agent, tmp_path):
     root = board_root(tmp_path)
     hwmon_tree(root)
     config = emulated_config(str(result.path), root, tmp_path, time_scale=1.0)
-    config["loadgen"]["min_duration_ms"] = 300
+    config["loadgen"]["min_duration_ms"] = 600  # long enough for MIN_SAMPLES on a loaded CI machine
     doc, code = agent.harness.run(config)
     assert code == 0, doc["error"]
     assert doc["emulation"]["model_version"] == profile["model_version"] == "farm-dpu-perf/1"
     assert doc["emulation"]["device"] == "DPUCZDX8G-B4096"
     assert doc["latency_ms"]["min"] >= profile["latency_ms"] * 0.99  # paced: never faster than the profile
-    assert doc["power"]["avg_w"] == pytest.approx(11.5)
+    assert doc["power"]["avg_w"] == pytest.approx(11.5), doc["power"]["note"]
 
 
 def test_agent_script_with_sensors_prints_one_json_line(tmp_path):

@@ -207,7 +207,7 @@ class EmulatedBackend(OnnxRuntimeCpuBackend):
             if remaining > SPIN_S:
                 self._sleep(remaining - SPIN_S)
             while self._now() < deadline:
-                pass
+                self._sleep(0)  # lets the sensor threads have the GIL while we spin to the deadline
         self.predicts += 1
         return output
 
