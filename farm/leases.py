@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -135,6 +135,34 @@ def hand_back(db_url: str, job_id: int, *, published: bool) -> None:
                 state="queued", board_name=None, published_at=utcnow() if published else None, **cleared()
             )
         )
+
+
+@contextlib.contextmanager
+def on_lost(lost: threading.Event | None, action: Callable[[], None], poll_s: float = 0.5) -> Iterator[None]:
+    """Call ``action`` (from a side thread) if ``lost`` is set while the body runs: how a cancelled job's
+    agent is stopped mid-run instead of running to its end."""
+    if lost is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if lost.wait(poll_s):
+                if not done.is_set():
+                    try:
+                        action()
+                    except Exception:  # best effort: the job's own timeout still bounds it
+                        log.warning("stopping a cancelled job's agent failed", exc_info=True)
+                return
+
+    thread = threading.Thread(target=watch, name="lease-lost", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=poll_s * 2)
 
 
 @contextlib.contextmanager

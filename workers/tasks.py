@@ -4,6 +4,7 @@ says follows it. Names are explicit (farm.queues); farm code publishes by those 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from celery import Task
@@ -59,13 +60,14 @@ class FarmTask(Task):
         fail(load_settings().db_url, job_id, reason)
 
 
-def run_job(db_url: str, job_id: int, service: Callable[[], str]) -> str:
+def run_job(db_url: str, job_id: int, service: Callable[[threading.Event], str]) -> str:
     """Run a job's service under its lease's heartbeat, then publish what follows it (also after a
-    redelivery: the scheduler's decisions are idempotent). A failure that will be retried hands the job
-    back first (queued, lease given up), so the retry may run anywhere at once."""
+    redelivery: the scheduler's decisions are idempotent). The service gets the heartbeat's "lease lost"
+    event (set when the job is cancelled or taken back) so it can stop early. A failure that will be
+    retried hands the job back first (queued, lease given up), so the retry may run anywhere at once."""
     try:
-        with leases.heartbeat(db_url, job_id):
-            state = service()
+        with leases.heartbeat(db_url, job_id) as lost:
+            state = service(lost)
     except RETRIED:
         leases.hand_back(db_url, job_id, published=True)  # Celery publishes the retry
         raise
@@ -88,14 +90,14 @@ def fail(db_url: str, job_id: int, reason: str) -> None:
 )
 def compile_task(self: Task, job_id: int) -> str:
     settings = load_settings()
-    return run_job(settings.db_url, job_id, lambda: run_compile_job(settings, job_id))
+    return run_job(settings.db_url, job_id, lambda _lost: run_compile_job(settings, job_id))
 
 
 @app.task(name=RUN_TASK, base=FarmTask, bind=True)
 def run_task(self: Task, job_id: int) -> str:
     settings = load_settings()
     try:
-        return run_job(settings.db_url, job_id, lambda: run_run_job(settings, job_id))
+        return run_job(settings.db_url, job_id, lambda lost: run_run_job(settings, job_id, cancelled=lost))
     except BoardUnavailable as exc:
         # This worker's board is drained, bad or retired: stop taking jobs and give this one back.
         queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None

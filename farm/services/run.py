@@ -7,11 +7,13 @@ farm/services/agent_config.py, the result's rows farm/services/results.py. ``Boa
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from farm import leases
 from farm.accuracy.runs import accuracy_config, extra_timeout_s
 from farm.artifacts import ArtifactStore
 from farm.config import Settings
@@ -38,10 +40,18 @@ from workers.agent.protocol import read, section
 __all__ = ["BoardUnavailable", "NoHealthyBoard", "run_run_job"]
 
 
-def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None = None) -> str:
-    """Measure and store one run job; returns its final state ("done", "failed", or "duplicate" when the
-    job is another worker's or was cancelled). Raises InfraError for the task layer to retry. What follows (repeats, roll-up, result sinks) is decided by
-    :func:`farm.scheduler.after_job`, which the task calls once this returns, with the board already free."""
+def run_run_job(
+    settings: Settings,
+    job_id: int,
+    *,
+    transport: Transport | None = None,
+    cancelled: threading.Event | None = None,
+) -> str:
+    """Measure and store one run job; returns its final state ("done", "failed", "cancelled", or
+    "duplicate" when the job is another worker's). Raises InfraError for the task layer to retry. What
+    follows (repeats, roll-up, result sinks) is decided by :func:`farm.scheduler.after_job`, which the task
+    calls once this returns, with the board already free. ``cancelled`` (the lease heartbeat's "lost"
+    event): once set, the agent is stopped mid-run (``Transport.cancel``) and nothing is stored."""
     received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
     with session_scope(settings.db_url) as s:  # one read for all the job needs (it runs per job)
         job = s.get(JobRow, job_id)
@@ -63,14 +73,14 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
     try:
         job.board_name = board.name
         try:
-            report = _measure(settings, inventory, board, spec, job, artifact, transport)
+            report = _measure(settings, inventory, board, spec, job, artifact, transport, cancelled)
         except InfraError as exc:
-            if (
-                _state(settings, job_id) == "cancelled"
-            ):  # stopped because it was cancelled: not the board's fault
-                return "cancelled"
+            if _lost(settings, job_id, cancelled):  # stopped because it was cancelled: not the board's fault
+                return _not_ours(settings, job_id)
             board_failed(settings, inventory, board, job.target, str(exc))
             raise
+        if cancelled is not None and cancelled.is_set():  # stopped, or its report is another's to store
+            return _not_ours(settings, job_id)
         if read(report, "status") != "ok":
             err = section(report, "error")  # the contract's error.kind and error.message
             message = err.get("message", "agent reported an error")
@@ -89,6 +99,16 @@ def run_run_job(settings: Settings, job_id: int, *, transport: Transport | None 
     finally:
         if not released:
             release(settings, board, job_id)
+
+
+def _lost(settings: Settings, job_id: int, cancelled: threading.Event | None) -> bool:
+    """Whether this run stopped being ours: the job was cancelled, or (lease lost) another worker runs it."""
+    return (cancelled is not None and cancelled.is_set()) or _state(settings, job_id) == "cancelled"
+
+
+def _not_ours(settings: Settings, job_id: int) -> str:
+    """What a run that stopped being ours ends as: "cancelled", or "duplicate" (another worker's now)."""
+    return "cancelled" if _state(settings, job_id) == "cancelled" else "duplicate"
 
 
 def _state(settings: Settings, job_id: int) -> str | None:
@@ -115,6 +135,7 @@ def _measure(
     job: JobRow,
     artifact: ArtifactRow,
     transport: Transport | None,
+    cancelled: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Ship the artifact, run the agent, read its report (checked against the contract). InfraError for
     anything the board got wrong."""
@@ -137,7 +158,8 @@ def _measure(
     accuracy = accuracy_config(settings, spec, job, artifact, config, transport)  # farm/accuracy/runs.py
     config = agent_config.with_packs(config, accuracy)
     timeout = agent_config.timeout_s(settings, spec, job, config) + extra_timeout_s(accuracy)
-    outcome = transport.run_agent(config, timeout)
+    with leases.on_lost(cancelled, transport.cancel):
+        outcome = transport.run_agent(config, timeout)
     sent = (
         getattr(transport, "bytes_uploaded", 0) + getattr(transport, "agent_bytes_uploaded", 0) - sent_before
     )

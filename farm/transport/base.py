@@ -36,5 +36,9 @@ class Transport(ABC):
         where the transport keeps the agent and artifacts: at least ``min_free_mb``, the agent's default
         when None)."""
 
+    def cancel(self) -> None:  # noqa: B027 - optional hook
+        """Stop the agent run in progress now, from another thread (its job was cancelled): ``run_agent``
+        then returns or raises soon. Best effort; the default does nothing and the run goes to its end."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 class LocalTransport(Transport):
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+        self._procs: set[subprocess.Popen] = set()
 
     @classmethod
     def for_board(cls, inventory: Inventory, board: Board) -> LocalTransport:
@@ -56,6 +57,7 @@ class LocalTransport(Transport):
             raise InfraError(f"cannot start the agent: {exc}") from None
         with _LOCK:
             _RUNNING.add(proc)
+            self._procs.add(proc)
         try:
             out, err = proc.communicate(stdin, timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -65,7 +67,15 @@ class LocalTransport(Transport):
         finally:
             with _LOCK:
                 _RUNNING.discard(proc)
+                self._procs.discard(proc)
         return AgentOutcome(proc.returncode, out, err)
+
+    def cancel(self) -> None:
+        """Kill the agents this transport runs now (their job was cancelled)."""
+        with _LOCK:
+            procs = list(self._procs)
+        for proc in procs:
+            _kill(proc)
 
 
 _RUNNING: set[subprocess.Popen] = set()

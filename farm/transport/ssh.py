@@ -349,6 +349,14 @@ class SshTransport(SshHost, Transport):
         log.info("started an agent session on %s", self._where())
         return self._session
 
+    def cancel(self) -> None:
+        """Close the running agent session's channel (no lock: ``run_agent`` holds it): the board-side guard
+        kills the agent's process group when its channel closes, and ``run_agent`` raises InfraError."""
+        session = self._session
+        if session is not None:
+            log.info("stopping the agent on %s: its job was cancelled", self._where())
+            session.close()
+
     def _end_session(self) -> None:
         """Close the agent session, if any (its guard kills the agent when the channel closes)."""
         session, self._session = self._session, None

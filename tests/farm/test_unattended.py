@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from farm import leases
 from farm.cli.main import cli
+from farm.config import load_settings
 from farm.db.models import BoardRow, JobRow, RunRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.fleet import states
@@ -325,3 +326,34 @@ def test_a_sweep_submitted_while_messages_are_lost_finishes_through_the_reconcil
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
         log.close()
+
+
+def test_cancel_stops_a_running_agent_mid_run(
+    tmp_path: Path, farm_env, tiny_onnx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`farm cancel` on a job whose agent is measuring: the lease heartbeat notices (every lease_s / 4), the
+    agent is killed through its transport, nothing is stored and the board is free well before the run's
+    five minutes are up."""
+    from farm.services.sweeps import cancel_sweep
+    from farm.transport import local
+
+    monkeypatch.setenv("FARM_LEASE_S", "4")  # a heartbeat each second
+    slow = write_sweep(tmp_path, SLOW_SWEEP.format(onnx=tiny_onnx, batches=[1], ms=300000), "slow.yaml")
+    sub = submit_sweep(load_settings(), slow)
+    deadline = time.monotonic() + 120
+    while not local._RUNNING or _board(farm_env.db_url) != "running":  # the agent is measuring
+        assert time.monotonic() < deadline and not sub.errors, sub.errors
+        time.sleep(0.2)
+    agents = list(local._RUNNING)
+    cancelled_at = time.monotonic()
+    assert cancel_sweep(farm_env.db_url, sub.sweep_id, "operator: wrong model")
+    sub.runner.join(timeout=60)
+    assert not sub.runner.is_alive() and not sub.errors, sub.errors
+    took = time.monotonic() - cancelled_at
+    assert took < 30, f"the cancelled run went on for {took:.0f} s"
+    assert all(p.poll() is not None for p in agents)  # killed, not left measuring
+    assert _runs(farm_env.db_url, sub.sweep_id) == 0
+    jobs = _jobs(farm_env.db_url, sub.sweep_id)
+    assert {j.state for j in jobs if j.kind == "run"} == {"cancelled"}
+    assert all(j.error == "operator: wrong model" for j in jobs if j.kind == "run")
+    assert _board(farm_env.db_url) == "idle"
