@@ -312,11 +312,11 @@ class ChaosFarm:
             subprocess.run([*FARM, "lab", "down"], env=self.env, capture_output=True, timeout=300)
         if self.redis is not None:
             self.redis.kill()
-        if not self.args.db:
+        if not self.args.db and not self.args.keep:
             with _quiet():
                 self._drop_db()
         if self.args.keep:
-            print(f"kept {self.tmp}")
+            print(f"kept {self.tmp} and {self.db_url}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -431,7 +431,7 @@ class Chaos:
                 if self.now() >= t:
                     f.after.remove((t, action))
                     action()
-            if f.injected_s is None or f.after:
+            if f.injected_s is None:
                 continue
             for name, check in f.checks:
                 if name in f.times:
@@ -441,7 +441,7 @@ class Chaos:
                 except Exception:  # the broker is down this second, say
                     ok = False
                 if not ok:
-                    break
+                    continue  # each predicate is timed on its own
                 f.times[name] = round(self.now() - f.injected_s, 1)
                 log(f"{f.kind} ({f.target}): {name} after {f.times[name]} s")
         if not self.snapshot_taken and progress >= self.snapshot_at:
@@ -574,16 +574,20 @@ class Chaos:
         ]
 
     def _sigstop_agent(self, f: Fault) -> None:
+        """SIGSTOP the agent (not its board-side guard) of a board that is running a job: the job hangs."""
         boards = lab_boards()
         running = running_run_jobs()
-        for job_id, board, owner in self.rng.sample(running, k=len(running)):
+        for job_id, board, _ in self.rng.sample(running, k=len(running)):
             if board in self.hit_boards or board not in boards:
                 continue
             work = boards[board]["work_dir"]
             agents = [
                 p
                 for p in all_pids()
-                if any("farm_agent" in a for a in cmdline(p)) and work in " ".join(cmdline(p))
+                if (argv := cmdline(p))
+                and any(a.endswith("farm_agent.py") for a in argv)
+                and not any("guard" in a for a in argv)
+                and work in " ".join(argv)
             ]
             if agents:
                 for p in agents:
@@ -594,9 +598,27 @@ class Chaos:
                     f"agent on {board} (job {job_id})",
                     f"(SIGSTOP to pid {', '.join(map(str, agents))})",
                 )
-                f.checks = self._job_checks(job_id, owner)
+                f.checks = self._stopped_checks(agents, board)
                 return
         raise NoTarget("no agent process found on a running board")
+
+    def _stopped_checks(self, agents: list[int], board: str) -> list[tuple[str, Callable[[], bool]]]:
+        from farm.db.models import utcnow
+
+        since = utcnow()
+
+        def ran_since() -> bool:
+            rows = db_query(
+                "SELECT count(*) FROM jobs WHERE board_name = :b AND state = 'done' AND started_at > :t",
+                b=board,
+                t=since,
+            )
+            return rows[0][0] > 0
+
+        return [
+            ("the stopped agent killed", lambda: not any(pid_alive(p) for p in agents)),
+            ("the board ran a job since", ran_since),
+        ]
 
     def _submitter_killed(self, f: Fault) -> None:
         path = self.farm.sweep_file(len(self.farm.targets) * 8, "second")
@@ -777,7 +799,7 @@ def main() -> None:
     p.add_argument("--plain-type", default="cpu", help="the plain boards' type (cpu: ONNX Runtime, measured)")
     p.add_argument("--timeout-s", type=float, default=5400)
     p.add_argument("--db", default=None, help="results DB URL (default: a new PostgreSQL database)")
-    p.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    p.add_argument("--keep", action="store_true", help="keep the temp folder (logs) and the database")
     args = p.parse_args()
     mode = "no faults" if args.no_faults else f"faults seed {args.seed}"
     print(
