@@ -117,11 +117,7 @@ def run_task(self: Task, job_id: int) -> str:
         fail(settings.db_url, job_id, str(exc))
         return "failed"
     except InfraError:
-        if len(settings.bound_boards) == 1:
-            inventory = load_inventory(settings.inventory_dir)
-            stop_taking_jobs(self, settings, run_queue(inventory.board(settings.bound_boards[0]).type))
-        else:
-            stop_taking_jobs(self, settings, None)
+        stop_taking_jobs(self, settings, _single_boards_run_queue(settings))
         raise
 
 
@@ -134,6 +130,14 @@ def stop_taking_jobs(task: Task, settings: Settings, queue: str | None) -> None:
         worker_host.drop_unusable()
     elif len(settings.bound_boards) == 1:
         stop_consuming(task, queue)
+
+
+def _single_boards_run_queue(settings: Settings) -> str | None:
+    """The run queue of a single-board worker's board (None for a worker host or an unbound worker)."""
+    bound = settings.bound_boards
+    if len(bound) != 1:
+        return None
+    return run_queue(load_inventory(settings.inventory_dir).board(bound[0]).type)
 
 
 def stop_consuming(task: Task, queue: str | None) -> None:
