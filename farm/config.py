@@ -11,6 +11,8 @@ FARM_INVENTORY  inventory directory (default: the built-in one shipped in the pa
                 which in a checkout is the repository's inventory/)
 FARM_LAB        lab file in it (default: local.yaml)
 FARM_BOARD      set by `farm worker --board NAME`: the one board this worker drives
+FARM_BOARDS     set by `farm worker --board A --board B`: the boards a worker host drives (A,B)
+FARM_BOARDS_PER_WORKER  how many boards `farm fleet up` gives one worker process (default 1)
 FARM_HEALTH_INTERVAL_S  how often a board worker re-checks its board (default 300)
 FARM_BAD_COOLDOWN_S     a board that failed a job is not re-checked for this long (default 600)
 FARM_AGENT_TIMEOUT_MARGIN_S  an agent run is killed after 4 x min_duration + this (default 120)
@@ -29,7 +31,7 @@ from typing import Annotated, Any
 
 import platformdirs
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -85,6 +87,19 @@ def _name(value: str) -> str:
     return value
 
 
+def _names(value: Any) -> Any:
+    """A comma-separated list (``A,B``) as the environment gives it, or a list as code does."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")]
+    return value
+
+
+def _distinct(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("a board named twice")
+    return values
+
+
 PathValue = Annotated[Path, BeforeValidator(_path)]
 Seconds = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -98,6 +113,8 @@ EXPECTED = {
     "lab": "a lab file name or path",
     "lab_sshd": "the path of an sshd binary",
     "board": "a board name",
+    "boards": "board names separated by commas",
+    "boards_per_worker": "a whole number >= 1",
     "health_interval_s": "a number of seconds > 0",
     "agent_timeout_margin_s": "a number of seconds >= 0",
     "bad_cooldown_s": "a number of seconds >= 0",
@@ -132,6 +149,14 @@ class Settings(BaseSettings):
     lab: Annotated[str, AfterValidator(_name)] | None = None
     lab_sshd: PathValue | None = None
     board: Annotated[str, AfterValidator(_name)] | None = None
+    # NoDecode: the variable is "A,B", not JSON
+    boards: Annotated[
+        list[Annotated[str, AfterValidator(_name)]],
+        NoDecode,
+        BeforeValidator(_names),
+        AfterValidator(_distinct),
+    ] = Field(default_factory=list)
+    boards_per_worker: Annotated[int, Field(ge=1)] = 1
     health_interval_s: Annotated[Seconds, Field(gt=0)] = 300.0
     agent_timeout_margin_s: Annotated[Seconds, Field(ge=0)] = 120.0
     bad_cooldown_s: Annotated[Seconds, Field(ge=0)] = 600.0
@@ -164,6 +189,14 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No broker: tasks run in-process (Celery eager mode)."""
         return not self.broker_url
+
+    @property
+    def bound_boards(self) -> tuple[str, ...]:
+        """The boards this worker drives (FARM_BOARDS, else FARM_BOARD); () for an unbound worker. The one
+        accessor, so a single-board worker and a worker host read their boards the same way."""
+        if self.boards:
+            return tuple(self.boards)
+        return (self.board,) if self.board else ()
 
 
 def env_name(field: str) -> str:

@@ -24,6 +24,12 @@ def board_queue(board: str) -> str:
     return f"board.{board}"
 
 
+def board_of_queue(queue: str | None) -> str | None:
+    """The board whose own queue this is (None for any other queue): a job delivered there is for it."""
+    prefix = board_queue("")
+    return queue[len(prefix) :] if queue and queue.startswith(prefix) else None
+
+
 def declared_queues(board_types: list[str], boards: list[str]) -> tuple[Queue, ...]:
     return (
         Queue(COMPILE_QUEUE),

@@ -15,14 +15,15 @@ from sqlalchemy.exc import OperationalError
 from farm import leases, reconciler, scheduler
 from farm.broker import farm_messages
 from farm.celery_app import COMPILE_HARD_LIMIT_S, COMPILE_SOFT_LIMIT_S, app
-from farm.config import load_settings
+from farm.config import Settings, load_settings
 from farm.db.session import dispose_engines
 from farm.errors import InfraError
+from farm.fleet import host
 from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
 from farm.publish import publish
-from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, run_queue
-from farm.services.run import BoardUnavailable, NoHealthyBoard, run_run_job
+from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, board_of_queue, run_queue
+from farm.services.run import BoardsBusy, BoardUnavailable, NoHealthyBoard, run_run_job
 from workers.compile_job import run_compile_job
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,21 @@ def compile_task(self: Task, job_id: int) -> str:
 @app.task(name=RUN_TASK, base=FarmTask, bind=True)
 def run_task(self: Task, job_id: int) -> str:
     settings = load_settings()
+    queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
     try:
-        return run_job(settings.db_url, job_id, lambda lost: run_run_job(settings, job_id, cancelled=lost))
+        return run_job(
+            settings.db_url,
+            job_id,
+            lambda lost: run_run_job(settings, job_id, only_board=board_of_queue(queue), cancelled=lost),
+        )
+    except BoardsBusy as exc:
+        # A worker host's boards of the type are all running: back to the queue, no retry spent on it.
+        requeue(settings.db_url, job_id)
+        log.info("job %s handed back: %s", job_id, exc)
+        return "handed-back"
     except BoardUnavailable as exc:
         # This worker's board is drained, bad or retired: stop taking jobs and give this one back.
-        queue = self.request.delivery_info.get("routing_key") if self.request.delivery_info else None
-        stop_consuming(self, queue)
+        stop_taking_jobs(self, settings, queue)
         requeue(settings.db_url, job_id)
         log.info("job %s handed back: %s", job_id, exc)
         return "handed-back"
@@ -109,13 +119,31 @@ def run_task(self: Task, job_id: int) -> str:
         fail(settings.db_url, job_id, str(exc))
         return "failed"
     except InfraError:
-        if settings.board:
-            stop_consuming(self, run_queue(load_inventory(settings.inventory_dir).board(settings.board).type))
+        stop_taking_jobs(self, settings, _single_boards_run_queue(settings))
         raise
 
 
+def stop_taking_jobs(task: Task, settings: Settings, queue: str | None) -> None:
+    """A board that went bad or was drained stops taking run jobs (its keeper resumes them). On a worker
+    host only that board's share of the queue stops (:mod:`farm.fleet.host`): its other boards keep
+    working; a single-board worker's pool process cancels its own consumer."""
+    worker_host = host.current()
+    if worker_host is not None:
+        worker_host.drop_unusable()
+    elif len(settings.bound_boards) == 1:
+        stop_consuming(task, queue)
+
+
+def _single_boards_run_queue(settings: Settings) -> str | None:
+    """The run queue of a single-board worker's board (None for a worker host or an unbound worker)."""
+    bound = settings.bound_boards
+    if len(bound) != 1:
+        return None
+    return run_queue(load_inventory(settings.inventory_dir).board(bound[0]).type)
+
+
 def stop_consuming(task: Task, queue: str | None) -> None:
-    """A board worker whose board went bad or was drained stops taking run jobs (its health loop resumes)."""
+    """Cancel this worker's consumer of ``queue`` (a broadcast: the pool process is not the consumer)."""
     if queue and task.request.hostname and not task.request.is_eager:
         task.app.control.cancel_consumer(queue, destination=[task.request.hostname])
 

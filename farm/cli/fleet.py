@@ -21,7 +21,7 @@ from farm.errors import FarmError
 from farm.fleet import states
 from farm.fleet.health import check_board
 from farm.fleet.policy import HealthPolicy
-from farm.inventory import load_inventory
+from farm.inventory import Board, load_inventory
 from farm.queries.common import iso
 
 
@@ -209,13 +209,65 @@ def trust(board: str, yes: bool) -> None:
     click.echo(f"pinned in {known_hosts}")
 
 
+def worker_groups(boards: list[Board], per_worker: int) -> list[list[str]]:
+    """The boards, in groups of up to ``per_worker`` for one worker process each. A type's boards are kept
+    together (a host that serves one type never holds a job for a busy type while another waits): each
+    type fills whole groups, and what is left of each type is packed into shared groups largest first,
+    never split."""
+    by_type: dict[str, list[str]] = {}
+    for board in boards:
+        by_type.setdefault(board.type, []).append(board.name)
+    groups: list[list[str]] = []
+    rests: list[list[str]] = []
+    for names in by_type.values():
+        whole = len(names) - len(names) % per_worker
+        groups += [names[i : i + per_worker] for i in range(0, whole, per_worker)]
+        if names[whole:]:
+            rests.append(names[whole:])
+    shared: list[list[str]] = []
+    for rest in sorted(rests, key=len, reverse=True):  # first fit, largest first
+        room = next((g for g in shared if len(g) + len(rest) <= per_worker), None)
+        if room is None:
+            shared.append(list(rest))
+        else:
+            room += rest
+    return groups + shared
+
+
+def worker_commands(
+    boards: list[Board], host: str, per_worker: int = 1, compile_worker: bool = True
+) -> dict[str, list[str]]:
+    """Node name -> `farm` arguments of every worker `farm fleet up` starts: the board workers (one per
+    board, or worker hosts of up to ``per_worker`` boards), a compile worker, and the control worker."""
+    commands: dict[str, list[str]] = {}
+    if per_worker == 1:
+        for b in boards:
+            commands[f"{b.name}@{host}"] = ["worker", "--board", b.name, "-n", f"{b.name}@{host}"]
+    else:
+        for i, group in enumerate(worker_groups(boards, per_worker)):
+            node = f"host-{i}@{host}"
+            commands[node] = ["worker", *(a for name in group for a in ("--board", name)), "-n", node]
+    if compile_worker:
+        commands[f"compile@{host}"] = ["worker", "-Q", "compile", "-n", f"compile@{host}"]
+    # The farm's housekeeping: the reconciler's schedule (beat) and its runs, never behind a long compile.
+    commands[f"control@{host}"] = ["worker", "-Q", "control", "-n", f"control@{host}", "--beat"]
+    return commands
+
+
 @fleet.command()
 @click.option("--no-compile", is_flag=True, help="Do not start a compile worker.")
+@click.option(
+    "--boards-per-worker",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Boards one worker process drives (default FARM_BOARDS_PER_WORKER, else 1). Each process costs "
+    "~180 MB; a type's boards are kept together.",
+)
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
-def up(no_compile: bool, loglevel: str) -> None:
-    """Start one worker per board in the inventory, a compile worker and the control worker (Celery beat
-    and the reconciler); restart any that dies."""
+def up(no_compile: bool, boards_per_worker: int | None, loglevel: str) -> None:
+    """Start the board workers (one per board, or one per --boards-per-worker boards), a compile worker
+    and the control worker (Celery beat and the reconciler); restart any that dies."""
     from farm.config import load_settings
 
     settings = load_settings()
@@ -223,14 +275,8 @@ def up(no_compile: bool, loglevel: str) -> None:
         raise FarmError("farm fleet up needs a broker: set FARM_BROKER_URL")
     require_broker(settings)
     inventory = load_inventory(settings.inventory_dir)
-    host = socket.gethostname()
-    commands = {
-        f"{b.name}@{host}": ["worker", "--board", b.name, "-n", f"{b.name}@{host}"] for b in inventory.boards
-    }
-    if not no_compile:
-        commands[f"compile@{host}"] = ["worker", "-Q", "compile", "-n", f"compile@{host}"]
-    # The farm's housekeeping: the reconciler's schedule (beat) and its runs, never behind a long compile.
-    commands[f"control@{host}"] = ["worker", "-Q", "control", "-n", f"control@{host}", "--beat"]
+    per_worker = boards_per_worker or settings.boards_per_worker
+    commands = worker_commands(inventory.boards, socket.gethostname(), per_worker, not no_compile)
     procs: dict[str, subprocess.Popen] = {}
     stopping = False
 

@@ -1,6 +1,7 @@
-"""The board keeper: runs beside a board's Celery worker (`farm worker --board NAME`) and decides whether
-the worker takes run jobs. It health-checks the board before the first job and then periodically; a
-healthy, idle board consumes its type's queue, any other state does not.
+"""The board keeper: runs beside a board's Celery worker (`farm worker --board NAME`, or one per board of a
+worker host: farm/fleet/host.py) and decides whether the worker takes run jobs for it. It health-checks
+the board before the first job and then periodically; a healthy, idle board consumes its type's queue,
+any other state does not.
 
 A keeper runs for days, so it reads the inventory again whenever the lab file or the catalog changed
 (farm/inventory.py parses once per change): a board the lab moved to another port or host is checked

@@ -15,7 +15,7 @@ from farm.config import Settings
 from farm.db.models import BoardRow, JobRow, utcnow
 from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
-from farm.fleet import states
+from farm.fleet import host, states
 from farm.fleet.transports import forget
 from farm.inventory import Board, Inventory
 
@@ -23,14 +23,23 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_WAIT_S = 0.5  # an embedded job waiting for a busy board looks again this often
 ORPHAN_CHECK_S = 5.0  # ...and frees boards whose owner is gone this often
+#: A worker host's job whose boards are all busy waits this long for one (with a thread per board, a free
+#: thread usually means a board is about to be freed) before it hands the job back to its queue.
+HOST_WAIT_S = 5.0
+HOST_POLL_S = 0.2
 
 
 class BoardUnavailable(FarmError):
     """This worker's board may not take jobs now (bad, drained, retired): the job goes back to the queue."""
 
-    def __init__(self, board: str, state: str) -> None:
-        super().__init__(f"board {board} is {state}")
+    def __init__(self, board: str, state: str, message: str | None = None) -> None:
+        super().__init__(message or f"board {board} is {state}")
         self.board, self.state = board, state
+
+
+class BoardsBusy(InfraError):
+    """Every board of the job's type on this worker host is running a job: the job goes back to its queue
+    (an InfraError, so a caller that does not hand it back retries it)."""
 
 
 class NoHealthyBoard(FarmError):
@@ -47,20 +56,32 @@ class _NoBoard(Exception):
 
 
 def claim_board(
-    settings: Settings, inventory: Inventory, target: str, job_id: int, received: datetime | None = None
+    settings: Settings,
+    inventory: Inventory,
+    target: str,
+    job_id: int,
+    received: datetime | None = None,
+    *,
+    only: str | None = None,
 ) -> Board:
     """The board this job runs on, moved idle -> running atomically, in the same transaction as the job's
     own move to running (started at ``received``, one more attempt, on that board).
 
-    A worker bound to a board (`farm worker --board`) uses that board or hands the job back; an unbound
-    worker (embedded mode) takes the first idle board of the type, and waits its turn while every usable
-    board of the type is busy (another sweep's, perhaps another process's: the wait frees boards whose
-    owner is gone). Raises :class:`NotOurs` for a job it must not run."""
-    if settings.board:
-        board = inventory.board(settings.board)
+    A worker bound to one board (`farm worker --board`) uses that board or hands the job back; a worker
+    host (several boards) takes the first idle one of the type among its own (:func:`_claim_on_host`;
+    ``only``: the board whose own queue delivered the job); an unbound worker (embedded mode) takes the
+    first idle board of the type, and waits its turn while every usable board of the type is busy
+    (another sweep's, perhaps another process's: the wait frees boards whose owner is gone). Raises
+    :class:`NotOurs` for a job it must not run."""
+    bound = settings.bound_boards
+    if len(bound) == 1:
+        board = inventory.board(bound[0])
         if _claim(settings, board, job_id, received):
             return board
         raise BoardUnavailable(board.name, states.get_state(settings.db_url, board.name).state)
+    if bound:
+        mine = [only] if only in bound else [n for n in bound if inventory.board(n).type == target]
+        return _claim_on_host(settings, [inventory.board(n) for n in mine], target, job_id, received)
     candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
         target
     )
@@ -88,6 +109,38 @@ def claim_board(
         if time.monotonic() >= next_orphan_check:
             next_orphan_check = time.monotonic() + ORPHAN_CHECK_S
             free_orphaned_boards(settings.db_url, [b.name for b in candidates])
+
+
+def _claim_on_host(
+    settings: Settings, mine: list[Board], target: str, job_id: int, received: datetime | None
+) -> Board:
+    """The first idle board among this host's ``mine`` that its keeper lets take jobs, looked for again for
+    up to HOST_WAIT_S while one of them is busy. :class:`BoardUnavailable` when none may take jobs
+    (drained, bad, retired, or failing its checks: the host stops taking the type's jobs),
+    :class:`BoardsBusy` when all stay busy."""
+    deadline = time.monotonic() + HOST_WAIT_S
+    while True:
+        allowed = _allowed(mine)
+        for board in allowed:
+            if _claim(settings, board, job_id, received):
+                return board
+        if not any(states.get_state(settings.db_url, b.name).state in states.USABLE for b in allowed):
+            said = _states_of(settings, mine) if mine else "none on this host"
+            held = [b.name for b in mine if b not in allowed]
+            if held:
+                said += f"; taking no jobs until a check passes: {', '.join(held)}"
+            names = ",".join(b.name for b in mine)
+            raise BoardUnavailable(names, "unusable", f"no board of type {target!r} here: {said}")
+        if time.monotonic() >= deadline:
+            raise BoardsBusy(f"every board of type {target!r} on this host is busy")
+        time.sleep(HOST_POLL_S)
+
+
+def _allowed(boards: list[Board]) -> list[Board]:
+    """The boards whose keeper lets them take jobs now, when this process is a worker host (farm/fleet/
+    host.py); all of them otherwise."""
+    worker_host = host.current()
+    return boards if worker_host is None else [b for b in boards if worker_host.taking_jobs(b.name)]
 
 
 def _claim(settings: Settings, board: Board, job_id: int, received: datetime | None) -> bool:

@@ -1,8 +1,9 @@
 """Run jobs: take a board of the target type, run the agent on it, store the result exactly once.
 
 The job's flow only: the board claim is farm/services/claims.py, the agent's config
-farm/services/agent_config.py, the result's rows farm/services/results.py. ``BoardUnavailable`` and
-``NoHealthyBoard`` are what :func:`run_run_job` raises for the task layer besides InfraError.
+farm/services/agent_config.py, the result's rows farm/services/results.py. ``BoardUnavailable``,
+``BoardsBusy`` and ``NoHealthyBoard`` are what :func:`run_run_job` raises for the task layer besides
+InfraError.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from farm.fleet.transports import transport_for
 from farm.inventory import Board, Inventory, load_inventory
 from farm.services import agent_config, stability
 from farm.services.claims import (
+    BoardsBusy,
     BoardUnavailable,
     NoHealthyBoard,
     NotOurs,
@@ -37,7 +39,7 @@ from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
 from workers.agent.protocol import read, section
 
-__all__ = ["BoardUnavailable", "NoHealthyBoard", "run_run_job"]
+__all__ = ["BoardUnavailable", "BoardsBusy", "NoHealthyBoard", "run_run_job"]
 
 
 def run_run_job(
@@ -45,13 +47,15 @@ def run_run_job(
     job_id: int,
     *,
     transport: Transport | None = None,
+    only_board: str | None = None,
     cancelled: threading.Event | None = None,
 ) -> str:
     """Measure and store one run job; returns its final state ("done", "failed", "cancelled", or
     "duplicate" when the job is another worker's). Raises InfraError for the task layer to retry. What
     follows (repeats, roll-up, result sinks) is decided by :func:`farm.scheduler.after_job`, which the task
-    calls once this returns, with the board already free. ``cancelled`` (the lease heartbeat's "lost"
-    event): once set, the agent is stopped mid-run (``Transport.cancel``) and nothing is stored."""
+    calls once this returns, with the board already free. ``only_board``: the board whose own queue
+    delivered the job (a worker host claims that one). ``cancelled`` (the lease heartbeat's "lost" event):
+    once set, the agent is stopped mid-run (``Transport.cancel``) and nothing is stored."""
     received = utcnow()  # the job's start as the farm sees it: overhead is measured from here
     with session_scope(settings.db_url) as s:  # one read for all the job needs (it runs per job)
         job = s.get(JobRow, job_id)
@@ -66,7 +70,7 @@ def run_run_job(
 
     inventory = load_inventory(settings.inventory_dir)
     try:
-        board = claim_board(settings, inventory, job.target, job_id, received)
+        board = claim_board(settings, inventory, job.target, job_id, received, only=only_board)
     except NotOurs:
         return "duplicate"
     released = False  # the board goes back to idle in the result's own transaction when all went well

@@ -133,3 +133,29 @@ def test_lab_sshd_comes_from_the_settings(clean_env: pytest.MonkeyPatch) -> None
     assert default_sshd() == SSHD
     clean_env.setenv("FARM_LAB_SSHD", "/opt/openssh/sbin/sshd")
     assert default_sshd() == "/opt/openssh/sbin/sshd"
+
+
+def test_bound_boards_come_from_farm_boards_or_farm_board(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().bound_boards == ()  # an unbound worker (embedded mode, or `farm worker`)
+    clean_env.setenv("FARM_BOARD", "zcu104-1")
+    assert load_settings().bound_boards == ("zcu104-1",)
+    clean_env.setenv("FARM_BOARDS", "kv260-1, kv260-2,kv260-3")  # a worker host: FARM_BOARDS wins
+    settings = load_settings()
+    assert settings.boards == ["kv260-1", "kv260-2", "kv260-3"]
+    assert settings.bound_boards == ("kv260-1", "kv260-2", "kv260-3")
+    assert settings.boards_per_worker == 1
+    clean_env.setenv("FARM_BOARDS_PER_WORKER", "8")
+    assert load_settings().boards_per_worker == 8
+
+
+def test_bad_board_lists_are_reported(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FARM_BOARDS", "kv260-1,,kv260-2")
+    clean_env.setenv("FARM_BOARDS_PER_WORKER", "0")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "FARM_BOARDS=kv260-1,,kv260-2: expected board names separated by commas" in str(info.value)
+    assert "FARM_BOARDS_PER_WORKER=0: expected a whole number >= 1" in str(info.value)
+    clean_env.setenv("FARM_BOARDS", "a,a")
+    clean_env.delenv("FARM_BOARDS_PER_WORKER")
+    with pytest.raises(SettingsError, match="FARM_BOARDS=a,a: expected board names"):
+        load_settings()
