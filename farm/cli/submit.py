@@ -11,6 +11,7 @@ from farm.cli.common import db_option, handle_errors, require_broker, settings_f
 from farm.cli.render import render
 from farm.db.session import session_scope
 from farm.errors import FarmError
+from farm.fleet.transports import cancel_all
 from farm.queries.runs import results
 from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
@@ -83,8 +84,12 @@ def interrupted(settings, sub) -> None:
         ids = cancel_sweep(
             settings.db_url, sub.sweep_id, "cancelled: interrupted (Ctrl-C) during farm submit"
         )
+        # The runner thread dies with this process, so its agents (each in a session of its own, so that
+        # the Ctrl-C is not taken for a board fault) are stopped here, or they would run on unowned.
+        cancel_all()
         click.secho(
-            f"interrupted: sweep {sub.sweep_id[:8]} cancelled ({len(ids)} unfinished jobs), its boards released",
+            f"interrupted: sweep {sub.sweep_id[:8]} cancelled ({len(ids)} unfinished jobs), its agents "
+            "stopped and its boards released",
             fg="yellow",
             err=True,
         )

@@ -39,6 +39,19 @@ def forget(board_name: str) -> None:
         transport.close()
 
 
+def cancel_all() -> int:
+    """Stop every agent run this process has in progress (an embedded sweep interrupted): each cached
+    transport's ``cancel`` (an SSH agent session is closed, so its board-side guard kills the agent), then
+    any local agent left. Returns how many local agents were killed."""
+    from farm.transport import local
+
+    with _LOCK:
+        transports = list(_CACHE.values())
+    for transport in transports:
+        transport.cancel()
+    return local.stop_all()
+
+
 def close_all() -> None:
     with _LOCK:
         transports = list(_CACHE.values())

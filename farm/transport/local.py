@@ -56,8 +56,14 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise InfraError(f"cannot start the agent: {exc}") from None
         with _LOCK:
-            _RUNNING.add(proc)
-            self._procs.add(proc)
+            stopping = _STOPPING.is_set()
+            if not stopping:
+                _RUNNING.add(proc)
+                self._procs.add(proc)
+        if stopping:  # started just as the process was stopping all its agents: it never runs unowned
+            _kill(proc)
+            proc.communicate()
+            raise InfraError("the farm is stopping its agents (sweep cancelled)")
         try:
             out, err = proc.communicate(stdin, timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -80,6 +86,7 @@ class LocalTransport(Transport):
 
 _RUNNING: set[subprocess.Popen] = set()
 _LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by stop_all: this process starts no agent any more
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -88,8 +95,10 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def stop_all() -> int:
-    """Kill every agent this process runs (an embedded sweep being cancelled); returns how many."""
+    """Kill every agent this process runs, and start none after (an embedded sweep interrupted: the
+    process is about to exit); returns how many were killed."""
     with _LOCK:
+        _STOPPING.set()
         running = list(_RUNNING)
     for proc in running:
         _kill(proc)

@@ -233,6 +233,29 @@ def _farm_proc(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
+def _agents_of(data_dir: Path) -> list[int]:
+    """Agent processes (farm_agent.py) whose environment names this farm's data dir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"farm_agent.py") for a in argv) and f"FARM_DATA_DIR={data_dir}".encode() in env:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def _env(farm_env) -> dict:
     return {**os.environ, "FARM_DB_URL": farm_env.db_url, "FARM_DATA_DIR": str(farm_env.data_dir)}
 
@@ -257,10 +280,14 @@ def test_ctrl_c_cancels_an_embedded_sweep_and_a_second_submit_waits_its_turn(
         assert time.monotonic() < deadline + 120 and second.poll() is None, second.communicate()
         time.sleep(0.5)
     time.sleep(2)  # the second's progress line polls every 0.5 s
+    measuring = _agents_of(farm_env.data_dir)  # the first's agent, in a session of its own
+    assert measuring
     os.killpg(first.pid, signal.SIGINT)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 130, out + err
-    assert "interrupted: sweep" in err and "cancelled" in err
+    assert "interrupted: sweep" in err and "cancelled" in err and "agents stopped" in err
+    time.sleep(0.5)
+    assert not [p for p in measuring if _alive(p)], "the interrupted sweep's agent runs on unowned"
     out2, err2 = second.communicate(timeout=240)
     assert second.returncode == 0, out2 + err2  # it got the board once the first let it go
     assert "waiting for a cpu board" in err2
