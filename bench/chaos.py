@@ -212,6 +212,15 @@ class ChaosFarm:
         (self.tmp / "sshd").mkdir()
         self.plain = SshdFactory(self.tmp / "sshd", ClientKey(key, Path(f"{key}.pub")))
         write_lab(inventory, self.plain.start(self.args.boards), board_type=self.args.plain_type)
+        if (
+            self.args.plain_type != "cpu"
+        ):  # a DPU type: emulated (the agent paces to the perf model's profile)
+            blocks = (inventory / "lab.yaml").read_text().rstrip("\n").split("\n  - name: ")
+            for i in range(1, len(blocks)):
+                root = self.tmp / "emu" / blocks[i].split("\n")[0]
+                (root / "emu").mkdir(parents=True)
+                blocks[i] += f"\n    emulation: {{root: {root}, time_scale: 1.0}}"
+            (inventory / "lab.yaml").write_text("\n  - name: ".join(blocks) + "\n")
         self.env["FARM_LAB"] = os.environ["FARM_LAB"] = "lab.yaml"
         self.targets = [self.args.plain_type]
 
@@ -270,20 +279,26 @@ class ChaosFarm:
             f"boards not ready after {wait_ready_s:.0f} s: {missing}\n{self.fleet_log.read_text()[-3000:]}"
         )
 
-    def sweep_file(self, jobs: int, name: str) -> Path:
-        """Exactly ``jobs`` run jobs: targets x batch sizes x scenarios x repeats (<= 100)."""
+    def sweep_file(self, jobs: int, name: str, repeats: int | None = None) -> Path:
+        """Exactly ``jobs`` run jobs: targets x batch sizes x scenarios x repeats (<= 100); with ``repeats``,
+        the same configurations that many times (a warm-up)."""
         targets = self.targets
-        for batches in ([1], [1, 2], [1, 2, 4], [1, 2, 4, 8]):
+        model = (
+            f"  - name: tiny\n    onnx: {self.onnx}\n"
+            if self.args.model == "tiny"
+            else f"  - {self.args.model}\n"
+        )
+        for batches in [list(range(1, n + 1)) for n in range(1, 11)]:
             for scenarios in (["SingleStream"], ["SingleStream", "Offline"]):
                 per = len(targets) * len(batches) * len(scenarios)
                 if jobs % per == 0 and jobs // per <= 100:
                     path = self.tmp / f"{name}.yaml"
                     precision = "fp32" if targets == ["cpu"] else "int8"
                     path.write_text(
-                        f"name: {name}\nmodels:\n  - name: tiny\n    onnx: {self.onnx}\n"
+                        f"name: {name}\nmodels:\n{model}"
                         f"precisions: [{precision}]\ntargets: [{', '.join(targets)}]\n"
                         f"batch_sizes: {batches}\nscenarios: [{', '.join(scenarios)}]\n"
-                        f"repeats: {jobs // per}\nquantization: {{calibration_samples: 8}}\n"
+                        f"repeats: {repeats or jobs // per}\nquantization: {{calibration_samples: 8}}\n"
                         f"loadgen: {{min_duration_ms: {self.args.min_duration_ms}, min_query_count: 16}}\n"
                     )
                     return path
@@ -797,6 +812,10 @@ def main() -> None:
         "--plain-boards", action="store_true", help="plain sshd CPU boards instead of the virtual lab"
     )
     p.add_argument("--plain-type", default="cpu", help="the plain boards' type (cpu: ONNX Runtime, measured)")
+    p.add_argument("--model", default="tiny", help="tiny (an ONNX file), or a zoo model such as mobilenet_v2")
+    p.add_argument(
+        "--warm-up", action="store_true", help="compile every artifact with a 1-repeat sweep first"
+    )
     p.add_argument("--timeout-s", type=float, default=5400)
     p.add_argument("--db", default=None, help="results DB URL (default: a new PostgreSQL database)")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs) and the database")
@@ -804,7 +823,7 @@ def main() -> None:
     mode = "no faults" if args.no_faults else f"faults seed {args.seed}"
     print(
         f"# chaos benchmark {date.today()} on {platform.node()} ({os.cpu_count()} cores): {args.boards} "
-        f"{'plain sshd CPU' if args.plain_boards else 'virtual-lab sshd'} boards, {args.boards_per_worker} per "
+        f"{f'plain sshd {args.plain_type}' if args.plain_boards else 'virtual-lab sshd'} boards, {args.boards_per_worker} per "
         f"worker, {args.jobs} jobs, {mode}",
         flush=True,
     )
@@ -814,7 +833,13 @@ def main() -> None:
         log(
             f"fleet up: {len(farm.targets)} target type(s), all boards healthy after {time.monotonic() - t:.0f} s"
         )
+        if args.warm_up:  # compile every artifact first: the figures are the boards' steady state
+            warm = farm.submit(farm.sweep_file(args.jobs, "warm-up", repeats=1))
+            while db_query("SELECT state FROM sweeps WHERE id = :s", s=warm)[0][0] == "running":
+                time.sleep(2)
+            log(f"warm-up sweep {warm[:8]} ended: the artifacts are compiled and cached")
         cpu0 = tree_cpu_s(farm.fleet.pid)
+        t = time.monotonic()
         sweep_id = farm.submit(farm.sweep_file(args.jobs, "chaos"))
         log(f"submitted sweep {sweep_id}")
         chaos = None if args.no_faults else Chaos(farm, args.seed, sweep_id)

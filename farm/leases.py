@@ -108,14 +108,16 @@ def take(s: Session, job_id: int, *, started_at: datetime | None = None, board: 
     return res.rowcount == 1
 
 
-def renew(db_url: str, job_id: int) -> bool | None:
-    """Extend our lease on a running job: True when renewed, None when the job has not started yet (still
-    queued: waiting for a board), False when it is no longer ours (ended, cancelled, taken back)."""
+def renew(db_url: str, job_id: int, holder: str | None = None) -> bool | None:
+    """Extend the lease ``holder`` (default: this thread) has on a running job: True when renewed, None when
+    the job has not started yet (still queued: waiting for a board), False when it is no longer ours (ended,
+    cancelled, taken back)."""
     now = utcnow()
+    holder = holder or owner()
     with session_scope(db_url) as s:
         res = s.execute(
             update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == "running", JobRow.lease_owner == owner())
+            .where(JobRow.id == job_id, JobRow.state == "running", JobRow.lease_owner == holder)
             .values(lease_expires_at=now + timedelta(seconds=lease_s()), heartbeat_at=now)
         )
         if res.rowcount == 1:
@@ -172,11 +174,12 @@ def heartbeat(db_url: str, job_id: int) -> Iterator[threading.Event]:
     lost = threading.Event()
     stop = threading.Event()
     period = lease_s() / 4
+    holder = owner()  # the job's thread, which takes the lease: the beat runs on a thread of its own
 
     def beat() -> None:
         while not stop.wait(period):
             try:
-                if renew(db_url, job_id) is False:
+                if renew(db_url, job_id, holder) is False:
                     lost.set()
                     return
             except Exception as exc:  # the database is down: try again next period; the lease may expire

@@ -384,3 +384,17 @@ def test_cancel_stops_a_running_agent_mid_run(
     assert {j.state for j in jobs if j.kind == "run"} == {"cancelled"}
     assert all(j.error == "operator: wrong model" for j in jobs if j.kind == "run")
     assert _board(farm_env.db_url) == "idle"
+
+
+def test_a_job_longer_than_its_lease_keeps_it(tmp_path: Path, farm_env, tiny_onnx, monkeypatch) -> None:
+    """The heartbeat renews the lease of the thread that took it (it beats on a thread of its own): a run
+    three leases long is never taken back, never cancelled, and runs once."""
+    monkeypatch.setenv("FARM_LEASE_S", "2")  # a heartbeat every 0.5 s
+    sweep = write_sweep(tmp_path, SLOW_SWEEP.format(onnx=tiny_onnx, batches=[1], ms=6000), "long.yaml")
+    sub = submit_sweep(load_settings(), sweep)
+    assert wait_for(farm_env, sub, lambda _: None)["state"] == "done", sub.errors
+    run = next(j for j in _jobs(farm_env.db_url, sub.sweep_id) if j.kind == "run")
+    assert run.state == "done" and run.attempts == 1
+    assert _runs(farm_env.db_url, sub.sweep_id) == 1
+    with session_scope(farm_env.db_url) as s:
+        assert s.scalars(select(RunRow)).one().job_id == run.id
