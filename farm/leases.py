@@ -147,24 +147,25 @@ def on_lost(lost: threading.Event | None, action: Callable[[], None], poll_s: fl
         yield
         return
     done = threading.Event()
+    guard = threading.Lock()  # the action never runs once the body has ended
 
     def watch() -> None:
         while not done.is_set():
             if lost.wait(poll_s):
-                if not done.is_set():
-                    try:
-                        action()
-                    except Exception:  # best effort: the job's own timeout still bounds it
-                        log.warning("stopping a cancelled job's agent failed", exc_info=True)
+                with guard:
+                    if not done.is_set():
+                        try:
+                            action()
+                        except Exception:  # best effort: the job's own timeout still bounds it
+                            log.warning("stopping a cancelled job's agent failed", exc_info=True)
                 return
 
-    thread = threading.Thread(target=watch, name="lease-lost", daemon=True)
-    thread.start()
+    threading.Thread(target=watch, name="lease-lost", daemon=True).start()
     try:
         yield
     finally:
-        done.set()
-        thread.join(timeout=poll_s * 2)
+        with guard:  # no join: the watcher sees `done` within poll_s on its own, off the job's path
+            done.set()
 
 
 @contextlib.contextmanager
