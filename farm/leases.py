@@ -139,40 +139,61 @@ def hand_back(db_url: str, job_id: int, *, published: bool) -> None:
         )
 
 
+class LeaseLost(threading.Event):
+    """Set by the heartbeat once the job's lease is lost (the job was cancelled or taken back). Actions
+    registered with :meth:`on_set` run at that moment, on the heartbeat's thread: how a cancelled job's
+    agent is stopped mid-run instead of running to its end, with no thread of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._guard = threading.Lock()  # an action never runs once its body has ended
+        self._actions: list[Callable[[], None]] = []
+
+    def set(self) -> None:
+        with self._guard:
+            super().set()
+            actions, self._actions = self._actions, []
+            for action in actions:
+                _run(action)
+
+    @contextlib.contextmanager
+    def on_set(self, action: Callable[[], None]) -> Iterator[None]:
+        """Run ``action`` if the lease is lost while the body runs (at once if it already is)."""
+        with self._guard:
+            if self.is_set():
+                _run(action)
+            else:
+                self._actions.append(action)
+        try:
+            yield
+        finally:
+            with self._guard:
+                if action in self._actions:
+                    self._actions.remove(action)
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except Exception:  # best effort: the job's own timeout still bounds it
+        log.warning("stopping a cancelled job's agent failed", exc_info=True)
+
+
 @contextlib.contextmanager
-def on_lost(lost: threading.Event | None, action: Callable[[], None], poll_s: float = 0.5) -> Iterator[None]:
-    """Call ``action`` (from a side thread) if ``lost`` is set while the body runs: how a cancelled job's
-    agent is stopped mid-run instead of running to its end."""
+def on_lost(lost: LeaseLost | None, action: Callable[[], None]) -> Iterator[None]:
+    """``lost.on_set(action)``, or nothing when there is no lease to lose (a job run without one)."""
     if lost is None:
         yield
         return
-    done = threading.Event()
-    guard = threading.Lock()  # the action never runs once the body has ended
-
-    def watch() -> None:
-        while not done.is_set():
-            if lost.wait(poll_s):
-                with guard:
-                    if not done.is_set():
-                        try:
-                            action()
-                        except Exception:  # best effort: the job's own timeout still bounds it
-                            log.warning("stopping a cancelled job's agent failed", exc_info=True)
-                return
-
-    threading.Thread(target=watch, name="lease-lost", daemon=True).start()
-    try:
+    with lost.on_set(action):
         yield
-    finally:
-        with guard:  # no join: the watcher sees `done` within poll_s on its own, off the job's path
-            done.set()
 
 
 @contextlib.contextmanager
-def heartbeat(db_url: str, job_id: int) -> Iterator[threading.Event]:
+def heartbeat(db_url: str, job_id: int) -> Iterator[LeaseLost]:
     """Renew the lease every ``lease_s / 4`` while the body runs. The event is set once the lease is lost
-    (the job was cancelled or taken back): the body may check it to stop early."""
-    lost = threading.Event()
+    (the job was cancelled or taken back): the body may check it, or register what stops it early."""
+    lost = LeaseLost()
     stop = threading.Event()
     period = lease_s() / 4
     holder = owner()  # the job's thread, which takes the lease: the beat runs on a thread of its own

@@ -4,7 +4,6 @@ says follows it. Names are explicit (farm.queues); farm code publishes by those 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from celery import Task
@@ -61,7 +60,7 @@ class FarmTask(Task):
         fail(load_settings().db_url, job_id, reason)
 
 
-def run_job(db_url: str, job_id: int, service: Callable[[threading.Event], str]) -> str:
+def run_job(db_url: str, job_id: int, service: Callable[[leases.LeaseLost], str]) -> str:
     """Run a job's service under its lease's heartbeat, then publish what follows it (also after a
     redelivery: the scheduler's decisions are idempotent). The service gets the heartbeat's "lease lost"
     event (set when the job is cancelled or taken back) so it can stop early. A failure that will be

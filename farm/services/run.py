@@ -8,7 +8,6 @@ InfraError.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -48,7 +47,7 @@ def run_run_job(
     *,
     transport: Transport | None = None,
     only_board: str | None = None,
-    cancelled: threading.Event | None = None,
+    cancelled: leases.LeaseLost | None = None,
 ) -> str:
     """Measure and store one run job; returns its final state ("done", "failed", "cancelled", or
     "duplicate" when the job is another worker's). Raises InfraError for the task layer to retry. What
@@ -79,12 +78,13 @@ def run_run_job(
         try:
             report = _measure(settings, inventory, board, spec, job, artifact, transport, cancelled)
         except InfraError as exc:
-            if _lost(settings, job_id, cancelled):  # stopped because it was cancelled: not the board's fault
-                return _not_ours(settings, job_id)
+            ended = _not_ours(settings, job_id, cancelled)
+            if ended:  # stopped because it was cancelled or taken back: not the board's fault
+                return ended
             board_failed(settings, inventory, board, job.target, str(exc))
             raise
         if cancelled is not None and cancelled.is_set():  # stopped, or its report is another's to store
-            return _not_ours(settings, job_id)
+            return _not_ours(settings, job_id, cancelled) or "duplicate"
         if read(report, "status") != "ok":
             err = section(report, "error")  # the contract's error.kind and error.message
             message = err.get("message", "agent reported an error")
@@ -105,14 +105,12 @@ def run_run_job(
             release(settings, board, job_id)
 
 
-def _lost(settings: Settings, job_id: int, cancelled: threading.Event | None) -> bool:
-    """Whether this run stopped being ours: the job was cancelled, or (lease lost) another worker runs it."""
-    return (cancelled is not None and cancelled.is_set()) or _state(settings, job_id) == "cancelled"
-
-
-def _not_ours(settings: Settings, job_id: int) -> str:
-    """What a run that stopped being ours ends as: "cancelled", or "duplicate" (another worker's now)."""
-    return "cancelled" if _state(settings, job_id) == "cancelled" else "duplicate"
+def _not_ours(settings: Settings, job_id: int, cancelled: leases.LeaseLost | None) -> str | None:
+    """What a run that stopped being ours ends as: "cancelled" (the job was), "duplicate" (its lease was
+    lost: another worker runs it now), or None while it is still ours. One read of the job's state."""
+    if _state(settings, job_id) == "cancelled":
+        return "cancelled"
+    return "duplicate" if cancelled is not None and cancelled.is_set() else None
 
 
 def _state(settings: Settings, job_id: int) -> str | None:
@@ -139,7 +137,7 @@ def _measure(
     job: JobRow,
     artifact: ArtifactRow,
     transport: Transport | None,
-    cancelled: threading.Event | None = None,
+    cancelled: leases.LeaseLost | None = None,
 ) -> dict[str, Any]:
     """Ship the artifact, run the agent, read its report (checked against the contract). InfraError for
     anything the board got wrong."""
