@@ -28,6 +28,7 @@ the 100 agents themselves do not fit (docs/benchmarks.md says what was and was n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,9 +46,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fleetlab import wait_until_served
 from support import FARM  # before farm: puts the checkout on sys.path
 
-from farm.lab.sshd import descendants, pid_alive
+from farm.lab import sshd
+from farm.lab.sshd import descendants, pid_alive, processes_mentioning
 from farm.zoo.tiny import tiny_model
 
 TYPES = ("zcu104", "u50", "kv260", "vck190", "ultra96-v2")
@@ -99,10 +102,13 @@ def pss_mb(pids: list[int]) -> float:
 
 
 def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
+    """A process's argv ([] once it is gone)."""
+    return [a for a in sshd.cmdline(pid).decode(errors="replace").split("\0") if a]
+
+
+def lab_processes(tmp: Path, *words: str) -> list[int]:
+    """Processes of this run (their command line names its temp folder) that mention one of ``words``."""
+    return [p for p in processes_mentioning(str(tmp)) if any(w in " ".join(cmdline(p)) for w in words)]
 
 
 def all_pids() -> list[int]:
@@ -229,11 +235,9 @@ class ChaosFarm:
     def renice_lab(self) -> None:
         """Board-side processes (sshd, which the agents inherit it from, and the board simulators) at nice
         19: on a real lab each board has its own CPU, so here they must not take the coordinator's."""
-        for pid in all_pids():
-            line = " ".join(cmdline(pid))
-            if str(self.tmp) in line and ("sshd" in line or "boardsim" in line):
-                with _quiet():
-                    os.setpriority(os.PRIO_PROCESS, pid, 19)
+        for pid in lab_processes(self.tmp, "sshd", "boardsim"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, 19)
 
     def start_redis(self) -> None:
         self.redis = subprocess.Popen(
@@ -266,17 +270,9 @@ class ChaosFarm:
             stdout=open(self.fleet_log, "w"),  # noqa: SIM115 - fleet up owns it
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + wait_ready_s
-        listed: list[dict] = []
-        while time.monotonic() < deadline:
-            out = subprocess.run(
-                [*FARM, "fleet", "list", "--format", "json"], env=self.env, capture_output=True, text=True
-            )
-            listed = json.loads(out.stdout) if out.returncode == 0 else []
-            if listed and all(b["worker"] and b["health"] == "ok" for b in listed):
-                return
-            time.sleep(2)
-        missing = [b["board"] for b in listed if not (b["worker"] and b["health"] == "ok")]
+        missing = wait_until_served(self.env, wait_ready_s)
+        if not missing:
+            return
         raise SystemExit(
             f"boards not ready after {wait_ready_s:.0f} s: {missing}\n{self.fleet_log.read_text()[-3000:]}"
         )
@@ -318,11 +314,12 @@ class ChaosFarm:
                 self.fleet.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.fleet.kill()
-        for pid in all_pids():  # workers orphaned by a killed main, stopped agents
-            line = " ".join(cmdline(pid))
-            if str(self.tmp) in line or f"redis://127.0.0.1:{self.redis_port}" in line:
-                with _quiet():
-                    os.kill(pid, signal.SIGKILL)
+        leftovers = processes_mentioning(str(self.tmp)) + processes_mentioning(
+            f"redis://127.0.0.1:{self.redis_port}"
+        )
+        for pid in leftovers:  # board-side processes left behind: stopped agents, their sessions
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         if self.plain is not None:
             self.plain.stop_all()
         else:
@@ -330,20 +327,12 @@ class ChaosFarm:
         if self.redis is not None:
             self.redis.kill()
         if not self.args.db and not self.args.keep:
-            with _quiet():
+            with contextlib.suppress(Exception):  # tearing down: the run's figures are already printed
                 self._drop_db()
         if self.args.keep:
             print(f"kept {self.tmp} and {self.db_url}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 # ------------------------------------------------------------------------------------------- state
@@ -720,7 +709,7 @@ def _kill_tree(pid: int | None) -> int:
         return 0
     pids = [pid, *descendants(pid)]
     for p in pids:
-        with _quiet():
+        with contextlib.suppress(OSError):
             os.kill(p, signal.SIGKILL)
     return len(pids)
 
@@ -785,13 +774,8 @@ def farm_memory(farm: ChaosFarm) -> dict[str, float]:
     board simulators). PostgreSQL is a shared server and is left out."""
     fleet = [farm.fleet.pid, *descendants(farm.fleet.pid)] if farm.fleet else []
     lab = []
-    for p in all_pids():
-        line = " ".join(cmdline(p))
-        if (
-            p not in fleet
-            and str(farm.tmp) in line
-            and ("sshd" in line or "boardsim" in line or "farm_agent" in line)
-        ):
+    for p in lab_processes(farm.tmp, "sshd", "boardsim", "farm_agent"):
+        if p not in fleet:
             lab += [p, *descendants(p)]
     return {
         "coordinator": pss_mb(fleet),

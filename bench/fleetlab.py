@@ -26,6 +26,22 @@ def naive(ts: datetime) -> datetime:
     return ts.replace(tzinfo=None) if ts.tzinfo else ts
 
 
+def wait_until_served(env: dict[str, str], wait_s: float, poll_s: float = 2) -> list[str]:
+    """Wait until every board is checked healthy and served by a worker (`farm fleet list`); returns the
+    boards that still were not after ``wait_s`` (empty: all ready)."""
+    deadline = time.monotonic() + wait_s
+    listed: list[dict] = []
+    while True:
+        out = subprocess.run(
+            [*FARM, "fleet", "list", "--format", "json"], env=env, capture_output=True, text=True
+        )
+        listed = json.loads(out.stdout) if out.returncode == 0 else []
+        missing = [b["board"] for b in listed if not (b["worker"] and b["health"] == "ok")]
+        if (listed and not missing) or time.monotonic() >= deadline:
+            return missing if listed else ["(no board listed)"]
+        time.sleep(poll_s)
+
+
 class FleetLab:
     def __init__(self, boards: int, db_url: str | None = None) -> None:
         self.boards = boards
@@ -111,16 +127,9 @@ class FleetLab:
 
         self.workers = [spawn("-Q", "compile", "-n", "compile@bench")]
         self.workers += [spawn("--board", f"node-{i}", "-n", f"node-{i}@bench") for i in range(self.boards)]
-        deadline = time.monotonic() + wait_ready_s
-        while time.monotonic() < deadline:  # every board checked healthy and served by its worker
-            out = subprocess.run(
-                [*FARM, "fleet", "list", "--format", "json"], env=self.env, capture_output=True, text=True
-            )
-            listed = json.loads(out.stdout) if out.returncode == 0 else []
-            if listed and all(b["worker"] and b["health"] == "ok" for b in listed):
-                return
-            time.sleep(1)
-        missing = [b["board"] for b in listed if not (b["worker"] and b["health"] == "ok")]
+        missing = wait_until_served(self.env, wait_ready_s, poll_s=1)
+        if not missing:
+            return
         tails = "\n".join(
             f"--- {p.name}\n{p.read_text()[-1500:]}"
             for p in sorted(logs.glob("node-*.log"))
