@@ -39,7 +39,7 @@ import time
 
 import support  # noqa: F401 - before farm and workers: puts the checkout on sys.path
 
-from workers.agent import AGENT_DIR
+from farm.workers.agent import AGENT_DIR
 
 if AGENT_DIR not in sys.path:
     sys.path.insert(0, AGENT_DIR)

@@ -14,7 +14,7 @@ COMPILE_SOFT_LIMIT_S = 3600
 COMPILE_HARD_LIMIT_S = 3700
 
 
-app = Celery("farm", include=["workers.tasks"])
+app = Celery("farm", include=["farm.workers.tasks"])
 
 
 def configure(celery_app: Celery = app) -> Celery:

@@ -7,7 +7,7 @@ the one the store writes (``metrics.name``); the unit is the one it stores with 
 The table's order is the order the read side lists metrics in (results, Compare, Trends, the terminal
 table): a view's list is the catalog filtered by view, so those outputs keep their column order.
 
-The headline metric of a scenario is the farm-agent contract's (``workers.agent.protocol``), never a
+The headline metric of a scenario is the farm-agent contract's (``farm.workers.agent.protocol``), never a
 second table here: :func:`headline` only passes the sweep's MultiStream percentile on.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workers.agent.protocol import DEFAULT_MULTISTREAM_PERCENTILE, headline_metric
+from farm.workers.agent.protocol import DEFAULT_MULTISTREAM_PERCENTILE, headline_metric
 
 Better = Literal["lower", "higher", "neither"]
 Kind = Literal[

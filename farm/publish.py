@@ -1,6 +1,6 @@
 """Putting :class:`~farm.queues.Publish` items on their queues, by task name: the outbox's publisher.
 
-The tasks are found through the Celery app's registry (the app names ``workers.tasks`` in its ``include``),
+The tasks are found through the Celery app's registry (the app names ``farm.workers.tasks`` in its ``include``),
 the way ``send_task`` works, so farm code publishes without importing the task module. In embedded mode
 (``task_always_eager``) ``apply_async`` runs the task right here, in this thread.
 

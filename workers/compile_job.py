@@ -22,10 +22,10 @@ from farm.errors import InfraError, ModelError
 from farm.inventory import load_inventory
 from farm.services.sweeps import TERMINAL, record_failure
 from farm.sweep.schema import Dataset, Quantization, Sweep
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.registry import toolchain_for_target
+from farm.workers.toolchains.runners import artifact_columns, runner_for
 from farm.zoo.build import build_model, input_shape
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.registry import toolchain_for_target
-from workers.toolchains.runners import artifact_columns, runner_for
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from farm.inventory import load_inventory
 from farm.publish import publish
 from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, board_of_queue, run_queue
 from farm.services.run import BoardsBusy, BoardUnavailable, NoHealthyBoard, run_run_job
-from workers.compile_job import run_compile_job
+from farm.workers.compile_job import run_compile_job
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, filters, ui
-from dashboard.data import fetch
+from farm.dashboard import charts, filters, ui
+from farm.dashboard.data import fetch
 from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary
 
 st.title("Fleet")

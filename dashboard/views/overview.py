@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
-from dashboard.data import fetch
+from farm.dashboard import ui
+from farm.dashboard.data import fetch
 from farm.queries.fleet import fleet_counts
 from farm.queries.sweeps import recent_failures, recent_sweeps
 

@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, filters, ui
-from dashboard.data import fetch
 from farm import metrics as catalog
+from farm.dashboard import charts, filters, ui
+from farm.dashboard.data import fetch
 from farm.queries.runs import latest_runs, run_detail
 
 st.title("Run detail")

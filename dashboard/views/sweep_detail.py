@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import filters, ui
-from dashboard.data import fetch
+from farm.dashboard import filters, ui
+from farm.dashboard.data import fetch
 from farm.queries.sweeps import JOB_STATES, sweep_choices, sweep_header, sweep_jobs
 
 st.title("Sweep detail")

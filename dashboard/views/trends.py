@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, filters, ui
-from dashboard.data import fetch
 from farm import metrics as catalog
+from farm.dashboard import charts, filters, ui
+from farm.dashboard.data import fetch
 from farm.queries.runs import TREND_METRICS, fingerprints, selection_options, trend
 
 st.title("Trends")

@@ -20,7 +20,7 @@ import onnx
 
 from farm.artifacts import sha256_file
 from farm.datasets.imagefolder import save_npz_entry
-from workers.agent.images import make_batches
+from farm.workers.agent.images import make_batches
 
 REFERENCE_FORMAT = 1
 REFERENCE_FILE = "reference.npz"

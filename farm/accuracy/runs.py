@@ -17,7 +17,7 @@ from farm.db.models import ArtifactRow, JobRow
 from farm.metrics import stored
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
-from workers.agent.protocol import section
+from farm.workers.agent.protocol import section
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-import dashboard as dashboard_package
+import farm.dashboard as dashboard_package
 from farm.cli.common import db_option, handle_errors, settings_for
 from farm.db.session import dispose_engines, redact
 

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-import migrations
+from farm import migrations
 from farm.db.session import get_engine, redact, schema_engine
 from farm.errors import FarmError
 

@@ -2,7 +2,7 @@
 
 The catalog (inventory/board-types.yaml) names what a board type carries (``hwmon:ina226``, ``xbutil``,
 ...); the agent's readers (workers/agent/sensors/) take one entry each. How a spec becomes an entry is
-declared once, in the farm-agent contract (``workers.agent.protocol.SENSOR_KINDS``), so a new sensor is a
+declared once, in the farm-agent contract (``farm.workers.agent.protocol.SENSOR_KINDS``), so a new sensor is a
 reader, one line there and its spec in the catalog. The files a reader opens live under the board's root:
 ``/`` on a real board, the lab board's ``emulation.root`` on an emulated one (where the board simulator
 writes the same files), so the same readers serve both.
@@ -14,7 +14,7 @@ from typing import Any
 
 from farm.errors import InventoryError
 from farm.inventory import Board, BoardType
-from workers.agent import protocol
+from farm.workers.agent import protocol
 
 
 def board_root(board: Board) -> str:

@@ -12,7 +12,7 @@ from farm.db.models import ArtifactRow, JobRow
 from farm.fleet.sensors import agent_sensors
 from farm.inventory import Board, BoardType
 from farm.sweep.schema import Sweep, Thermal
-from workers.agent import protocol
+from farm.workers.agent import protocol
 
 SAMPLE_MEMORY_BYTES = 256 * 1024 * 1024  # inputs the agent pre-generates, at most
 EMULATED_SAMPLES = 16  # distinct inputs on an emulated board (each one's real output is computed once)

@@ -22,8 +22,8 @@ from farm.metrics import stored
 from farm.provenance import farm_version, git_sha
 from farm.services import claims, soak, stability
 from farm.transport.base import AgentOutcome
-from workers.agent import protocol
-from workers.agent.protocol import read, section, time_scale
+from farm.workers.agent import protocol
+from farm.workers.agent.protocol import read, section, time_scale
 
 log = logging.getLogger(__name__)
 

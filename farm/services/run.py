@@ -36,7 +36,7 @@ from farm.services.results import received_report, store_result
 from farm.services.sweeps import TERMINAL, record_failure
 from farm.sweep.schema import Sweep
 from farm.transport.base import Transport
-from workers.agent.protocol import read, section
+from farm.workers.agent.protocol import read, section
 
 __all__ = ["BoardUnavailable", "BoardsBusy", "NoHealthyBoard", "run_run_job"]
 

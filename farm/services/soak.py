@@ -28,7 +28,7 @@ from typing import Any
 
 from farm.metrics import stored
 from farm.sweep.schema import Thermal
-from workers.agent.protocol import read, time_scale
+from farm.workers.agent.protocol import read, time_scale
 
 CLOCK_DROP = 0.97  # a clock under 97 % of nominal is throttled
 LATENCY_STEP = 0.15  # a window's median latency 15 % over the first window's: the latency stepped up

@@ -36,7 +36,7 @@ from farm.db.models import JobRow, MetricRow, RunRow, SweepRow
 from farm.db.session import session_scope
 from farm.sweep.expand import repeat_key
 from farm.sweep.schema import Stability
-from workers.agent.protocol import DEFAULT_MULTISTREAM_PERCENTILE
+from farm.workers.agent.protocol import DEFAULT_MULTISTREAM_PERCENTILE
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from farm.errors import InfraError
 from farm.transport.base import AgentOutcome, Transport
-from workers.agent.protocol import AGENT_SCRIPT
+from farm.workers.agent.protocol import AGENT_SCRIPT
 
 if TYPE_CHECKING:
     from farm.inventory import Board, Inventory

@@ -44,7 +44,7 @@ from farm.transport.hostside import SESSION_GUARD
 from farm.transport.remote import quote_argv, remote_join, validate_sha256
 from farm.transport.shipping import Signature, files_hash, folder_files, folder_hash, folder_signature
 from farm.transport.ssh_host import GUARD_GRACE_S, GuardTimeout, SshHost
-from workers.agent.protocol import AGENT_DIR
+from farm.workers.agent.protocol import AGENT_DIR
 
 __all__ = ["SshTransport", "agent_hash"]
 

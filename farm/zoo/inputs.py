@@ -6,6 +6,6 @@ from the same generator; the farm imports it from there.
 
 from __future__ import annotations
 
-from workers.agent.images import IMAGENET_MEAN, IMAGENET_STD, synthetic_inputs
+from farm.workers.agent.images import IMAGENET_MEAN, IMAGENET_STD, synthetic_inputs
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "synthetic_inputs"]

@@ -123,7 +123,7 @@ def test_every_catalog_toolchain_backend_and_sensor_exists() -> None:
 
     from farm.fleet.sensors import agent_sensors
     from farm.inventory import Board, BoardEmulation
-    from workers.toolchains.registry import TOOLCHAINS
+    from farm.workers.toolchains.registry import TOOLCHAINS
 
     registry = (REPO_ROOT / "workers" / "agent" / "backends" / "__init__.py").read_text()
     backends = ast.literal_eval(registry.split("BACKENDS = ", 1)[1].split("\n}\n", 1)[0] + "\n}")

@@ -21,8 +21,8 @@ from farm.inventory import load_inventory
 from farm.queries.runs import COMPARE_METRICS, RESULT_METRICS, TREND_METRICS
 from farm.services import soak
 from farm.services.results import power_metrics, scenario_metrics
+from farm.workers.agent.protocol import SCENARIOS, headline_metric
 from tests.conftest import write_sweep
-from workers.agent.protocol import SCENARIOS, headline_metric
 
 # The read side's lists as they were before the catalog: their contents and order are outputs (the
 # results JSON/CSV columns, the Compare table, the Trends choices) and must not move.

@@ -1,7 +1,7 @@
 """The farm-agent contract: what the farm sends a board agent and what the agent reports back.
 
 Both ends import this one file: the agent by bare name (``import protocol``, Python 3.8, standard library
-only), the farm as ``workers.agent.protocol`` (the only module of ``workers/`` that ``farm/`` imports).
+only), the farm as ``farm.workers.agent.protocol`` (the only module of ``workers/`` that ``farm/`` imports).
 A change here is a change of the contract: bump :data:`VERSION`.
 
 Declared here, each once: the agent config (every key, its default, what it may hold: :data:`CONFIG`,

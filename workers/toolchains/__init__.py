@@ -1,5 +1,5 @@
 """Toolchains turn ONNX models into artifacts a worker can run (one module per target)."""
 
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain
+from farm.workers.toolchains.base import CompileResult, QuantConfig, Toolchain
 
 __all__ = ["CompileResult", "QuantConfig", "Toolchain"]

@@ -94,7 +94,7 @@ class Toolchain(ABC):
     it declares (``container_image``, ``runner: docker``) as ``container_command`` with the job folder
     mounted at ``/work``. A toolchain whose image has no farm in it (e.g. Vitis AI's
     ``xilinx/vitis-ai-pytorch-cpu`` with vai_q_pytorch / vai_c_xir) overrides ``container_command`` to
-    write the same ``<out_dir>/result.json`` + artifact contract (see ``workers.toolchains.cli``).
+    write the same ``<out_dir>/result.json`` + artifact contract (see ``farm.workers.toolchains.cli``).
     """
 
     name: str  # e.g. "onnxruntime"
@@ -103,7 +103,7 @@ class Toolchain(ABC):
     #: The Docker image that holds this toolchain (None: no image; it runs in-process or on a host).
     container_image: str | None = None
 
-    #: The name this toolchain has in the catalog (``workers.toolchains.registry.TOOLCHAINS``); per-target
+    #: The name this toolchain has in the catalog (``farm.workers.toolchains.registry.TOOLCHAINS``); per-target
     #: toolchains override :meth:`catalog_name` to add their board type.
     catalog: str = ""
 
@@ -143,7 +143,7 @@ def compile_argv(python: str, toolchain: str, model: str, precision: str, quant,
     return [
         python,
         "-m",
-        "workers.toolchains.cli",
+        "farm.workers.toolchains.cli",
         "compile",
         "--toolchain",
         toolchain,
@@ -160,4 +160,4 @@ def compile_argv(python: str, toolchain: str, model: str, precision: str, quant,
 
 
 def version_argv(python: str, toolchain: str) -> list[str]:
-    return [python, "-m", "workers.toolchains.cli", "version", "--toolchain", toolchain]
+    return [python, "-m", "farm.workers.toolchains.cli", "version", "--toolchain", toolchain]

@@ -1,4 +1,4 @@
-"""A toolchain out of process: ``python -m workers.toolchains.cli compile|version``.
+"""A toolchain out of process: ``python -m farm.workers.toolchains.cli compile|version``.
 
 This is how compile runners (``workers/toolchains/runners``) drive a toolchain on a compile host or inside
 its Docker image::
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from farm.errors import ModelError
-from workers.toolchains.base import QuantConfig, compile_argv, version_argv
+from farm.workers.toolchains.base import QuantConfig, compile_argv, version_argv
 
 __all__ = ["EXIT_MODEL", "EXIT_OK", "RESULT_FILE", "compile_argv", "main", "version_argv"]
 
@@ -84,7 +84,7 @@ def sha256_file(path: Path) -> str:
 
 
 def version_info(toolchain_name: str) -> dict:
-    from workers.toolchains.registry import get_toolchain
+    from farm.workers.toolchains.registry import get_toolchain
 
     tc = get_toolchain(toolchain_name)
     return {"name": tc.name, "version": tc.version(), "target_arch": tc.target_arch}
@@ -93,7 +93,7 @@ def version_info(toolchain_name: str) -> dict:
 def compile_to_dir(toolchain_name: str, model_path: Path, precision: str, quant, out_dir: Path) -> dict:
     """Compile in this process; the artifact ends up directly in ``out_dir``. Returns result.json's dict
     (without writing it). Raises ModelError for model problems, anything else for the rest."""
-    from workers.toolchains.registry import get_toolchain
+    from farm.workers.toolchains.registry import get_toolchain
 
     tc = get_toolchain(toolchain_name)
     model = load_model(model_path)
@@ -140,7 +140,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m workers.toolchains.cli", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m farm.workers.toolchains.cli", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile one model into --out-dir")
     c.add_argument("--toolchain", required=True, help="catalog name, e.g. onnxruntime_cpu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import onnx
 
-from workers.toolchains.emulation import EmulatorToolchain, digest, profile
+from farm.workers.toolchains.emulation import EmulatorToolchain, digest, profile
 
 
 class DpuEmulatorToolchain(EmulatorToolchain):

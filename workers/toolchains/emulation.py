@@ -13,8 +13,8 @@ from pathlib import Path
 import onnx
 
 from farm.errors import ModelError
-from workers.agent import protocol
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
+from farm.workers.agent import protocol
+from farm.workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
 EMULATION_KEY = protocol.PROFILE_KEY  # the emulation profile is part of the farm-agent contract
 PROFILE_KEYS = protocol.PROFILE_KEYS
@@ -79,7 +79,7 @@ class EmulatorToolchain(Toolchain):
     ) -> CompileResult:
         """Predict the timing, then compile exactly as the CPU toolchain does (real outputs on the
         emulated board), and write the profile into that artifact."""
-        from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
+        from farm.workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 
         check_precision(precision, self.precisions)
         if self._target is None:

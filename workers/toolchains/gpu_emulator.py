@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import onnx
 
-from workers.toolchains.emulation import EmulatorToolchain, profile
+from farm.workers.toolchains.emulation import EmulatorToolchain, profile
 
 
 class GpuEmulatorToolchain(EmulatorToolchain):

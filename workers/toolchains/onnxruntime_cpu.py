@@ -40,14 +40,14 @@ import numpy as np
 import onnx
 
 from farm.errors import ModelError
-from farm.zoo.inputs import synthetic_inputs
-from workers.toolchains.base import (
+from farm.workers.toolchains.base import (
     CompileResult,
     QuantConfig,
     Toolchain,
     check_precision,
     few_samples_warnings,
 )
+from farm.zoo.inputs import synthetic_inputs
 
 MODEL_FILE = "model.onnx"
 CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime"

@@ -12,7 +12,7 @@ CPU toolchain's.
 
 from __future__ import annotations
 
-from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
+from farm.workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 
 CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime-gpu"
 

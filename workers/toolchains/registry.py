@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import importlib
 
-from workers.toolchains.base import Toolchain
+from farm.workers.toolchains.base import Toolchain
 
 TOOLCHAINS: dict[str, str] = {
-    "onnxruntime_cpu": "workers.toolchains.onnxruntime_cpu:OnnxRuntimeCpuToolchain",
-    "onnxruntime_gpu": "workers.toolchains.onnxruntime_gpu:OnnxRuntimeGpuToolchain",
-    "dpu_emulator": "workers.toolchains.dpu_emulator:DpuEmulatorToolchain",
-    "gpu_emulator": "workers.toolchains.gpu_emulator:GpuEmulatorToolchain",
-    "vitis_ai": "workers.toolchains.vitis_ai:VitisAiToolchain",
+    "onnxruntime_cpu": "farm.workers.toolchains.onnxruntime_cpu:OnnxRuntimeCpuToolchain",
+    "onnxruntime_gpu": "farm.workers.toolchains.onnxruntime_gpu:OnnxRuntimeGpuToolchain",
+    "dpu_emulator": "farm.workers.toolchains.dpu_emulator:DpuEmulatorToolchain",
+    "gpu_emulator": "farm.workers.toolchains.gpu_emulator:GpuEmulatorToolchain",
+    "vitis_ai": "farm.workers.toolchains.vitis_ai:VitisAiToolchain",
 }
 
 

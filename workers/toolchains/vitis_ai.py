@@ -13,7 +13,7 @@ Flow inside ``xilinx/vitis-ai-pytorch-cpu:3.5.0`` (conda env ``vitis-ai-pytorch`
    -> ``<out>/model.xmodel``, the artifact.
 
 The driver (``workers/toolchains/vitis_ai_driver.py``) is uploaded into the job's input folder and run from
-there; it writes ``<out>/result.json`` exactly as ``workers.toolchains.cli`` does (exit 0 / 2 model error /
+there; it writes ``<out>/result.json`` exactly as ``farm.workers.toolchains.cli`` does (exit 0 / 2 model error /
 1 anything else). Per target (``vitis_ai@<board type>``): the arch.json comes from the board type. In this
 process ``compile()`` refuses with a clear error: there is no Vitis AI here.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 import onnx
 
 from farm.errors import FarmError, ModelError
-from workers.toolchains import vitis_ai_driver
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
+from farm.workers.toolchains import vitis_ai_driver
+from farm.workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
 
 IMAGE = "xilinx/vitis-ai-pytorch-cpu:3.5.0"
 VERSION = "vitis-ai-3.5.0"

@@ -7,7 +7,7 @@ the image's python3 (conda env ``vitis-ai-pytorch``)::
         calibration.npz            ("" for seeded synthetic calibration inputs)
 
 It quantises with vai_q_pytorch (ONNX -> PyTorch with onnx2torch), compiles with ``vai_c_xir`` and writes
-``<out_dir>/result.json`` by the ``workers.toolchains.cli`` contract: exit 0, 2 (model error) or 1
+``<out_dir>/result.json`` by the ``farm.workers.toolchains.cli`` contract: exit 0, 2 (model error) or 1
 (anything else). See ``workers/toolchains/vitis_ai.py`` for the flow and why. Rules: Python 3.8, only the
 standard library at import time (numpy, onnx, torch and the vendor's packages are the image's, imported
 when the job runs), never anything of farm.

@@ -84,7 +84,7 @@ def test_one_table_names_every_reader():
     module is in the table, and every line names a reader class that exists."""
     import ast
 
-    from workers.agent import protocol
+    from farm.workers.agent import protocol
 
     folder = Path(protocol.AGENT_DIR) / "sensors"
     readers = {p.stem for p in folder.glob("*.py")} - {"__init__", "base", "sampler"}

@@ -25,8 +25,8 @@ from farm.services.submit import submit_sweep, wait_for
 from farm.sweep.schema import Stability, Sweep
 from farm.transport.base import AgentOutcome
 from farm.transport.local import LocalTransport
+from farm.workers.tasks import fail
 from tests.conftest import write_sweep
-from workers.tasks import fail
 
 SWEEP = """\
 name: stab

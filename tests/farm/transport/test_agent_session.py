@@ -24,9 +24,9 @@ from farm.transport import ssh
 from farm.transport.agent_session import JOB_END_MARK, SERVE_PROTOCOL
 from farm.transport.hostside import HOSTSIDE_DIR, SESSION_GUARD
 from farm.transport.ssh import agent_hash
+from farm.workers.agent import AGENT_DIR
 from tests.farm.transport.conftest import BOARD_PYTHON, write_agent
 from tests.sshd import _descendants, _processes_mentioning
-from workers.agent import AGENT_DIR
 
 SERVE_AGENT = f"""\
 # speaks {SERVE_PROTOCOL}

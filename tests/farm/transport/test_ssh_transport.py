@@ -18,8 +18,8 @@ from farm.errors import FarmError, InfraError
 from farm.transport.hostkeys import HostKeyError
 from farm.transport.hostside import GUARD, HOSTSIDE_DIR
 from farm.transport.ssh import SshTransport, agent_hash
+from farm.workers.agent import AGENT_DIR
 from tests.farm.transport.conftest import BOARD_PYTHON, HANG_AGENT, write_agent
-from workers.agent import AGENT_DIR
 
 
 def _pgrep(marker: str) -> list[str]:

@@ -72,7 +72,7 @@ def test_imports_only_allowed_modules(path):
 
 
 def test_agent_dir_constant_points_at_the_shipped_directory():
-    import workers.agent
+    import farm.workers.agent
 
-    assert os.path.samefile(workers.agent.AGENT_DIR, AGENT_DIR)
-    assert os.path.isfile(workers.agent.AGENT_SCRIPT)
+    assert os.path.samefile(farm.workers.agent.AGENT_DIR, AGENT_DIR)
+    assert os.path.isfile(farm.workers.agent.AGENT_SCRIPT)

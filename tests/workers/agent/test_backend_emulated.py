@@ -334,9 +334,9 @@ def test_normalize_config_sensors_and_emulation_defaults(agent):
 
 def test_an_artifact_from_the_dpu_emulator_toolchain(agent, tmp_path):
     """The contract end to end: the toolchain's real profile, paced by the backend through the harness."""
-    from workers.toolchains.base import QuantConfig
-    from workers.toolchains.emulation import read_profile
-    from workers.toolchains.registry import get_toolchain
+    from farm.workers.toolchains.base import QuantConfig
+    from farm.workers.toolchains.emulation import read_profile
+    from farm.workers.toolchains.registry import get_toolchain
 
     result = get_toolchain("dpu_emulator@zcu104").compile(
         tiny_model(batch=1), "int8", QuantConfig(calibration_samples=16), tmp_path / "artifact"

@@ -16,9 +16,9 @@ from farm.services.agent_config import agent_config, with_packs
 from farm.services.results import received_report
 from farm.sweep.schema import Sweep
 from farm.transport.base import AgentOutcome
+from farm.workers.agent import protocol
+from farm.workers.agent.protocol import ContractError
 from tests.workers.agent.agent_modules import imported
-from workers.agent import protocol
-from workers.agent.protocol import ContractError
 
 INVENTORY = Path(__file__).resolve().parents[3] / "inventory"
 BASE = {"artifact": "/m.onnx", "backend": "onnxruntime_cpu", "scenario": "Offline"}
@@ -292,7 +292,7 @@ def test_one_headline_metric_at_both_ends(agent, scenario, percentile, name, val
 
 
 def test_one_emulation_profile():
-    from workers.toolchains import emulation
+    from farm.workers.toolchains import emulation
 
     assert emulation.EMULATION_KEY == protocol.PROFILE_KEY
     assert tuple(emulation.PROFILE_KEYS) == protocol.PROFILE_KEYS

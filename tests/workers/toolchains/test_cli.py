@@ -1,4 +1,4 @@
-"""The toolchain CLI (``python -m workers.toolchains.cli``): what out-of-process compile runners run."""
+"""The toolchain CLI (``python -m farm.workers.toolchains.cli``): what out-of-process compile runners run."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from farm.workers.toolchains import cli
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.cli import EXIT_MODEL, EXIT_OK, EXIT_OTHER, RESULT_FILE
+from farm.workers.toolchains.registry import get_toolchain
 from farm.zoo import synthetic_inputs
 from tests.conftest import tiny_model, unknown_op_model
-from workers.toolchains import cli
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.cli import EXIT_MODEL, EXIT_OK, EXIT_OTHER, RESULT_FILE
-from workers.toolchains.registry import get_toolchain
 
 
 @pytest.fixture
@@ -31,7 +31,10 @@ def tiny_path(tmp_path: Path) -> Path:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.toolchains.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "farm.workers.toolchains.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -170,7 +173,7 @@ def test_default_container_command_is_this_cli():
     assert argv == [
         "python3",
         "-m",
-        "workers.toolchains.cli",
+        "farm.workers.toolchains.cli",
         "compile",
         "--toolchain",
         "onnxruntime_cpu",
@@ -187,5 +190,5 @@ def test_default_container_command_is_this_cli():
     args = cli._parser().parse_args(argv[3:])
     assert cli.quant_from_json(args.quant_json) == quant
     assert tc.container_version_command() == shlex.split(
-        "python3 -m workers.toolchains.cli version --toolchain onnxruntime_cpu"
+        "python3 -m farm.workers.toolchains.cli version --toolchain onnxruntime_cpu"
     )

@@ -9,13 +9,13 @@ import onnxruntime as ort
 import pytest
 
 from farm.errors import ModelError
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.cli import main as cli_main
+from farm.workers.toolchains.emulation import EMULATION_KEY, PROFILE_KEYS, read_profile
+from farm.workers.toolchains.registry import get_toolchain, is_per_target, toolchain_for_target
 from tests.conftest import tiny_model
 from tests.farm.perfmodel.conftest import huge_activation_model
 from tests.workers.agent.agent_modules import imported, module
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.cli import main as cli_main
-from workers.toolchains.emulation import EMULATION_KEY, PROFILE_KEYS, read_profile
-from workers.toolchains.registry import get_toolchain, is_per_target, toolchain_for_target
 
 QUANT = QuantConfig(calibration_samples=16)
 
@@ -136,7 +136,7 @@ def test_out_of_process_cli_takes_the_target_name(tmp_path):
 
 def test_the_local_runner_compiles_a_per_target_name(tmp_path):
     """What run_compile_job does for an emulated zcu104: toolchain_for_target, then the runner."""
-    from workers.toolchains.runners import LocalRunner
+    from farm.workers.toolchains.runners import LocalRunner
 
     name = toolchain_for_target("dpu_emulator", "zcu104")
     model = tmp_path / "in.onnx"

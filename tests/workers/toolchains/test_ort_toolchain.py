@@ -11,10 +11,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from farm.errors import ModelError
+from farm.workers.toolchains.base import CompileResult, QuantConfig, Toolchain
+from farm.workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 from farm.zoo import build_zoo_model, synthetic_inputs
 from farm.zoo.builder import GraphBuilder
-from workers.toolchains.base import CompileResult, QuantConfig, Toolchain
-from workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
 
 
 def tiny_net(batch: int = 1, classes: int = 10) -> onnx.ModelProto:
@@ -256,7 +256,7 @@ def test_minmax_matches_stock_quantize_static(tc, tiny, tmp_path):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from workers.toolchains.onnxruntime_cpu import _SyntheticReader
+    from farm.workers.toolchains.onnxruntime_cpu import _SyntheticReader
 
     ours = tc.compile(tiny, "int8", QuantConfig(calibration_samples=20, seed=2), tmp_path / "ours")
     onnx.save(tiny, str(tmp_path / "fp32.onnx"))
@@ -314,7 +314,7 @@ def test_gpu_toolchain_writes_symmetric_int8_for_tensorrt(tiny, tmp_path):
     is 0 and of type int8; the artifact does not depend on the compiling host."""
     from onnx import numpy_helper
 
-    from workers.toolchains.registry import get_toolchain
+    from farm.workers.toolchains.registry import get_toolchain
 
     gpu = get_toolchain("onnxruntime_gpu")
     assert gpu.target_arch == "cuda-gpu" and gpu.reduce_range is False

@@ -22,10 +22,8 @@ from farm.errors import InfraError
 from farm.inventory import DockerHost, Inventory, SshEndpoint
 from farm.transport.remote import UnsafeRemoteValue, quote_argv
 from farm.transport.ssh_host import SshHost
-from tests.conftest import tiny_model
-from tests.sshd import SshdServer
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.runners import (
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.runners import (
     DockerRunner,
     HostRunner,
     LocalRunner,
@@ -34,7 +32,9 @@ from workers.toolchains.runners import (
     runner_for,
     select_host,
 )
-from workers.toolchains.runners.docker import _repo_digest
+from farm.workers.toolchains.runners.docker import _repo_digest
+from tests.conftest import tiny_model
+from tests.sshd import SshdServer
 
 IMAGE = f"farm/toolchain-onnxruntime:{ort.__version__}"
 JOB = "0123456789abcdef0123456789abcdef"
@@ -113,7 +113,7 @@ def test_compile_command_for_the_onnxruntime_image_with_spaces_in_paths():
         IMAGE,
         "python3",
         "-m",
-        "workers.toolchains.cli",
+        "farm.workers.toolchains.cli",
         "compile",
         "--toolchain",
         "onnxruntime_cpu",

@@ -16,11 +16,11 @@ import pytest
 from farm.artifacts import sha256_file
 from farm.errors import InfraError, ModelError
 from farm.transport.ssh_host import SshHost
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.runners import HostRunner, LocalRunner, RunnerResult, artifact_columns
 from farm.zoo import synthetic_inputs
 from tests.conftest import tiny_model, unknown_op_model
 from tests.sshd import SshdServer, _processes_mentioning
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.runners import HostRunner, LocalRunner, RunnerResult, artifact_columns
 
 # The compile host is this machine: the test interpreter has farm (editable) and onnxruntime.
 HOST_PYTHON = sys.executable

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from farm.errors import InfraError
-from workers.toolchains import vitis_ai_driver as driver
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.registry import get_toolchain
-from workers.toolchains.runners import DockerRunner, HostRunner
-from workers.toolchains.vitis_ai import DRIVER_NAME, DRIVER_PATH
+from farm.workers.toolchains import vitis_ai_driver as driver
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.registry import get_toolchain
+from farm.workers.toolchains.runners import DockerRunner, HostRunner
+from farm.workers.toolchains.vitis_ai import DRIVER_NAME, DRIVER_PATH
 
 ARGV = ["/work/in/model.onnx", "/work/out", "/arch.json", '{"seed": 3}', "vitis_ai@zcu104", "v", "t", ""]
 

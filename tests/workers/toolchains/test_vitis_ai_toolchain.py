@@ -10,11 +10,11 @@ import pytest
 from farm.errors import FarmError
 from farm.transport.remote import quote_argv
 from farm.transport.ssh_host import SshHost
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.registry import get_toolchain
+from farm.workers.toolchains.runners import DockerRunner
+from farm.workers.toolchains.vitis_ai import DRIVER_NAME, DRIVER_PATH, IMAGE, SHELL, VERSION
 from tests.conftest import tiny_model
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.registry import get_toolchain
-from workers.toolchains.runners import DockerRunner
-from workers.toolchains.vitis_ai import DRIVER_NAME, DRIVER_PATH, IMAGE, SHELL, VERSION
 
 JOB = "0123456789abcdef0123456789abcdef"
 DRIVER = DRIVER_PATH.read_text()  # the driver program, a file of its own

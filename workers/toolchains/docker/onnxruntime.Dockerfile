@@ -26,8 +26,8 @@ COPY workers/ /opt/farm/workers/
 ENV PYTHONPATH=/opt/farm \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-RUN python3 -m workers.toolchains.cli version --toolchain onnxruntime_cpu
+RUN python3 -m farm.workers.toolchains.cli version --toolchain onnxruntime_cpu
 
 WORKDIR /work
 LABEL org.opencontainers.image.title="farm toolchain: onnxruntime_cpu" \
-      org.opencontainers.image.description="python3 -m workers.toolchains.cli compile --toolchain onnxruntime_cpu ..."
+      org.opencontainers.image.description="python3 -m farm.workers.toolchains.cli compile --toolchain onnxruntime_cpu ..."

@@ -23,17 +23,17 @@ import logging
 
 from farm.inventory import DockerHost, Inventory
 from farm.transport.ssh_host import SshHost
-from workers.toolchains.registry import get_toolchain
-from workers.toolchains.runners.base import (
+from farm.workers.toolchains.registry import get_toolchain
+from farm.workers.toolchains.runners.base import (
     DEFAULT_COMPILE_TIMEOUT_S,
     CompileRunner,
     RunnerResult,
     ToolchainInfo,
     artifact_columns,
 )
-from workers.toolchains.runners.docker import DockerRunner, docker_run_argv
-from workers.toolchains.runners.host import HostRunner
-from workers.toolchains.runners.local import LocalRunner
+from farm.workers.toolchains.runners.docker import DockerRunner, docker_run_argv
+from farm.workers.toolchains.runners.host import HostRunner
+from farm.workers.toolchains.runners.local import LocalRunner
 
 __all__ = [
     "CompileRunner",

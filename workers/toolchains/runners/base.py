@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workers.toolchains.base import CompileResult, QuantConfig
+from farm.workers.toolchains.base import CompileResult, QuantConfig
 
 #: Remote compiles are killed after this long unless told otherwise: below the compile task's soft time
 #: limit (farm.celery_app.COMPILE_SOFT_LIMIT_S = 3600 s), so the remote process dies before Celery gives up.

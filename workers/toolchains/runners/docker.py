@@ -1,6 +1,6 @@
 """Compiles in the toolchain's Docker image on a compile host over SSH (inventory ``runner: docker``).
 
-Same job folder, transfers, checks and clean-up as :mod:`workers.toolchains.runners.host`; the command is
+Same job folder, transfers, checks and clean-up as :mod:`farm.workers.toolchains.runners.host`; the command is
 
     docker run --rm --name farm-compile-<job> --network none --pull never
         -v <job dir>:/work -w /work [--user <uid>:<gid> --env HOME=/work]
@@ -29,10 +29,10 @@ from typing import Any
 from farm.errors import FarmError, InfraError
 from farm.transport.remote import UnsafeRemoteValue, validate_name, validate_remote_path
 from farm.transport.ssh_host import SshHost
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.registry import get_toolchain
-from workers.toolchains.runners.base import DEFAULT_COMPILE_TIMEOUT_S, SHORT_TIMEOUT_S
-from workers.toolchains.runners.host import IN_DIR, MODEL_NAME, OUT_DIR, HostRunner, tail
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.registry import get_toolchain
+from farm.workers.toolchains.runners.base import DEFAULT_COMPILE_TIMEOUT_S, SHORT_TIMEOUT_S
+from farm.workers.toolchains.runners.host import IN_DIR, MODEL_NAME, OUT_DIR, HostRunner, tail
 
 log = logging.getLogger(__name__)
 

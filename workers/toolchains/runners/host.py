@@ -32,9 +32,9 @@ from typing import Any
 from farm.errors import FarmError, InfraError, ModelError
 from farm.transport.remote import UnsafeRemoteValue, remote_join, validate_name
 from farm.transport.ssh_host import SshHost
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.cli import EXIT_MODEL, EXIT_OK, RESULT_FILE, compile_argv, version_argv
-from workers.toolchains.runners.base import (
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.cli import EXIT_MODEL, EXIT_OK, RESULT_FILE, compile_argv, version_argv
+from farm.workers.toolchains.runners.base import (
     DEFAULT_COMPILE_TIMEOUT_S,
     SHORT_TIMEOUT_S,
     CompileRunner,

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers.toolchains.base import QuantConfig
-from workers.toolchains.cli import load_model
-from workers.toolchains.registry import get_toolchain
-from workers.toolchains.runners.base import CompileRunner, RunnerResult, ToolchainInfo
+from farm.workers.toolchains.base import QuantConfig
+from farm.workers.toolchains.cli import load_model
+from farm.workers.toolchains.registry import get_toolchain
+from farm.workers.toolchains.runners.base import CompileRunner, RunnerResult, ToolchainInfo
 
 
 class LocalRunner(CompileRunner):
