@@ -56,6 +56,15 @@ class Metric:
     derived: bool = False  # the read side computes it where a run did not store it
     origin: Origin = "run"
     views: frozenset[str] = frozenset()
+    # Regression alerts (docs/alerts.md): a watched metric's change must be at least this large to alert,
+    # however significant; relative for rates and times, absolute for temperatures and accuracies.
+    min_change_pct: float = 0.0
+    min_change_abs: float = 0.0
+
+    @property
+    def watched(self) -> bool:
+        """Alerts watch it: it has a better direction and a minimum change."""
+        return self.better != "neither" and (self.min_change_pct > 0 or self.min_change_abs > 0)
 
     @property
     def unit_label(self) -> str:
@@ -92,6 +101,10 @@ _R, _RCT, _RCTX, _CT, _T = (
 #: The latency percentiles the farm stores (``latency_ms_<p>``), as protocol.percentile_key writes them.
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9")
 
+#: The smallest latency change that alerts, per percentile (%). The median of a quiet board moves by well
+#: under 1 % run to run, so 2 % is a real change; tails move more (fewer samples behind each): 5 % at p99.
+LATENCY_MIN_CHANGE_PCT = {"p50": 2.0, "p90": 3.0, "p95": 4.0, "p99": 5.0, "p99_9": 8.0, "mean": 2.0}
+
 
 def _latency(suffix: str, views: frozenset[str], headline: bool) -> Metric:
     label = f"{suffix.replace('_', '.')} latency"
@@ -104,6 +117,7 @@ def _latency(suffix: str, views: frozenset[str], headline: bool) -> Metric:
         f"{suffix} ms",
         headline=headline,
         views=views,
+        min_change_pct=LATENCY_MIN_CHANGE_PCT.get(suffix, 0.0),
     )
 
 
@@ -112,6 +126,9 @@ def _completion(suffix: str, views: frozenset[str] = frozenset()) -> Metric:
     label = f"Offline {suffix.replace('_', '.')} completion"
     return Metric(f"offline_completion_ms_{suffix}", "ms", "lower", "latency", label, views=views)
 
+
+#: Accuracies are ratios: half a percentage point is the smallest change that alerts.
+_POINT = {"min_change_abs": 0.005}
 
 CATALOG: tuple[Metric, ...] = (
     # LoadGen's latencies: every percentile is some MultiStream sweep's headline (its configured one)
@@ -127,6 +144,7 @@ CATALOG: tuple[Metric, ...] = (
         "inferences/s",
         headline=True,
         views=_RCTX,
+        min_change_pct=2.0,
     ),
     # Server: the highest QPS whose latency met the bound, and LoadGen's p99 at it
     Metric(
@@ -138,12 +156,13 @@ CATALOG: tuple[Metric, ...] = (
         unit_text="queries/s",
         headline=True,
         views=_R,
+        min_change_pct=3.0,  # a bounded search: its steps are coarser than a throughput's noise
     ),
     Metric(
         "server_latency_ms_p99_at_max", "ms", "lower", "latency", "Server p99 latency at max QPS", views=_R
     ),
     # power, energy, thermal, clock (boards with sensors)
-    Metric("power_w", "W", "lower", "power", "Average power", "W", views=_RCTX),
+    Metric("power_w", "W", "lower", "power", "Average power", "W", views=_RCTX, min_change_pct=3.0),
     Metric(
         "energy_mj_per_inference",
         "mJ",
@@ -153,6 +172,7 @@ CATALOG: tuple[Metric, ...] = (
         "mJ/inf",
         derived=True,
         views=_RCTX,
+        min_change_pct=3.0,
     ),
     Metric(
         "inferences_per_joule",
@@ -164,13 +184,22 @@ CATALOG: tuple[Metric, ...] = (
         derived=True,
         views=_CT,
     ),
-    Metric("temp_c_max", "C", "lower", "temperature", "Max temperature", unit_text="°C", views=_RCT),
+    Metric(
+        "temp_c_max",
+        "C",
+        "lower",
+        "temperature",
+        "Max temperature",
+        unit_text="°C",
+        views=_RCT,
+        min_change_abs=5.0,  # degrees: the room moves a board by a few
+    ),
     Metric("clock_mhz_min", "MHz", "higher", "clock", "Min clock", views=_CT),  # lower: it throttled
     # accuracy (docs/accuracy.md): on the run's own inputs (int8 vs fp32) and on the sweep's dataset
-    Metric("int8_fp32_top1_agreement", "ratio", "higher", "fidelity", "INT8/FP32 top-1 agreement", views=_R),
+    Metric("int8_fp32_top1_agreement", "ratio", "higher", "fidelity", "INT8/FP32 top-1 agreement", views=_R, **_POINT),
     Metric("int8_fp32_sqnr_db", "dB", "higher", "fidelity", "INT8/FP32 SQNR", views=_R),
-    Metric("accuracy_top1", "ratio", "higher", "accuracy", "Top-1 accuracy", views=_R),
-    Metric("accuracy_top5", "ratio", "higher", "accuracy", "Top-5 accuracy", views=_R),
+    Metric("accuracy_top1", "ratio", "higher", "accuracy", "Top-1 accuracy", views=_R, **_POINT),
+    Metric("accuracy_top5", "ratio", "higher", "accuracy", "Top-5 accuracy", views=_R, **_POINT),
     Metric("accuracy_samples", "count", "neither", "count", "Accuracy images", views=_R),
     Metric(
         "int8_fp32_dataset_top1_agreement",
@@ -179,6 +208,7 @@ CATALOG: tuple[Metric, ...] = (
         "fidelity",
         "INT8/FP32 top-1 agreement (dataset)",
         views=_R,
+        **_POINT,
     ),
     # what only a trend follows
     Metric("power_w_peak", "W", "lower", "power", "Peak power", views=_T),
@@ -223,6 +253,11 @@ def get(name: str) -> Metric:
 def find(name: str) -> Metric | None:
     """The entry, or None for a name the catalog does not know (e.g. one an older farm stored)."""
     return _BY_NAME.get(name)
+
+
+def watched() -> tuple[Metric, ...]:
+    """The metrics regression alerts watch, in catalog order."""
+    return tuple(m for m in CATALOG if m.watched)
 
 
 def unit(name: str) -> str:
@@ -281,6 +316,18 @@ def is_regression(name: str, before: float, after: float) -> bool:
     "neither")."""
     direction = better(name)
     return direction != "neither" and after != before and not is_improvement(name, before, after)
+
+
+def worse_beyond_min_change(name: str, before: float, after: float) -> bool:
+    """A regression by the metric's direction and at least its minimum change (every threshold it sets):
+    what alerts, confirmation and automatic resolution all mean by "still a regression"."""
+    m = get(name)
+    if not is_regression(name, before, after):
+        return False
+    pct = abs(after - before) / abs(before) * 100 if before else float("inf")
+    return (m.min_change_pct <= 0 or pct >= m.min_change_pct) and (
+        m.min_change_abs <= 0 or abs(after - before) >= m.min_change_abs
+    )
 
 
 def headline(scenario: str, multistream_percentile: float = DEFAULT_MULTISTREAM_PERCENTILE) -> str:

@@ -34,6 +34,7 @@ COMMANDS = {
     "fleet": "farm.cli.fleet:fleet",
     "lab": "farm.cli.lab:lab",
     "dashboard": "farm.cli.dashboard:dashboard",
+    "alerts": "farm.cli.alerts:alerts",
     "datasets": "farm.cli.datasets:datasets",
 }
 

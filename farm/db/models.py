@@ -39,6 +39,8 @@ class SweepRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="running")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # migration 0008: "sweep", or "confirmation" (re-runs an alert asked for: never a baseline)
+    purpose: Mapped[str] = mapped_column(String(16), default="sweep")
     jobs: Mapped[list[JobRow]] = relationship(back_populates="sweep", foreign_keys="JobRow.sweep_id")
     __table_args__ = (Index("ix_sweeps_created_at", "created_at"),)
 
@@ -252,3 +254,114 @@ class ProvenanceRow(Base):
     ambient_c: Mapped[float | None] = mapped_column(Float)
     environment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     run: Mapped[RunRow] = relationship(back_populates="provenance")
+
+
+# -- regression alerts (migration 0008, docs/alerts.md) ---------------------------------------------------
+
+
+class AlertRow(Base):
+    """A regression (or a result turned INVALID) on one series and metric, through its lifecycle:
+    detected -> confirming -> open -> acknowledged -> resolved | dismissed; refuted when confirmation
+    runs did not reproduce it. One row per (series, metric, change point): a second scan finds it again."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # regression | invalid
+    state: Mapped[str] = mapped_column(String(16))
+    series_key: Mapped[str] = mapped_column(String(512))  # readable: model/precision/bN/scenario/target/source
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the runs' comparability group
+    metric: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    scenario: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64))
+    board: Mapped[str | None] = mapped_column(String(64))  # the board of the first run at the new level
+    source: Mapped[str] = mapped_column(String(16))  # measured | emulated
+    change_run_id: Mapped[int] = mapped_column(Integer)  # the first run at the new level
+    sweep_id: Mapped[str | None] = mapped_column(String(36))  # that run's sweep
+    group_key: Mapped[str] = mapped_column(String(128))  # one notification per group
+    detector: Mapped[str] = mapped_column(String(16))  # check (per run) | scan (change point) | invalid
+    before: Mapped[float | None] = mapped_column(Float)
+    after: Mapped[float | None] = mapped_column(Float)
+    change_pct: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    confirmed: Mapped[bool | None] = mapped_column()
+    confirm_sweep_id: Mapped[str | None] = mapped_column(String(36))
+    run_ids: Mapped[list[Any] | None] = mapped_column(JSON)  # at the new level, confirmation runs included
+    baseline_run_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # intervals, the check's reason, the decision
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what else moved (farm.alerts.cause)
+    reason: Mapped[str | None] = mapped_column(Text)  # why dismissed / refuted / resolved
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "source", "metric", "change_run_id", name="uq_alerts_change"),
+        Index("ix_alerts_state", "state"),
+        Index("ix_alerts_series", "fingerprint", "source", "metric"),
+        Index("ix_alerts_group", "group_key"),
+    )
+
+
+class AlertEventRow(Base):
+    """An alert's history: every state change, with who or what moved it."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_alert_events_alert", "alert_id"),)
+
+
+class AlertDeliveryRow(Base):
+    """The delivery outbox: one row per (notification group, channel), retried with backoff until sent; an
+    alert is never lost because a channel was down."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(64))
+    alert_ids: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending sent failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    receipt: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("group_key", "channel", name="uq_alert_deliveries_group_channel"),
+        Index("ix_alert_deliveries_state", "state", "next_attempt_at"),
+    )
+
+
+class SilenceRow(Base):
+    """No new alert (and no notification) for series matching ``pattern`` (a glob over the series key)
+    until ``until``."""
+
+    __tablename__ = "alert_silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pattern: Mapped[str] = mapped_column(String(512))
+    metric: Mapped[str | None] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BaselineRow(Base):
+    """`farm alerts rebaseline`: from run ``since_run_id`` on, the series' level is the accepted normal;
+    detection reads the series from there."""
+
+    __tablename__ = "alert_baselines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    since_run_id: Mapped[int] = mapped_column(Integer)
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_alert_baselines_series", "fingerprint", "source", "metric"),)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 #: name -> "module:Class".
 SINKS: dict[str, str] = {
     "log": "log:LogSink",
+    "alerts": "alerts:AlertSink",
 }
 
 _extra: dict[str, Callable[[], ResultSink]] = {}  # registered at run time (tests, plug-ins)

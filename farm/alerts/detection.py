@@ -1,0 +1,249 @@
+"""Finding candidates: the per-run check when a run is stored, the change-point scan over whole series,
+automatic resolution, and the backtest (what would have fired, per series and week).
+
+Both detectors read the same usable points (:func:`farm.alerts.series.points`) and the catalog's minimum
+change per metric, so a change too small to matter never becomes a candidate however significant.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from farm import metrics
+from farm.alerts.lifecycle import ACTIVE, Candidate
+from farm.alerts.series import Point, Series, all_series, points, series_of
+from farm.db.models import AlertRow, MetricRow, RunRow, SweepRow
+from farm.regressions import check, detect
+
+#: The recent points the per-run check compares a new run with.
+CHECK_HISTORY = 30
+#: Fewest usable points before the per-run check says anything (fewer: the scan decides later).
+MIN_HISTORY = 5
+#: Points after a change that show the series back at its old level before an alert resolves itself.
+RESOLVE_POINTS = 3
+
+
+def _thresholds(metric: str) -> dict[str, float]:
+    m = metrics.get(metric)
+    return {"min_change_pct": m.min_change_pct, "min_change_abs": m.min_change_abs}
+
+
+def _higher(metric: str) -> bool:
+    return metrics.better(metric) == "higher"
+
+
+def _usable(pts: list[Point]) -> tuple[list[Point], Counter]:
+    skipped = Counter(p.unusable for p in pts if p.unusable)
+    return [p for p in pts if not p.unusable], skipped
+
+
+def check_run(s: Session, run_id: int) -> list[Candidate]:
+    """The per-run check: each watched metric of a just-stored run against its series' recent usable
+    points. A run that is itself no baseline (noisy, unstable, INVALID) is no suspect either: INVALID has
+    its own check (:func:`invalid_run`)."""
+    run = s.get(RunRow, run_id)
+    if run is None:
+        return []
+    series = series_of(run)
+    here = {m.name: m.value for m in run.metrics}
+    probe = Point(
+        run.id, run.created_at, 0.0, run.board_name, run.sweep_id, run.result_valid, run.flags or []
+    )
+    if probe.unusable:
+        return []
+    out = []
+    for metric in metrics.watched():
+        if metric.name not in here:
+            continue
+        history, skipped = _usable(points(s, series, metric.name, before_run_id=run.id, limit=CHECK_HISTORY))
+        if len(history) < MIN_HISTORY:
+            continue
+        result = check(
+            [p.value for p in history], here[metric.name], _higher(metric.name), **_thresholds(metric.name)
+        )
+        if not result.suspect:
+            continue
+        out.append(
+            Candidate(
+                series=series,
+                metric=metric.name,
+                kind="regression",
+                detector="check",
+                change_run_id=run.id,
+                board=run.board_name,
+                sweep_id=run.sweep_id,
+                before=float(result.baseline),
+                after=float(here[metric.name]),
+                change_pct=float(result.change_pct),
+                p_value=float(result.p_value),
+                run_ids=[run.id],
+                baseline_run_ids=[p.run_id for p in history],
+                details={"reason": result.reason, "score": float(result.score), "skipped": dict(skipped)},
+            )
+        )
+    return out
+
+
+def invalid_run(s: Session, run_id: int) -> Candidate | None:
+    """A LoadGen result that turns INVALID on a series whose last results were VALID."""
+    run = s.get(RunRow, run_id)
+    if run is None or run.result_valid is not False:
+        return None
+    series = series_of(run)
+    headline = _headline_metric(run)
+    before = points(s, series, headline, before_run_id=run.id, limit=5)
+    if not before or before[-1].valid is not True:
+        return None
+    return Candidate(
+        series=series,
+        metric=headline,
+        kind="invalid",
+        detector="invalid",
+        change_run_id=run.id,
+        board=run.board_name,
+        sweep_id=run.sweep_id,
+        before=None,
+        after=None,
+        change_pct=None,
+        p_value=None,
+        run_ids=[run.id],
+        baseline_run_ids=[p.run_id for p in before],
+        details={"reason": f"LoadGen result INVALID after {len(before)} VALID runs"},
+    )
+
+
+def _headline_metric(run: RunRow) -> str:
+    names = {m.name for m in run.metrics}
+    for name in (metrics.headline(run.scenario) if run.scenario != "MultiStream" else "latency_ms_p99",):
+        if name in names:
+            return name
+    return next((m.name for m in metrics.watched() if m.name in names), "latency_ms_p99")
+
+
+@dataclass
+class SeriesScan:
+    """What the scan saw on one series and metric."""
+
+    series: Series
+    metric: str
+    points: int
+    skipped: dict[str, int]
+    candidate: Candidate | None
+    change_points: list[Any]
+
+
+def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
+    """Change points over the series' usable points; the latest, when it is a regression, is a candidate
+    (an older regression that was followed by a recovery is history: the backtest shows it)."""
+    pts, skipped = _usable(points(s, series, metric))
+    found = detect([p.value for p in pts], _higher(metric), **_thresholds(metric)) if len(pts) >= 2 else []
+    candidate = None
+    if found and found[-1].regression:
+        cp = found[-1]
+        start = found[-2].index if len(found) > 1 else 0
+        after, before = pts[cp.index :], pts[start : cp.index]
+        first = pts[cp.index]
+        candidate = Candidate(
+            series=series,
+            metric=metric,
+            kind="regression",
+            detector="scan",
+            change_run_id=first.run_id,
+            board=first.board,
+            sweep_id=first.sweep_id,
+            before=float(cp.before),
+            after=float(cp.after),
+            change_pct=float(cp.change_pct),
+            p_value=float(cp.p_value),
+            run_ids=[p.run_id for p in after],
+            baseline_run_ids=[p.run_id for p in before],
+            details={
+                "before_ci": list(getattr(cp, "before_ci", None) or ()),
+                "after_ci": list(getattr(cp, "after_ci", None) or ()),
+                "skipped": dict(skipped),
+                "points": len(pts),
+            },
+        )
+    return SeriesScan(series, metric, len(pts), dict(skipped), candidate, found)
+
+
+def scan(s: Session, *, sweep_id: str | None = None) -> list[SeriesScan]:
+    """Every watched metric of every series (those a sweep touched, with ``sweep_id``)."""
+    out = []
+    for series in all_series(s, sweep_id=sweep_id):
+        names = set(
+            s.scalars(
+                select(MetricRow.name)
+                .join(RunRow, RunRow.id == MetricRow.run_id)
+                .where(RunRow.fingerprint == series.fingerprint, RunRow.source == series.source)
+                .distinct()
+            )
+        )
+        out += [scan_series(s, series, m.name) for m in metrics.watched() if m.name in names]
+    return out
+
+
+def back_to_normal(s: Session, alert: AlertRow) -> str | None:
+    """Why an active alert's series is back at its old level (None while it is not): the median of its
+    last usable points after the change is no longer a regression by the metric's minimum change."""
+    if alert.kind != "regression" or alert.before is None or alert.state not in ACTIVE:
+        return None
+    series = Series(
+        alert.fingerprint, alert.source, alert.model, alert.precision, alert.batch_size, alert.scenario,
+        alert.target,
+    )  # fmt: skip
+    later, _ = _usable(
+        points(s, series, alert.metric, from_run_id=alert.change_run_id + 1, rebaselined=False)
+    )
+    recent = later[-RESOLVE_POINTS:]
+    if len(recent) < RESOLVE_POINTS:
+        return None
+    values = sorted(p.value for p in recent)
+    level = values[len(values) // 2]
+    if metrics.worse_beyond_min_change(alert.metric, alert.before, level):
+        return None
+    return f"back to {level:.4g} over the last {len(recent)} runs (was {alert.before:.4g} before the change)"
+
+
+def backtest(s: Session) -> list[dict[str, Any]]:
+    """Replay stored history: every regression change point per series and metric, with the ISO week of
+    the run it starts at (what alerts would have fired, and when)."""
+    out = []
+    for series in all_series(s):
+        for metric in metrics.watched():
+            pts, _ = _usable(points(s, series, metric.name, rebaselined=False))
+            if len(pts) < 2:
+                continue
+            for cp in detect([p.value for p in pts], _higher(metric.name), **_thresholds(metric.name)):
+                if not cp.regression:
+                    continue
+                first = pts[cp.index]
+                year, week, _ = _week(first.at)
+                out.append(
+                    {
+                        "series": series.key,
+                        "metric": metric.name,
+                        "week": f"{year}-W{week:02d}",
+                        "run_id": first.run_id,
+                        "at": first.at.isoformat(),
+                        "before": cp.before,
+                        "after": cp.after,
+                        "change_pct": cp.change_pct,
+                        "p_value": cp.p_value,
+                    }
+                )
+    return out
+
+
+def _week(at: datetime) -> tuple[int, int, int]:
+    return tuple(at.isocalendar())  # type: ignore[return-value]
+
+
+def sweep_purpose(s: Session, sweep_id: str) -> str:
+    return s.scalar(select(SweepRow.purpose).where(SweepRow.id == sweep_id)) or "sweep"
