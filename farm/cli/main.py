@@ -35,6 +35,7 @@ COMMANDS = {
     "lab": "farm.cli.lab:lab",
     "dashboard": "farm.cli.dashboard:dashboard",
     "datasets": "farm.cli.datasets:datasets",
+    "schedule": "farm.cli.schedule:schedule",
 }
 
 
