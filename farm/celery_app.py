@@ -6,7 +6,14 @@ from celery import Celery
 
 from farm.config import load_settings
 from farm.inventory import load_inventory
-from farm.queues import COMPILE_QUEUE, COMPILE_TASK, CONTROL_QUEUE, RECONCILE_TASK, declared_queues
+from farm.queues import (
+    COMPILE_QUEUE,
+    COMPILE_TASK,
+    CONTROL_QUEUE,
+    RECONCILE_TASK,
+    SCHEDULE_TASK,
+    declared_queues,
+)
 
 RUN_SOFT_LIMIT_S = 1800
 RUN_HARD_LIMIT_S = 1900
@@ -33,7 +40,11 @@ def configure(celery_app: Celery = app) -> Celery:
         task_queues=declared_queues(list(inventory.board_types), [b.name for b in inventory.boards]),
         task_create_missing_queues=False,
         task_default_queue=COMPILE_QUEUE,
-        task_routes={COMPILE_TASK: {"queue": COMPILE_QUEUE}, RECONCILE_TASK: {"queue": CONTROL_QUEUE}},
+        task_routes={
+            COMPILE_TASK: {"queue": COMPILE_QUEUE},
+            RECONCILE_TASK: {"queue": CONTROL_QUEUE},
+            SCHEDULE_TASK: {"queue": CONTROL_QUEUE},
+        },
         # The reconciler (farm/reconciler.py), run by Celery beat: `farm beat`, `farm worker --beat`, or the
         # control worker `farm fleet up` starts. A run that outlives its period is dropped, not queued up.
         beat_schedule={
@@ -43,6 +54,8 @@ def configure(celery_app: Celery = app) -> Celery:
                 "options": {"queue": CONTROL_QUEUE, "expires": reconcile_s},
             }
         },
+        # Beat also reads the schedules table (farm/schedules/beat.py) and merges it with beat_schedule.
+        beat_scheduler="farm.schedules.beat:DatabaseScheduler",
         task_soft_time_limit=RUN_SOFT_LIMIT_S,
         task_time_limit=RUN_HARD_LIMIT_S,
         # Redis redelivers unacked messages after this long; it must outlast the hard limit.

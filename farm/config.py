@@ -122,6 +122,7 @@ EXPECTED = {
     "max_jobs": "a whole number >= 1",
     "lease_s": "a number of seconds >= 1",
     "reconcile_s": "a number of seconds > 0",
+    "schedule_refresh_s": "a number of seconds > 0",
     "flap_failures": "a whole number >= 1",
     "min_free_mb": "a number of MB >= 0",
 }
@@ -164,6 +165,7 @@ class Settings(BaseSettings):
     max_jobs: Annotated[int, Field(ge=1)] = 10000
     lease_s: Annotated[Seconds, Field(ge=1)] = 60.0  # a running job's lease (farm/leases.py)
     reconcile_s: Annotated[Seconds, Field(gt=0)] = 30.0  # Celery beat runs the reconciler this often
+    schedule_refresh_s: Annotated[Seconds, Field(gt=0)] = 30.0  # beat re-reads the schedules table this often
     flap_failures: Annotated[int, Field(ge=1)] = 3  # failed checks in a row before a board goes bad
     min_free_mb: Annotated[float, Field(ge=0)] = 512.0  # free space a board needs where artifacts go
 

@@ -12,6 +12,7 @@ CONTROL_QUEUE = "control"  # the farm's own housekeeping (the reconciler), never
 COMPILE_TASK = "farm.compile"
 RUN_TASK = "farm.run"
 RECONCILE_TASK = "farm.reconcile"
+SCHEDULE_TASK = "farm.schedule.fire"  # a scheduled sweep's slot (farm/schedules/), on the control queue
 
 
 def run_queue(board_type: str) -> str:

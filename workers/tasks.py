@@ -21,7 +21,8 @@ from farm.fleet import host
 from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
 from farm.publish import publish
-from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, board_of_queue, run_queue
+from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, SCHEDULE_TASK, board_of_queue, run_queue
+from farm.schedules.fire import fire_message
 from farm.services.run import BoardsBusy, BoardUnavailable, NoHealthyBoard, run_run_job
 from farm.workers.compile_job import run_compile_job
 
@@ -159,3 +160,17 @@ def reconcile_task() -> int:
     report = reconciler.reconcile(settings.db_url, live_messages=farm_messages(settings))
     publish(settings.db_url, report.publish)
     return len(report.findings)
+
+
+@app.task(
+    name=SCHEDULE_TASK,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),  # the database went away: the slot is tried again, still once
+    max_retries=MAX_RETRIES,
+    retry_backoff=2,
+    retry_jitter=True,
+)
+def schedule_task(name: str, slot: str | None = None) -> str:
+    """A scheduled sweep's slot, sent by beat (farm/schedules/beat.py): submitted once, whatever the number
+    of deliveries."""
+    return fire_message(load_settings(), name, slot)

@@ -35,7 +35,9 @@ from farm.errors import FarmError
     help="Worker node name (default: farm@<host>, <board>@<host>, or host-<first board>@<host>).",
 )
 @click.option(
-    "--beat", is_flag=True, help="Also run Celery beat here: the reconciler's schedule (one per farm)."
+    "--beat",
+    is_flag=True,
+    help="Also run Celery beat here (one per farm): the reconciler and the scheduled sweeps (farm schedule).",
 )
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
@@ -111,7 +113,8 @@ def _beat_file(settings) -> object:
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @handle_errors
 def beat(loglevel: str) -> None:
-    """Run Celery beat: it sends the reconciler's periodic task (one beat per farm; needs FARM_BROKER_URL)."""
+    """Run Celery beat: the reconciler's periodic task and the scheduled sweeps of the schedules table
+    (farm.schedules.beat; one beat per farm; needs FARM_BROKER_URL)."""
     settings = load_settings()
     if settings.embedded:
         raise FarmError(

@@ -20,6 +20,7 @@ from farm.config import Settings, load_settings
 from farm.db.errors import failure
 from farm.db.migrate import ensure_schema
 from farm.errors import ConnectionFailure, FarmError, SettingsError, SweepError
+from farm.sweep.labels import parse_label
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -32,6 +33,29 @@ def db_option(fn: Callable) -> Callable:
         default=None,
         metavar="URL",
         help="SQLAlchemy database URL (default: FARM_DB_URL or SQLite in the data dir).",
+    )(fn)
+
+
+def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """Every ``--label KEY=VALUE``, checked by the sweep file's rules; a bad one is a usage error (exit 2)."""
+    out: dict[str, str] = {}
+    for text in values:
+        try:
+            key, value = parse_label(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        out[key] = value
+    return out
+
+
+def label_option(fn: Callable) -> Callable:
+    return click.option(
+        "--label",
+        "labels",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_labels,
+        help="A version label (repeatable), e.g. model_rev=3f2a1c; overrides the sweep file's labels: entry.",
     )(fn)
 
 

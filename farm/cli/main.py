@@ -36,6 +36,7 @@ COMMANDS = {
     "dashboard": "farm.cli.dashboard:dashboard",
     "alerts": "farm.cli.alerts:alerts",
     "datasets": "farm.cli.datasets:datasets",
+    "schedule": "farm.cli.schedule:schedule",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from farm import metrics
+from farm.sweep.labels import as_csv_cell
 
 #: Row key -> column header: who ran what, then the terminal table's metrics with the catalog's headers.
 TABLE_COLUMNS = {
@@ -26,7 +27,8 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        return pd.DataFrame(rows).to_csv(index=False).rstrip("\n") if rows else ""
+        flat = [{**r, "labels": as_csv_cell(r["labels"])} if "labels" in r else r for r in rows]
+        return pd.DataFrame(flat).to_csv(index=False).rstrip("\n") if rows else ""
     if not rows:
         return "(no results)"
     table = [{label: _cell(row.get(key)) for key, label in TABLE_COLUMNS.items()} for row in rows]

@@ -161,6 +161,8 @@ def render_text(doc: dict[str, Any]) -> str:
     lines.append(f"  sweep {doc['sweep_id']}  job {doc['job_id']}  valid: {_fmt(doc['result_valid'])}")
     lines.append(f"  started {doc['started_at']}  finished {doc['finished_at']}")
     lines.append(f"  fingerprint {doc['fingerprint']}")
+    labels = doc.get("labels") or {}
+    lines.append("labels: " + (" ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"))
     lines.append("flags:" + ("" if doc["flags"] else " none"))
     lines += [f"  ! {f}" for f in doc["flags"]]
     lines.append("metrics:")

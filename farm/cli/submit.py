@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from farm.cli.common import db_option, handle_errors, require_broker, settings_for, warn_if_broker_down
+from farm.cli.common import (
+    db_option,
+    handle_errors,
+    label_option,
+    require_broker,
+    settings_for,
+    warn_if_broker_down,
+)
 from farm.cli.render import render
 from farm.db.session import session_scope
 from farm.errors import FarmError
@@ -26,6 +33,8 @@ def print_summary(summary: dict) -> None:
         f"compile jobs executed: {summary['compile_executed']}, reused from the artifact store: {summary['compile_cached']}; "
         f"runs stored: {summary['runs_stored']}"
     )
+    if summary.get("labels"):
+        click.echo("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(summary["labels"].items())))
     for failure in summary["failed"]:
         click.secho(f"  failed {failure['job']}: {failure['error']}", fg="red")
     for st in summary.get("stability") or []:
@@ -41,8 +50,14 @@ def print_summary(summary: dict) -> None:
         click.secho(f"  stale: {item['problem']}; the reconciler will {item['action']}", fg="yellow")
 
 
-def run_submit(settings, sweep_file: str, wait: bool, max_jobs: int = DEFAULT_MAX_JOBS) -> dict | None:
-    sub = submit_sweep(settings, sweep_file, max_jobs=max_jobs)
+def run_submit(
+    settings,
+    sweep_file: str,
+    wait: bool,
+    max_jobs: int = DEFAULT_MAX_JOBS,
+    labels: dict[str, str] | None = None,
+) -> dict | None:
+    sub = submit_sweep(settings, sweep_file, max_jobs=max_jobs, labels=labels)
     for warning in sub.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"submitted sweep {sub.sweep_id}")
@@ -117,15 +132,23 @@ def interrupted(settings, sub) -> None:
     default=None,
     help=f"Refuse a sweep that would plan more jobs than this [default: FARM_MAX_JOBS, else {DEFAULT_MAX_JOBS}].",
 )
+@label_option
 @db_option
 @handle_errors
-def submit(sweep_file: str, wait: bool, fmt: str, max_jobs: int | None, db_url: str | None) -> None:
+def submit(
+    sweep_file: str,
+    wait: bool,
+    fmt: str,
+    max_jobs: int | None,
+    labels: dict[str, str],
+    db_url: str | None,
+) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
     settings = settings_for(db_url)
     require_broker(
         settings
     )  # before the sweep is written: a refusal now beats a sweep waiting for the broker
-    summary = run_submit(settings, sweep_file, wait, max_jobs or settings.max_jobs)
+    summary = run_submit(settings, sweep_file, wait, max_jobs or settings.max_jobs, labels)
     if summary is None:
         return
     with session_scope(settings.db_url) as s:

@@ -39,10 +39,39 @@ class SweepRow(Base):
     state: Mapped[str] = mapped_column(String(16), default="running")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # migration 0007: version labels (farm/sweep/labels.py), and the schedule slot that submitted the
+    # sweep: unique per (schedule, slot), so a duplicated or redelivered firing never submits twice
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    schedule_name: Mapped[str | None] = mapped_column(String(64))
+    schedule_slot: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # migration 0008: "sweep", or "confirmation" (re-runs an alert asked for: never a baseline)
     purpose: Mapped[str] = mapped_column(String(16), default="sweep")
     jobs: Mapped[list[JobRow]] = relationship(back_populates="sweep", foreign_keys="JobRow.sweep_id")
-    __table_args__ = (Index("ix_sweeps_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_sweeps_created_at", "created_at"),
+        Index("uq_sweeps_schedule_slot", "schedule_name", "schedule_slot", unique=True),
+    )
+
+
+class ScheduleRow(Base):
+    """A sweep submitted on a cron (farm/schedules/). The sweep's text lives here, as validated when it was
+    added, so a beat on another host needs no file."""
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(255))  # five fields, UTC
+    sweep_yaml: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(
+        String(1024)
+    )  # the file's absolute path: relative paths resolve there
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_slot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the last slot submitted
+    last_sweep_id: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("name", name="uq_schedules_name"),)
 
 
 class JobRow(Base):

@@ -39,6 +39,7 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
         query = query.where(RunRow.sweep_id == sweep_id)
     rows = s.execute(query).all()
     run_ids = [r.RunRow.id for r in rows]
+    labels = sweep_labels(s, {r.RunRow.sweep_id for r in rows})
     metrics: dict[int, dict[str, float]] = {}
     for chunk_start in range(0, len(run_ids), 500):
         chunk = run_ids[chunk_start : chunk_start + 500]
@@ -68,8 +69,19 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
                 "flags": list(run.flags or []),  # unstable / noisy-host / throttled: a second look needed
                 "noise_verdict": (run.noise or {}).get("verdict"),
                 "created_at": iso(run.created_at),
+                "labels": labels.get(run.sweep_id, {}),  # the sweep's version labels
             }
         )
+    return out
+
+
+def sweep_labels(s: Session, sweep_ids: set[str]) -> dict[str, dict[str, str]]:
+    """sweep id -> its version labels ({} for none), read once per sweep rather than once per run."""
+    out: dict[str, dict[str, str]] = {}
+    ids = sorted(sweep_ids)
+    for start in range(0, len(ids), 500):
+        query = select(SweepRow.id, SweepRow.labels).where(SweepRow.id.in_(ids[start : start + 500]))
+        out.update({sweep_id: dict(labels or {}) for sweep_id, labels in s.execute(query)})
     return out
 
 
@@ -303,6 +315,7 @@ def run_detail(s: Session, run_id: int) -> dict[str, Any] | None:
         "result_valid": run.result_valid,
         "fingerprint": run.fingerprint,
         "emulation_model": run.emulation_model,
+        "labels": sweep_labels(s, {run.sweep_id}).get(run.sweep_id, {}),
         "flags": list(run.flags or []),  # why the result needs a second look (migration 0005)
         "noise": run.noise,  # the pre-run host noise check
         "artifact_key": run.artifact_key,

@@ -38,6 +38,9 @@ def sweep_summary(s: Session, sweep_id: str) -> dict[str, Any] | None:
         "state": sweep.state,
         "created_at": iso(sweep.created_at),
         "finished_at": iso(sweep.finished_at),
+        "labels": dict(sweep.labels or {}),
+        "schedule": sweep.schedule_name,
+        "schedule_slot": iso(sweep.schedule_slot),
         "jobs_total": len(jobs),
         "jobs_finished": sum(j.state in FINISHED for j in jobs),
         "compile_executed": sum(j.kind == "compile" and j.state == "done" for j in jobs),
@@ -98,6 +101,7 @@ def recent_sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
                 "state": w.state,
                 "created_at": iso(w.created_at),
                 "finished_at": iso(w.finished_at),
+                "labels": dict(w.labels or {}),
                 "jobs": total,
                 "finished": finished,
                 "progress": finished / total if total else 0.0,
@@ -141,6 +145,9 @@ def sweep_header(s: Session, sweep_id: str) -> dict[str, Any] | None:
         "created_at": iso(w.created_at),
         "finished_at": iso(w.finished_at),
         "spec_yaml": w.spec_yaml,
+        "labels": dict(w.labels or {}),
+        "schedule": w.schedule_name,
+        "schedule_slot": iso(w.schedule_slot),
     }
 
 

@@ -6,19 +6,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from farm.config import Settings
 from farm.db.session import session_scope
 from farm.errors import FarmError
-from farm.inventory import load_inventory
+from farm.inventory import Inventory, load_inventory
 from farm.publish import publish
 from farm.queries.sweeps import sweep_summary
 from farm.queues import Publish
 from farm.reconciler import reconcile
 from farm.scheduler import compiles
 from farm.services.sweeps import create_sweep, roll_up
-from farm.sweep.load import load_sweep
+from farm.sweep.labels import merged
+from farm.sweep.load import LoadedSweep, load_sweep
 
 MAX_EMBEDDED_RERUNS = 100  # a runner restarted this often has a bug to show, not to hide
 
@@ -33,13 +35,32 @@ class Submitted:
     reruns: int = 0  # embedded: how often the reconciler restarted the runner
 
 
-def submit_sweep(settings: Settings, path: str | Path, *, max_jobs: int | None = None) -> Submitted:
+def submit_sweep(
+    settings: Settings,
+    path: str | Path,
+    *,
+    max_jobs: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> Submitted:
     """Raises SweepError (nothing written) for bad input, a sweep of more than ``max_jobs`` jobs
-    (default: FARM_MAX_JOBS) included.
+    (default: FARM_MAX_JOBS) included. ``labels`` (``--label``) override the file's on the same key.
     Embedded: runs the jobs in a thread of this process."""
     inventory = load_inventory(settings.inventory_dir)
     loaded = load_sweep(path, inventory, max_jobs=max_jobs or settings.max_jobs)
-    sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory)
+    return submit_loaded(settings, loaded, inventory, labels=merged(loaded.spec.labels, labels))
+
+
+def submit_loaded(
+    settings: Settings,
+    loaded: LoadedSweep,
+    inventory: Inventory,
+    *,
+    labels: dict[str, str],
+    slot: tuple[str, datetime] | None = None,
+) -> Submitted:
+    """Write a validated sweep and start it: published to the broker, or run on a thread here (embedded).
+    ``slot``: see :func:`farm.services.sweeps.create_sweep` (IntegrityError when already submitted)."""
+    sweep_id, compile_ids = create_sweep(settings.db_url, loaded, inventory, labels=labels, slot=slot)
     sub = Submitted(sweep_id, warnings=list(loaded.warnings))
     if settings.embedded:
         _run_embedded(settings, sub, compiles(settings.db_url, compile_ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -30,12 +31,23 @@ def resolved_spec(loaded: LoadedSweep) -> dict:
     return spec
 
 
-def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tuple[str, list[int]]:
+def create_sweep(
+    db_url: str,
+    loaded: LoadedSweep,
+    inventory: Inventory,
+    *,
+    labels: dict[str, str] | None = None,
+    slot: tuple[str, datetime] | None = None,
+) -> tuple[str, list[int]]:
     """Write the sweep and all its jobs in one transaction; return the id and the compile job ids.
 
     The compile jobs are written queued with no message published yet (``published_at`` NULL): that is
     the outbox. Publishing happens after the commit and is retried by the reconciler until it succeeds, so a
-    submitter that dies, or a broker that is down, between the two never leaves a sweep that nobody runs."""
+    submitter that dies, or a broker that is down, between the two never leaves a sweep that nobody runs.
+
+    ``labels`` are the sweep's version labels (default: the file's). ``slot`` is the (schedule name, cron
+    slot) that submits it: unique in the table, so a second submission of one slot raises IntegrityError
+    and writes nothing (farm/schedules/fire.py)."""
     sweep_id = str(uuid.uuid4())
     planned = expand(loaded.spec, {t: bt.precisions for t, bt in inventory.board_types.items()})
     with session_scope(db_url) as s:
@@ -48,8 +60,12 @@ def create_sweep(db_url: str, loaded: LoadedSweep, inventory: Inventory) -> tupl
                 spec_yaml=loaded.text,
                 spec_hash=loaded.spec_hash,
                 spec=resolved_spec(loaded),
+                labels=dict(loaded.spec.labels) if labels is None else labels,
+                schedule_name=slot[0] if slot else None,
+                schedule_slot=slot[1] if slot else None,
             )
         )
+        s.flush()  # a duplicate slot fails here, before any job is planned
         by_key: dict[str, JobRow] = {}
         for p in planned:
             row = JobRow(

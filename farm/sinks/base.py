@@ -5,7 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from farm.db.models import RunRow
+from sqlalchemy import select
+
+from farm.db.models import RunRow, SweepRow
 from farm.db.session import session_scope
 from farm.queues import Publish
 
@@ -29,6 +31,7 @@ class StoredRun:
     result_valid: bool | None
     flags: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the sweep's version labels (docs/schedules.md)
 
 
 class ResultSink(ABC):
@@ -62,4 +65,5 @@ def load_stored_run(db_url: str, run_id: int) -> StoredRun | None:
             result_valid=row.result_valid,
             flags=tuple(row.flags or ()),
             metrics={m.name: m.value for m in row.metrics},
+            labels=dict(s.scalar(select(SweepRow.labels).where(SweepRow.id == row.sweep_id)) or {}),
         )

@@ -84,7 +84,7 @@ def parse_sweep(
         spec = Sweep.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad dict key (labels:) is its own line
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "literal_error" and "input" in err:
             msg = f"{short(err['input'])} is not allowed: {msg}"

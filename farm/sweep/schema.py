@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from farm.sweep.labels import LabelKey, LabelValue
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Precision = Literal["fp32", "int8"]
 Scenario = Literal["SingleStream", "MultiStream", "Server", "Offline"]
@@ -192,6 +194,8 @@ class Sweep(Strict):
     stability: Stability | None = None  # off unless given; then `repeats` may not be given too
     thermal: Thermal | None = None  # one soak run per (model, precision, target, batch) when given
     dataset: Dataset | None = None  # top-1 / top-5 on a labelled image folder in every run (accuracy)
+    # version labels (farm/sweep/labels.py): `farm submit --label` and a schedule's labels add to these
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
 
     @model_validator(mode="after")
     def _repeats_or_stability(self) -> Sweep:

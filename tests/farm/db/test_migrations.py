@@ -13,7 +13,7 @@ from farm.db import migrate
 from farm.db.models import Base
 from farm.db.session import get_engine
 
-TABLES = {"sweeps", "jobs", "artifacts", "boards", "runs", "metrics", "provenance"}
+TABLES = {"sweeps", "jobs", "artifacts", "boards", "runs", "metrics", "provenance", "schedules"}
 
 
 def _check_schema(url: str) -> None:
