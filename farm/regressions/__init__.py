@@ -1,0 +1,12 @@
+"""Regression detection on a benchmark's series of results: pure functions, no database.
+
+- :func:`detect`: every change point of a whole series (levels, change, p-value, regression or not).
+- :func:`check`: the fast per-run test of one new value against the recent history.
+
+Method and benchmark against Apache Otava: docs/regressions.md.
+"""
+
+from farm.regressions.check import RunCheck, check
+from farm.regressions.detect import ChangePoint, detect
+
+__all__ = ["ChangePoint", "RunCheck", "check", "detect"]
