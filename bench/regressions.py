@@ -50,6 +50,7 @@ class Labelled:
     noise: str
     values: np.ndarray
     changes: list[int]
+    spikes: bool
 
 
 def _noise(rng: np.random.Generator, kind: str, n: int, cv: float) -> np.ndarray:
@@ -97,10 +98,11 @@ def generate(seed: int, count: int) -> list[Labelled]:
         elif kind == "drift":
             level *= 1 + rng.uniform(-0.03, 0.03) * np.linspace(0, 1, n)
         values = level * _noise(rng, noise, n, cv)
-        if rng.random() < 0.5:  # lone spikes, never two in a row
+        spikes = bool(rng.random() < 0.5)
+        if spikes:  # lone spikes, never two in a row
             for at in rng.choice(n // 2, size=int(rng.integers(1, 4)), replace=False) * 2:
                 values[at] *= 1 + rng.uniform(0.2, 1.0)
-        out.append(Labelled(kind, noise, values, changes))
+        out.append(Labelled(kind, noise, values, changes, spikes))
     return out
 
 
@@ -139,14 +141,23 @@ class Score:
         }
 
 
-def run_detect(series: list[Labelled]) -> Score:
-    score = Score()
+def score(series: list[Labelled], found: list[list[int]], seconds: float, keep=lambda s: True) -> Score:
+    """Pooled figures over the series ``keep`` selects."""
+    out = Score(seconds=seconds)
+    for s, f in zip(series, found, strict=True):
+        if keep(s):
+            out.add(s.changes, f, s.kind)
+    return out
+
+
+def run_detect(series: list[Labelled]) -> tuple[list[list[int]], float]:
+    found, seconds = [], 0.0
     for s in series:
         started = time.perf_counter()
-        found = detect(s.values, False, min_change_pct=MIN_CHANGE_PCT)
-        score.seconds += time.perf_counter() - started
-        score.add(s.changes, [c.index for c in found], s.kind)
-    return score
+        cps = detect(s.values, False, min_change_pct=MIN_CHANGE_PCT)
+        seconds += time.perf_counter() - started
+        found.append([c.index for c in cps])
+    return found, seconds
 
 
 def otava_python(given: str | None) -> Path:
@@ -161,7 +172,7 @@ def otava_python(given: str | None) -> Path:
     return python
 
 
-def run_otava(python: Path, series: list[Labelled], max_pvalue: float) -> tuple[Score, str]:
+def run_otava(python: Path, series: list[Labelled], max_pvalue: float) -> tuple[list[list[int]], float, str]:
     with tempfile.TemporaryDirectory(prefix="farm-otava-") as tmp:
         src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
         with open(src, "w") as f:
@@ -177,11 +188,7 @@ def run_otava(python: Path, series: list[Labelled], max_pvalue: float) -> tuple[
         subprocess.run([str(python), str(HERE / "regressions_otava.py"), src, dst], check=True)
         with open(dst) as f:
             result = json.load(f)
-    score = Score()
-    for s, found in zip(series, result["indexes"], strict=True):
-        score.add(s.changes, found, s.kind)
-    score.seconds = sum(result["seconds"])
-    return score, result["version"]
+    return result["indexes"], sum(result["seconds"]), result["version"]
 
 
 def speed(count: int) -> dict[str, float]:
@@ -232,23 +239,28 @@ def main() -> None:
     args = parser.parse_args()
 
     python = None if args.no_otava else otava_python(args.otava_python)
-    tools = {"farm detect (alpha 0.01)": []}
-    if python:
-        tools |= {"Otava default (p 0.001)": [], "Otava p 0.01": []}
+    names = ["farm detect (alpha 0.01)"] + (["Otava default (p 0.001)", "Otava p 0.01"] if python else [])
+    tools: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    pooled: dict[str, list[list[int]]] = {name: [] for name in names}
+    everything: list[Labelled] = []
     version = ""
     for seed in range(args.seed, args.seed + args.seeds):
         series = generate(seed, args.series)
-        kinds = {k: sum(s.kind == k for s in series) for k in ("step", "flat", "drift")}
-        changes = sum(len(s.changes) for s in series)
-        per_seed = {"farm detect (alpha 0.01)": run_detect(series).figures(len(series))}
+        runs = {names[0]: run_detect(series)}
         if python:
-            for name, p in (("Otava default (p 0.001)", 0.001), ("Otava p 0.01", 0.01)):
-                score, version = run_otava(python, series, p)
-                per_seed[name] = score.figures(len(series))
-        print(f"seed {seed}: {len(series)} series ({kinds}), {changes} labelled changes")
-        for name, figs in per_seed.items():
+            for name, p in zip(names[1:], (0.001, 0.01), strict=True):
+                found, seconds, version = run_otava(python, series, p)
+                runs[name] = (found, seconds)
+        kinds = {k: sum(s.kind == k for s in series) for k in ("step", "flat", "drift")}
+        print(
+            f"seed {seed}: {len(series)} series ({kinds}), {sum(len(s.changes) for s in series)} labelled changes"
+        )
+        for name, (found, seconds) in runs.items():
+            figs = score(series, found, seconds).figures(len(series))
             tools[name].append(figs)
+            pooled[name] += found
             print(f"  {name:26s} " + " ".join(f"{k} {v:.3f}" for k, v in figs.items()))
+        everything += series
     print()
     if version:
         print(f"apache-otava {version}")
@@ -258,7 +270,20 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, figs in tools.items():
         print(_row(name, figs))
-    result: dict[str, object] = {"tools": tools, "otava_version": version}
+    groups = {noise: (lambda s, noise=noise: s.noise == noise) for noise in NOISES}
+    groups |= {"no spikes": lambda s: not s.spikes, "with spikes": lambda s: s.spikes}
+    print("\nF1 / false alarms per flat series, by noise and spikes (all seeds pooled)")
+    print("| detector | " + " | ".join(groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    breakdown: dict[str, dict[str, list[float]]] = {}
+    for name in names:
+        cells = {}
+        for g, keep in groups.items():
+            f = score(everything, pooled[name], 0.0, keep).figures(1)
+            cells[g] = [f["f1"], f["fa_flat"]]
+        breakdown[name] = cells
+        print(f"| {name} | " + " | ".join(f"{f1:.3f} / {fa:.3f}" for f1, fa in cells.values()) + " |")
+    result: dict[str, object] = {"tools": tools, "breakdown": breakdown, "otava_version": version}
     if args.speed:
         sp = speed(args.speed_series)
         result["speed"] = sp
