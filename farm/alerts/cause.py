@@ -53,7 +53,7 @@ def provenance_diff(s: Session, before_runs: list[int], after_runs: list[int]) -
         labels = s.execute(
             select(SweepRow).join(RunRow, RunRow.sweep_id == SweepRow.id).where(RunRow.id.in_(run_ids))
         ).scalars()
-        for key, value in _usual([dict(getattr(sw, "labels", None) or {}) for sw in labels] or [None]) or ():
+        for key, value in _usual([dict(sw.labels or {}) for sw in labels] or [None]) or ():
             out[f"label:{key}"] = value
         return out
 

@@ -147,7 +147,7 @@ def plan(settings: Settings, inventory: Inventory, alert_ids: list[int]) -> list
                 spec_hash=origin.spec_hash,
                 spec=spec,
                 purpose=CONFIRMATION,
-                **({"labels": origin.labels} if hasattr(SweepRow, "labels") else {}),
+                labels=origin.labels,
             )
         )
         shape = {
