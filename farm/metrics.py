@@ -196,7 +196,15 @@ CATALOG: tuple[Metric, ...] = (
     ),
     Metric("clock_mhz_min", "MHz", "higher", "clock", "Min clock", views=_CT),  # lower: it throttled
     # accuracy (docs/accuracy.md): on the run's own inputs (int8 vs fp32) and on the sweep's dataset
-    Metric("int8_fp32_top1_agreement", "ratio", "higher", "fidelity", "INT8/FP32 top-1 agreement", views=_R, **_POINT),
+    Metric(
+        "int8_fp32_top1_agreement",
+        "ratio",
+        "higher",
+        "fidelity",
+        "INT8/FP32 top-1 agreement",
+        views=_R,
+        **_POINT,
+    ),
     Metric("int8_fp32_sqnr_db", "dB", "higher", "fidelity", "INT8/FP32 SQNR", views=_R),
     Metric("accuracy_top1", "ratio", "higher", "accuracy", "Top-1 accuracy", views=_R, **_POINT),
     Metric("accuracy_top5", "ratio", "higher", "accuracy", "Top-5 accuracy", views=_R, **_POINT),

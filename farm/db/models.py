@@ -297,7 +297,9 @@ class AlertRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))  # regression | invalid
     state: Mapped[str] = mapped_column(String(16))
-    series_key: Mapped[str] = mapped_column(String(512))  # readable: model/precision/bN/scenario/target/source
+    series_key: Mapped[str] = mapped_column(
+        String(512)
+    )  # readable: model/precision/bN/scenario/target/source
     fingerprint: Mapped[str] = mapped_column(String(64))  # the runs' comparability group
     metric: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(64))
@@ -319,7 +321,9 @@ class AlertRow(Base):
     confirm_sweep_id: Mapped[str | None] = mapped_column(String(36))
     run_ids: Mapped[list[Any] | None] = mapped_column(JSON)  # at the new level, confirmation runs included
     baseline_run_ids: Mapped[list[Any] | None] = mapped_column(JSON)
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # intervals, the check's reason, the decision
+    details: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON
+    )  # intervals, the check's reason, the decision
     cause: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what else moved (farm.alerts.cause)
     reason: Mapped[str | None] = mapped_column(Text)  # why dismissed / refuted / resolved
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
