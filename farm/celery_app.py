@@ -7,6 +7,7 @@ from celery import Celery
 from farm.config import load_settings
 from farm.inventory import load_inventory
 from farm.queues import (
+    ALERTS_TASK,
     COMPILE_QUEUE,
     COMPILE_TASK,
     CONTROL_QUEUE,
@@ -15,6 +16,7 @@ from farm.queues import (
     declared_queues,
 )
 
+ALERTS_TICK_S = 60.0
 RUN_SOFT_LIMIT_S = 1800
 RUN_HARD_LIMIT_S = 1900
 COMPILE_SOFT_LIMIT_S = 3600
@@ -44,6 +46,7 @@ def configure(celery_app: Celery = app) -> Celery:
             COMPILE_TASK: {"queue": COMPILE_QUEUE},
             RECONCILE_TASK: {"queue": CONTROL_QUEUE},
             SCHEDULE_TASK: {"queue": CONTROL_QUEUE},
+            ALERTS_TASK: {"queue": CONTROL_QUEUE},
         },
         # The reconciler (farm/reconciler.py), run by Celery beat: `farm beat`, `farm worker --beat`, or the
         # control worker `farm fleet up` starts. A run that outlives its period is dropped, not queued up.
@@ -52,7 +55,13 @@ def configure(celery_app: Celery = app) -> Celery:
                 "task": RECONCILE_TASK,
                 "schedule": reconcile_s,
                 "options": {"queue": CONTROL_QUEUE, "expires": reconcile_s},
-            }
+            },
+            # Regression alerts: decide finished confirmations, resolve, deliver (retries with backoff).
+            "farm-alerts": {
+                "task": ALERTS_TASK,
+                "schedule": ALERTS_TICK_S,
+                "options": {"queue": CONTROL_QUEUE, "expires": ALERTS_TICK_S},
+            },
         },
         # Beat also reads the schedules table (farm/schedules/beat.py) and merges it with beat_schedule.
         beat_scheduler="farm.schedules.beat:DatabaseScheduler",

@@ -12,6 +12,7 @@ CONTROL_QUEUE = "control"  # the farm's own housekeeping (the reconciler), never
 COMPILE_TASK = "farm.compile"
 RUN_TASK = "farm.run"
 RECONCILE_TASK = "farm.reconcile"
+ALERTS_TASK = "farm.alerts.tick"  # regression alerts' periodic pass (farm/alerts/service.py), control queue
 SCHEDULE_TASK = "farm.schedule.fire"  # a scheduled sweep's slot (farm/schedules/), on the control queue
 
 

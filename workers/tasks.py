@@ -21,7 +21,15 @@ from farm.fleet import host
 from farm.fleet.transports import drop_inherited
 from farm.inventory import load_inventory
 from farm.publish import publish
-from farm.queues import COMPILE_TASK, RECONCILE_TASK, RUN_TASK, SCHEDULE_TASK, board_of_queue, run_queue
+from farm.queues import (
+    ALERTS_TASK,
+    COMPILE_TASK,
+    RECONCILE_TASK,
+    RUN_TASK,
+    SCHEDULE_TASK,
+    board_of_queue,
+    run_queue,
+)
 from farm.schedules.fire import fire_message
 from farm.services.run import BoardsBusy, BoardUnavailable, NoHealthyBoard, run_run_job
 from farm.workers.compile_job import run_compile_job
@@ -174,3 +182,13 @@ def schedule_task(name: str, slot: str | None = None) -> str:
     """A scheduled sweep's slot, sent by beat (farm/schedules/beat.py): submitted once, whatever the number
     of deliveries."""
     return fire_message(load_settings(), name, slot)
+
+
+@app.task(name=ALERTS_TASK, ignore_result=True)
+def alerts_task() -> int:
+    """Celery beat's alerts pass (farm.alerts.service.tick): returns how many alerts it opened or resolved."""
+    from farm.alerts import service
+
+    settings = load_settings()
+    result = service.tick(settings)
+    return len(result.opened) + len(result.resolved)
