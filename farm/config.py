@@ -10,6 +10,8 @@ FARM_ARTIFACT_DIR content-addressed artifact store (default: <data dir>/artifact
 FARM_INVENTORY  inventory directory (default: the built-in one shipped in the package, farm/inventory_data,
                 which in a checkout is the repository's inventory/)
 FARM_LAB        lab file in it (default: local.yaml)
+FARM_ALERTS     the alerts' notification channels file (default: alerts.yaml in the inventory directory; if
+                that is absent too, alerts go to the terminal: docs/notify.md)
 FARM_BOARD      set by `farm worker --board NAME`: the one board this worker drives
 FARM_BOARDS     set by `farm worker --board A --board B`: the boards a worker host drives (A,B)
 FARM_BOARDS_PER_WORKER  how many boards `farm fleet up` gives one worker process (default 1)
@@ -111,6 +113,7 @@ EXPECTED = {
     "artifact_dir": "a folder path",
     "inventory_dir": "a folder path",
     "lab": "a lab file name or path",
+    "alerts": "the path of an alerts.yaml file",
     "lab_sshd": "the path of an sshd binary",
     "board": "a board name",
     "boards": "board names separated by commas",
@@ -148,6 +151,7 @@ class Settings(BaseSettings):
     artifact_dir: PathValue = Path()  # derived from data_dir when unset
     inventory_dir: PathValue = Field(default_factory=builtin_inventory_dir, alias=ALIASES["inventory_dir"])
     lab: Annotated[str, AfterValidator(_name)] | None = None
+    alerts: PathValue | None = None  # farm/notify/config.py
     lab_sshd: PathValue | None = None
     board: Annotated[str, AfterValidator(_name)] | None = None
     # NoDecode: the variable is "A,B", not JSON
