@@ -67,10 +67,9 @@ def alert_dict(a: AlertRow) -> dict[str, Any]:
 
 
 def _channels() -> list[Any]:
-    from farm.config import load_settings
     from farm.notify import load_channels
 
-    return load_channels(load_settings().alerts_file)
+    return load_channels()  # FARM_ALERTS, alerts.yaml beside the inventory, or the terminal
 
 
 def flush(db_url: str, now: datetime | None = None) -> int:
@@ -106,7 +105,10 @@ def flush(db_url: str, now: datetime | None = None) -> int:
     added = 0
     with session_scope(db_url) as s:
         for key, ids in todo:
+            docs = [alert_dict(a) for a in s.scalars(select(AlertRow).where(AlertRow.id.in_(ids)))]
             for ch in channels:
+                if not any(ch.matches(d) for d in docs):  # its routes want none of them
+                    continue
                 if s.scalar(
                     select(AlertDeliveryRow.id).where(
                         AlertDeliveryRow.group_key == key, AlertDeliveryRow.channel == ch.name
@@ -129,28 +131,35 @@ def flush(db_url: str, now: datetime | None = None) -> int:
 
 
 def _notification(db_url: str, row_key: str, alert_ids: list[int]) -> Any:
+    """The group's notification: a title, one line of context; the channels render a line per alert."""
     from farm.notify import Notification
-    from farm.notify.render import render_text
 
     with session_scope(db_url) as s:
         alerts = [
             alert_dict(a)
             for a in s.scalars(select(AlertRow).where(AlertRow.id.in_(alert_ids)).order_by(AlertRow.id))
         ]
-    resolved = row_key.startswith("resolved:")
     n = len(alerts)
-    title = (
-        f"[farm] resolved: alert {alert_ids[0]}"
-        if resolved
-        else f"[farm] {n} regression{'s' if n != 1 else ''} confirmed"
-        if all(a["confirmed"] for a in alerts)
-        else f"[farm] {n} regression alert{'s' if n != 1 else ''}"
+    plural = "s" if n != 1 else ""
+    if row_key.startswith("resolved:"):
+        title = f"resolved: alert {alert_ids[0]}"
+        text = alerts[0]["reason"] if alerts else ""
+    else:
+        confirmed = sum(bool(a["confirmed"]) for a in alerts)
+        title = f"{n} regression{plural}" + (" confirmed" if confirmed == n else "")
+        sweeps = sorted({str(a["sweep_id"])[:8] for a in alerts if a["sweep_id"]})
+        text = (
+            f"{confirmed} of {n} confirmed by re-runs on the farm's own boards"
+            + (f"; sweep {', '.join(sweeps)}" if sweeps else "")
+            + "; `farm alerts show ID` for the cause and the runs"
+        )
+    return Notification(
+        key=row_key,
+        title=title,
+        text=text,
+        alerts=alerts,
+        severity="info" if row_key.startswith("resolved:") else "warning",
     )
-    note = Notification(
-        key=row_key, title=title, text="", alerts=alerts, severity="info" if resolved else "warning"
-    )
-    note.text = render_text(note)
-    return note
 
 
 def deliver_due(db_url: str, now: datetime | None = None) -> dict[str, int]:
@@ -197,7 +206,8 @@ def deliver_due(db_url: str, now: datetime | None = None) -> dict[str, int]:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {channel_name!r} is no longer in alerts.yaml", retryable=False)
-            receipt = channel.send(_notification(db_url, key, list(ids)))
+            note = channel.select(_notification(db_url, key, list(ids)))
+            receipt = channel.send(note) if note is not None else "nothing this channel's routes want"
             values = {"state": "sent", "receipt": str(receipt)[:255], "sent_at": utcnow(), "last_error": None}
             counts["sent"] += 1
         except DeliveryError as exc:
