@@ -15,6 +15,7 @@ PAGES = (
     ("compare.py", "Compare", "compare", ":material/compare_arrows:"),
     ("run_detail.py", "Run detail", "run", ":material/timer:"),
     ("trends.py", "Trends", "trends", ":material/show_chart:"),
+    ("alerts.py", "Alerts", "alerts", ":material/notifications:"),
     ("sweep_detail.py", "Sweep detail", "sweep", ":material/list_alt:"),
     ("fleet.py", "Fleet", "fleet", ":material/developer_board:"),
 )

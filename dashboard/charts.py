@@ -5,6 +5,8 @@ Emulated series are drawn faded and carry "(emulated)" in their label, so they n
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -125,8 +127,12 @@ def trace(t_s: list[float], values: list[float], *, title: str, y_title: str) ->
     )
 
 
-def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
-    """A metric over time; points coloured by source, tooltips with the toolchain and runtime."""
+def history(
+    df: pd.DataFrame, *, title: str, y_title: str, changes: dict[str, Any] | None = None
+) -> alt.Chart:
+    """A metric over time; points coloured by source, tooltips with the toolchain and runtime. With
+    ``changes`` (farm.queries.alerts.series_changes): each segment's level with its interval, a rule at
+    every change point (red: a regression, green: an improvement) and a triangle at each alert's run."""
     df = df.assign(created_at=pd.to_datetime(df["created_at"], utc=True, format="ISO8601"))
     base = alt.Chart(df).encode(
         x=alt.X("created_at:T", title="run time (UTC)"),
@@ -147,7 +153,69 @@ def history(df: pd.DataFrame, *, title: str, y_title: str) -> alt.Chart:
             alt.Tooltip("value:Q", format=",.3f"),
         ]
     )
-    return alt.layer(line, points, title=title).properties(height=360, padding={"left": 10, "top": 5})
+    layers = [line, points, *(_change_layers(changes) if changes else [])]
+    return alt.layer(*layers, title=title).properties(height=360, padding={"left": 10, "top": 5})
+
+
+CHANGE_COLOURS = alt.Scale(domain=["regression", "improvement"], range=["#d62728", "#2ca02c"])
+
+
+def _change_layers(changes: dict[str, Any]) -> list[alt.Chart]:
+    out: list[alt.Chart] = []
+    segments = pd.DataFrame(changes.get("segments") or [])
+    if not segments.empty:
+        segments = segments.assign(
+            start=pd.to_datetime(segments["start"], utc=True, format="ISO8601"),
+            end=pd.to_datetime(segments["end"], utc=True, format="ISO8601"),
+        )
+        seg = alt.Chart(segments)
+        out.append(
+            seg.mark_rule(strokeWidth=2, color="#555").encode(
+                x="start:T",
+                x2="end:T",
+                y="level:Q",
+                tooltip=[alt.Tooltip("level:Q", format=",.4g", title="level")],
+            )
+        )
+        bands = segments.dropna(subset=["low", "high"])
+        if not bands.empty:
+            out.append(
+                alt.Chart(bands)
+                .mark_rect(opacity=0.12, color="#555")
+                .encode(x="start:T", x2="end:T", y="low:Q", y2="high:Q")
+            )
+    found = pd.DataFrame(changes.get("changes") or [])
+    if not found.empty:
+        found = found.assign(at=pd.to_datetime(found["at"], utc=True, format="ISO8601"))
+        out.append(
+            alt.Chart(found)
+            .mark_rule(strokeDash=[4, 3], strokeWidth=2)
+            .encode(
+                x="at:T",
+                color=alt.Color("kind:N", scale=CHANGE_COLOURS, title="change"),
+                tooltip=[
+                    "run_id",
+                    "kind",
+                    alt.Tooltip("change_pct:Q", format="+.1f", title="change %"),
+                    alt.Tooltip("p_value:Q", format=".2g"),
+                ],
+            )
+        )
+    alerts = pd.DataFrame(changes.get("alerts") or [])
+    if not alerts.empty and "after" in alerts:
+        alerts = alerts.dropna(subset=["after"])
+    if not alerts.empty:
+        alerts = alerts.assign(at=pd.to_datetime(alerts["created_at"], utc=True, format="ISO8601"))
+        out.append(
+            alt.Chart(alerts)
+            .mark_point(shape="triangle-up", size=140, filled=True, color="#d62728")
+            .encode(
+                x="at:T",
+                y="after:Q",
+                tooltip=["id", "state", alt.Tooltip("change_pct:Q", format="+.1f"), "cause"],
+            )
+        )
+    return out
 
 
 def timeline(df: pd.DataFrame, *, title: str) -> alt.Chart:

@@ -8,6 +8,7 @@ import streamlit as st
 from farm import metrics as catalog
 from farm.dashboard import charts, filters, ui
 from farm.dashboard.data import fetch
+from farm.queries.alerts import series_changes
 from farm.queries.runs import TREND_METRICS, fingerprints, selection_options, trend
 
 st.title("Trends")
@@ -58,13 +59,29 @@ if not points:
 df = pd.DataFrame(points)
 ui.emulated_banner(int((df["source"] == "emulated").sum()))
 label = f"{target} (emulated)" if set(df["source"]) == {"emulated"} else target
+changes = fetch(series_changes, chosen, metric)
 st.altair_chart(
     charts.history(
         df,
         title=f"{metric}: {model} {precision} b{batch_size} {scenario} on {label}",
         y_title=catalog.title(metric),
+        changes=changes,
     )
 )
+if changes["changes"]:
+    st.caption(
+        "Change points (farm.regressions.detect over the runs usable as a baseline; dashed: red a regression, "
+        "green an improvement), each segment's median with its interval, and the alerts (triangles): "
+        + "; ".join(
+            f"run {c['run_id']}: {c['before']:,.4g} -> {c['after']:,.4g} ({c['change_pct']:+.1f} %)"
+            for c in changes["changes"]
+        )
+    )
+if changes["skipped"]:
+    st.caption(
+        "Kept but never used as a baseline: "
+        + ", ".join(f"{n} run(s) {why}" for why, n in changes["skipped"].items())
+    )
 first, last = df["value"].iloc[0], df["value"].iloc[-1]
 cols = st.columns(4)
 cols[0].metric("runs", len(df))

@@ -38,7 +38,7 @@ def _higher(metric: str) -> bool:
     return metrics.better(metric) == "higher"
 
 
-def _usable(pts: list[Point]) -> tuple[list[Point], Counter]:
+def usable(pts: list[Point]) -> tuple[list[Point], Counter]:
     skipped = Counter(p.unusable for p in pts if p.unusable)
     return [p for p in pts if not p.unusable], skipped
 
@@ -61,7 +61,7 @@ def check_run(s: Session, run_id: int) -> list[Candidate]:
     for metric in metrics.watched():
         if metric.name not in here:
             continue
-        history, skipped = _usable(points(s, series, metric.name, before_run_id=run.id, limit=CHECK_HISTORY))
+        history, skipped = usable(points(s, series, metric.name, before_run_id=run.id, limit=CHECK_HISTORY))
         if len(history) < MIN_HISTORY:
             continue
         result = check(
@@ -141,7 +141,7 @@ class SeriesScan:
 def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
     """Change points over the series' usable points; the latest, when it is a regression, is a candidate
     (an older regression that was followed by a recovery is history: the backtest shows it)."""
-    pts, skipped = _usable(points(s, series, metric))
+    pts, skipped = usable(points(s, series, metric))
     found = detect([p.value for p in pts], _higher(metric), **_thresholds(metric)) if len(pts) >= 2 else []
     candidate = None
     if found and found[-1].regression:
@@ -198,9 +198,7 @@ def back_to_normal(s: Session, alert: AlertRow) -> str | None:
         alert.fingerprint, alert.source, alert.model, alert.precision, alert.batch_size, alert.scenario,
         alert.target,
     )  # fmt: skip
-    later, _ = _usable(
-        points(s, series, alert.metric, from_run_id=alert.change_run_id + 1, rebaselined=False)
-    )
+    later, _ = usable(points(s, series, alert.metric, from_run_id=alert.change_run_id + 1, rebaselined=False))
     recent = later[-RESOLVE_POINTS:]
     if len(recent) < RESOLVE_POINTS:
         return None
@@ -217,7 +215,7 @@ def backtest(s: Session) -> list[dict[str, Any]]:
     out = []
     for series in all_series(s):
         for metric in metrics.watched():
-            pts, _ = _usable(points(s, series, metric.name, rebaselined=False))
+            pts, _ = usable(points(s, series, metric.name, rebaselined=False))
             if len(pts) < 2:
                 continue
             for cp in detect([p.value for p in pts], _higher(metric.name), **_thresholds(metric.name)):

@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from farm import metrics
 from farm.cli.common import EXIT_FAILED, db_option, handle_errors, settings_for
-from farm.db.models import AlertDeliveryRow, AlertEventRow, AlertRow
+from farm.db.models import AlertDeliveryRow, AlertRow
 from farm.db.session import session_scope
+from farm.errors import FarmError
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -52,16 +53,6 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _rows(db_url: str, state: str | None, limit: int) -> list[dict[str, Any]]:
-    from farm.alerts.delivery import alert_dict
-
-    with session_scope(db_url) as s:
-        query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
-        if state:
-            query = query.where(AlertRow.state == state)
-        return [alert_dict(a) for a in s.scalars(query)]
-
-
 @click.group()
 def alerts() -> None:
     """Regression alerts: the farm watches its history, confirms on its own boards, and tells people."""
@@ -79,8 +70,11 @@ def alerts() -> None:
 @handle_errors
 def list_cmd(state: str | None, limit: int, fmt: str, db_url: str | None) -> None:
     """Alerts, newest first."""
+    from farm.queries.alerts import alerts as read
+
     settings = settings_for(db_url)
-    rows = _rows(settings.db_url, state, limit)
+    with session_scope(settings.db_url) as s:
+        rows = read(s, state=state, limit=limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -118,32 +112,13 @@ def list_cmd(state: str | None, limit: int, fmt: str, db_url: str | None) -> Non
 @handle_errors
 def show(alert_id: int, fmt: str, db_url: str | None) -> None:
     """One alert whole: levels, confirmation, cause, provenance diff, runs and history."""
-    from farm.alerts.delivery import alert_dict
-    from farm.alerts.lifecycle import get
+    from farm.queries.alerts import alert_detail
 
     settings = settings_for(db_url)
     with session_scope(settings.db_url) as s:
-        a = get(s, alert_id)
-        doc = alert_dict(a)
-        doc["details"] = a.details
-        doc["cause_detail"] = a.cause
-        doc["history"] = [
-            {"at": e.at.isoformat(), "from": e.from_state, "to": e.to_state, "note": e.note}
-            for e in s.scalars(
-                select(AlertEventRow).where(AlertEventRow.alert_id == alert_id).order_by(AlertEventRow.id)
-            )
-        ]
-        doc["deliveries"] = [
-            {
-                "channel": d.channel,
-                "state": d.state,
-                "attempts": d.attempts,
-                "receipt": d.receipt,
-                "error": d.last_error,
-            }
-            for d in s.scalars(select(AlertDeliveryRow).order_by(AlertDeliveryRow.id))
-            if alert_id in (d.alert_ids or [])
-        ]
+        doc = alert_detail(s, alert_id)
+    if doc is None:
+        raise FarmError(f"no alert {alert_id} (farm alerts list shows them)")
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, default=str))
         return

@@ -12,6 +12,8 @@ import pytest
 
 from farm.db.migrate import ensure_schema
 from farm.db.models import (
+    AlertEventRow,
+    AlertRow,
     ArtifactRow,
     BoardEventRow,
     BoardRow,
@@ -24,7 +26,7 @@ from farm.db.models import (
 from farm.db.session import dispose_engines, session_scope
 
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
-PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet")
+PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet", "alerts")
 SWEEP_ID = "5eed0000-0000-4000-8000-000000000001"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -101,6 +103,20 @@ def seed_small(url: str) -> dict[str, Any]:
         )  # fmt: skip
         bare = _run(s, SWEEP_ID, T0 + timedelta(days=9), "cpu", "measured", 0, 0, None,
                     detailed=False, repeat=7, metrics=False)  # fmt: skip
+        s.add(
+            AlertRow(
+                kind="regression", state="open", series_key="resnet18/int8/b1/SingleStream/zcu104/emulated",
+                fingerprint="fp-zcu104", metric="latency_ms_p50", model="resnet18", precision="int8", batch_size=1,
+                scenario="SingleStream", target="zcu104", board="zcu104-01", source="emulated", change_run_id=bare,
+                sweep_id=SWEEP_ID, group_key=f"sweep:{SWEEP_ID}", detector="check", before=4.0, after=4.6,
+                change_pct=15.0, p_value=0.001, confirmed=True, run_ids=[bare], baseline_run_ids=[],
+                details={"confirmation": {"summary": "confirmed: p50 latency 4.6 in 3 re-runs vs 4.0"}},
+                cause={"summary": "on zcu104-01 only: the board", "provenance": {"toolchain_version": {"before": "3.5", "after": "3.6"}}},
+                created_at=T0 + timedelta(days=10), updated_at=T0 + timedelta(days=10),
+            )
+        )  # fmt: skip
+        s.flush()
+        s.add(AlertEventRow(alert_id=1, from_state="confirming", to_state="open", note="confirmed", at=T0))
         return {"bare_run_id": bare}
 
 

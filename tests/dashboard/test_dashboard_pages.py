@@ -17,6 +17,7 @@ TITLES = {
     "trends": "Trends",
     "sweep_detail": "Sweep detail",
     "fleet": "Fleet",
+    "alerts": "Alerts",
 }
 
 
@@ -43,7 +44,7 @@ def test_page_with_data(seeded_db: str, page: str) -> None:
     at = run_page(page)
     assert at.dataframe, "every page shows at least one table"
     assert at.get("download_button"), "tables are downloadable as CSV"
-    if page != "sweep_detail":
+    if page not in ("sweep_detail", "alerts"):
         assert charts(at) or page == "overview"
 
 
@@ -152,6 +153,29 @@ def test_trends_follow_one_fingerprint(seeded_db: str) -> None:
     at = run_page("trends", target="zcu104", metric="latency_ms_p50")
     table = at.dataframe[0].value
     assert len(table) == 3 and set(table["source"]) == {"emulated"}
+    assert "emulated" in texts(at.warning)
+
+
+def test_trends_mark_change_points_and_alerts(seeded_db: str) -> None:
+    from tests.farm.alerts.history import add_runs
+
+    add_runs(seeded_db, [10.0, 10.1, 9.9, 10.05, 9.95] * 5)
+    add_runs(seeded_db, [12.5, 12.4, 12.6, 12.55] * 2, start=25, flags=None)
+    add_runs(seeded_db, [20.0], start=40, flags=["noisy-host: load 4"])
+    at = run_page("trends", model="tiny", target="zcu104", metric="latency_ms_p99")
+    caption = texts(at.caption)
+    assert "Change points" in caption and "+2" in caption  # about +25 %
+    assert "1 run(s) noisy-host" in caption
+    spec = charts(at)[0].proto.spec
+    assert "regression" in spec and "level" in spec
+
+
+def test_alerts_page_shows_state_cause_and_provenance(seeded_db: str) -> None:
+    at = run_page("alerts")
+    page = texts(at.markdown) + texts(at.subheader)
+    assert "Alert 1" in page and "on zcu104-01 only" in page and "confirmed: p50 latency" in page
+    tables = [t.value for t in at.dataframe]
+    assert any("toolchain_version" in set(t.get("field", [])) for t in tables)
     assert "emulated" in texts(at.warning)
 
 
