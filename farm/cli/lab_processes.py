@@ -1,4 +1,5 @@
-"""Commands of `farm lab` (see farm/cli/lab.py): up, down, status of the virtual lab (farm/lab/processes.py)."""
+"""Commands of `farm lab` (see farm/cli/lab.py): up, down, status and set of the virtual lab
+(farm/lab/processes.py)."""
 
 from __future__ import annotations
 
@@ -87,9 +88,15 @@ def status(fmt: str) -> None:
         temp = "-" if r.temp_c is None else f"{r.temp_c:.1f}"
         clock = "-" if r.clock_mhz is None else f"{r.clock_mhz:.0f}"
         power = "-" if r.power_w is None else f"{r.power_w:.2f}"
-        note = ""
+        notes = []
         if r.throttled:
-            note = "THROTTLED"
+            notes.append("THROTTLED")
+        if r.clock_set_mhz is not None:
+            nominal = f"; nominal {r.nominal_clock_mhz:g}" if r.nominal_clock_mhz else ""
+            notes.append(f"clock {r.clock_set_mhz:g} MHz (set{nominal})")
+        if r.ambient_set and r.ambient_c is not None:
+            notes.append(f"ambient {r.ambient_c:g} C (set)")
+        note = ", ".join(notes)
         if r.age_s is not None and r.age_s > 5:
             note = f"{note} stale ({r.age_s:.0f} s old)".strip()
         click.echo(
@@ -99,4 +106,36 @@ def status(fmt: str) -> None:
     click.echo(f"lab file: {processes.lab_file(settings)}")
 
 
-COMMANDS: list[click.Command] = [up, down, status]
+@click.command(name="set")
+@click.argument("board")
+@click.argument("settings", nargs=-1, metavar="[clock_mhz=N] [ambient_c=N]")
+@click.option("--reset", is_flag=True, help="Back to the catalog's clock and ambient temperature.")
+@handle_errors
+def set_(board: str, settings: tuple[str, ...], reset: bool) -> None:
+    """Change a running emulated BOARD, to rehearse an alert without a real regression.
+
+    clock_mhz=N sets its accelerator clock (> 0, at most 1.5 x the catalog's nominal): the next runs on
+    it are slower by the clock-bound part of their time (nominal / N) and draw less dynamic power.
+    ambient_c=N sets the room's temperature (-40 to 85 C): the board warms or cools towards it with its
+    thermal time constant, and may throttle. Runs record both in their provenance. The change holds until
+    --reset or `farm lab down`.
+
+    \b
+    Examples:
+      farm lab set zcu104-1 clock_mhz=150
+      farm lab set pynq-z2-1 ambient_c=60
+      farm lab set zcu104-1 --reset
+    """
+    from farm.lab import processes
+
+    try:
+        values = processes.parse_settings(list(settings))
+        state = processes.set_board(_settings(), board, values, reset=reset)
+    except processes.BadSetting as exc:
+        raise click.BadParameter(str(exc), param_hint="BOARD SETTINGS") from None
+    clock = f"clock {state.clock_mhz:g} MHz" + (" (set)" if state.clock_set_mhz is not None else " (nominal)")
+    what = "reset to the catalog's values" if reset else "set"
+    click.echo(f"{board}: {what}: {clock}, ambient {state.ambient_c:g} C, now {state.temp_c:.1f} C")
+
+
+COMMANDS: list[click.Command] = [up, down, status, set_]

@@ -101,6 +101,10 @@ class BoardStatus:
     power_w: float | None = None
     throttled: bool | None = None
     age_s: float | None = None  # how old the simulator's last update is
+    nominal_clock_mhz: float | None = None  # the catalog's
+    clock_set_mhz: float | None = None  # set by `farm lab set` (None: nominal)
+    ambient_c: float | None = None
+    ambient_set: bool = False  # `farm lab set ... ambient_c=N` (else the catalog's)
 
 
 def lab_dir(settings: Settings) -> Path:

@@ -96,7 +96,10 @@ class WebhookChannel(Channel):
         url = self._target()
         shown = redacted_url(url)
         body = json.dumps(self.payload(n), default=str).encode()
-        request = urllib.request.Request(url, data=body, headers=self._headers(), method="POST")
+        try:
+            request = urllib.request.Request(url, data=body, headers=self._headers(), method="POST")
+        except ValueError:  # never echo it: the URL may be the secret
+            raise DeliveryError(f"{self.name}: the webhook URL is not a valid URL", retryable=False) from None
         try:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
                 response.read(_BODY_SHOWN)
@@ -116,6 +119,8 @@ class WebhookChannel(Channel):
                     f"{self.name}: {shown} did not answer within {self.timeout_s:g} s", retryable=True
                 ) from None
             raise DeliveryError(f"{self.name}: cannot reach {shown}: {_reason(reason)}", retryable) from None
+        except (http.client.InvalidURL, ValueError):  # a control character in it: never echo the URL
+            raise DeliveryError(f"{self.name}: the webhook URL is not a valid URL", retryable=False) from None
         except (OSError, http.client.HTTPException) as exc:  # a reset or a broken answer mid-response
             raise DeliveryError(f"{self.name}: {shown}: {_reason(exc)}", retryable=True) from None
 

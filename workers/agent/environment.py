@@ -168,4 +168,9 @@ def collect(backend=None, loadgen_version=None, emulation=None):
         state = _safe(lambda: emulated_state(emulation["root"]), {}) or {}
         ambient = _safe(lambda: ambient_from(os.path.join(emulation["root"], "emu", "ambient_c")))
         env["ambient_c"] = ambient if ambient is not None else state.get("ambient_c")
+        # the clock an operator set (`farm lab set BOARD clock_mhz=N`) is the board's configured clock, as
+        # a real board reports its DPU's; absent, the farm records the catalog's nominal clock
+        clock_set = _safe(lambda: float(_read(os.path.join(emulation["root"], "emu", "clock_set_mhz"))))
+        if clock_set is not None and clock_set > 0:
+            env["accelerator_clock_mhz"] = clock_set
     return env

@@ -201,7 +201,8 @@ LOADGEN = _table(
 )
 
 #: ``config.emulation`` on an emulated board: its root (sensor files, emu/clock_mhz, emu/load,
-#: emu/board.json) and its time scale (< 1: faster than real time, for tests).
+#: emu/board.json, and emu/clock_set_mhz / emu/ambient_c when `farm lab set` changed them) and its time
+#: scale (< 1: faster than real time, for tests).
 EMULATION = _table(
     Field("root", REQUIRED, _ABSOLUTE_PATH, "where the board simulator keeps the board's files"),
     Field("time_scale", 1.0, _TIME_SCALE, "wall seconds per emulated second", True),

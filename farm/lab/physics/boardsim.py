@@ -7,6 +7,10 @@ backend writes), steps the power model (:mod:`farm.lab.physics.power`) and the f
 throttling (:mod:`farm.lab.physics.thermal`) by the emulated time that passed (``1/time_scale`` x wall time), and
 writes the sensor files (:mod:`farm.lab.physics.sensorfs`), ``R/emu/clock_mhz`` and ``R/emu/state.json``.
 
+The accelerator clock is the catalog's nominal clock, or the number in ``R/emu/clock_set_mhz`` when that
+file exists (``farm lab set BOARD clock_mhz=N``, re-read every step), times the throttle fraction; the
+dynamic power scales with it, and the emulated backend stretches its clock-bound time by nominal / clock.
+
 The board starts at its idle steady state (ambient + r_th x static power). The ambient temperature is the
 catalog's, or ``--ambient-c``, or the number in ``R/emu/ambient_c`` when that file exists (re-read every
 step: a lab can "turn the air conditioning off" while it runs). The sensors show the model plus a small
@@ -29,11 +33,18 @@ import yaml
 
 from farm.inventory import BoardType, Catalog
 from farm.lab.physics.power import board_power_w, clamp_utilisation
-from farm.lab.physics.sensorfs import EMU_DIR, SensorFs, SensorState, read_load
+from farm.lab.physics.sensorfs import (
+    AMBIENT_FILE,
+    CLOCK_SET_FILE,
+    EMU_DIR,
+    SensorFs,
+    SensorState,
+    read_load,
+    read_setting,
+)
 from farm.lab.physics.thermal import clock_fraction, step_temperature, update_throttle
 
 DEFAULT_RATE_HZ = 10.0
-AMBIENT_FILE = "emu/ambient_c"
 POWER_NOISE = 0.003  # relative standard deviation of the power reading
 TEMP_NOISE_C = 0.05  # standard deviation of the temperature reading
 
@@ -85,30 +96,44 @@ class BoardSim:
         self.t_s = 0.0
         self.throttled = False
         self.temp_c = self._ambient() + self.thermal.r_th_c_per_w * self.power.static_w
+        self.clock_set_mhz: float | None = None  # `farm lab set`: re-read each step
 
     def _ambient(self) -> float:
-        try:
-            return float((self.root / AMBIENT_FILE).read_text().strip())
-        except (OSError, ValueError):
-            pass
+        value = read_setting(self.root, AMBIENT_FILE)
+        if value is not None:
+            return value
         return self.thermal.ambient_c if self.ambient_override is None else self.ambient_override
+
+    def _read_clock_set(self) -> None:
+        value = read_setting(self.root, CLOCK_SET_FILE)
+        self.clock_set_mhz = value if value is not None and value > 0 and self.nominal_mhz > 0 else None
 
     @property
     def clock_mhz(self) -> float:
-        return self.nominal_mhz * clock_fraction(self.thermal, self.throttled)
+        base = self.nominal_mhz if self.clock_set_mhz is None else self.clock_set_mhz
+        return base * clock_fraction(self.thermal, self.throttled)
+
+    @property
+    def clock_ratio(self) -> float:
+        """The clock now as a fraction of nominal (set clock and throttling), for the power model."""
+        if self.nominal_mhz <= 0:
+            return clock_fraction(self.thermal, self.throttled)
+        return self.clock_mhz / self.nominal_mhz
 
     def start(self) -> SensorState:
         """Lay the sensor tree out and write the first state."""
         (self.root / EMU_DIR).mkdir(parents=True, exist_ok=True)
         self.sensors.layout()
+        self._read_clock_set()
         return self._publish(0.0, self.power.static_w, self._ambient())
 
     def step(self, wall_dt_s: float, utilisation: float | None = None) -> SensorState:
         """Advance by ``wall_dt_s`` wall seconds (``wall_dt_s / time_scale`` emulated) and write the files."""
         load = clamp_utilisation(read_load(self.root) if utilisation is None else utilisation)
         ambient = self._ambient()
+        self._read_clock_set()
         dt = max(0.0, wall_dt_s) / self.time_scale
-        power = board_power_w(self.power, load, clock_fraction(self.thermal, self.throttled))
+        power = board_power_w(self.power, load, self.clock_ratio)
         self.temp_c = step_temperature(self.thermal, self.temp_c, power, dt, ambient)
         self.t_s += dt
         was = self.throttled
@@ -138,6 +163,7 @@ class BoardSim:
             t_s=self.t_s,
             wall_time=time.time(),
             time_scale=self.time_scale,
+            clock_set_mhz=self.clock_set_mhz,
         )
         self.sensors.write(state)
         return state

@@ -22,6 +22,7 @@ machine's own counter), so they are listed in :attr:`SensorFs.skipped`.
 Every value file is replaced atomically (written to a temporary name in the same folder, then renamed),
 so a reader never sees a half-written number. Besides the sensors, the simulator's state goes to
 ``emu/clock_mhz`` (contract s3) and ``emu/state.json`` (read by the emulated xbutil and ``farm lab status``).
+The simulator reads ``emu/clock_set_mhz`` and ``emu/ambient_c`` (``farm lab set``) when they exist.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ XBUTIL_PATH = "opt/xilinx/xrt/bin/xbutil"
 EMU_DIR = "emu"
 STATE_FILE = "emu/state.json"
 CLOCK_FILE = "emu/clock_mhz"
+#: Operator settings (`farm lab set`), re-read by the simulator every tick; absent: the catalog's values.
+CLOCK_SET_FILE = "emu/clock_set_mhz"
+AMBIENT_FILE = "emu/ambient_c"
 LOAD_FILE = "emu/load"
 BOARD_FILE = "emu/board.json"
 
@@ -70,6 +74,7 @@ class SensorState:
     t_s: float = 0.0  # emulated seconds since the simulator started
     wall_time: float = 0.0  # time.time() of this update
     time_scale: float = 1.0
+    clock_set_mhz: float | None = None  # the accelerator clock set by `farm lab set` (None: nominal)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -229,3 +234,13 @@ def read_load(root: Path | str) -> float:
         return float((Path(root) / LOAD_FILE).read_text().strip() or 0.0)
     except (OSError, ValueError):
         return 0.0
+
+
+def read_setting(root: Path | str, name: str) -> float | None:
+    """An operator setting under the root (:data:`CLOCK_SET_FILE`, :data:`AMBIENT_FILE`); None when absent
+    or not a finite number (the simulator then uses the catalog's value)."""
+    try:
+        value = float((Path(root) / name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None

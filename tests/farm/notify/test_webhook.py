@@ -117,3 +117,12 @@ def test_url_and_headers_come_from_the_environment_at_send_time(
     with pytest.raises(DeliveryError) as caught:
         channel.send(NOTE)
     assert caught.value.retryable is False and "TEST_HOOK_TOKEN" in str(caught.value)
+
+
+def test_an_invalid_url_from_the_environment_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_HOOK_URL", "http://127.0.0.1:1/s3cret path\n")
+    with pytest.raises(DeliveryError) as caught:
+        WebhookChannel("hook", url_env="TEST_HOOK_URL").send(NOTE)
+    assert caught.value.retryable is False and "s3cret" not in str(caught.value)
