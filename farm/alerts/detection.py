@@ -24,7 +24,7 @@ from farm.regressions import check, detect
 #: The recent points the per-run check compares a new run with.
 CHECK_HISTORY = 30
 #: Fewest usable points before the per-run check says anything (fewer: the scan decides later).
-MIN_HISTORY = 5
+MIN_HISTORY = 10  # as farm.regressions.check wants: a robust spread needs about ten points
 #: Points after a change that show the series back at its old level before an alert resolves itself.
 RESOLVE_POINTS = 3
 
