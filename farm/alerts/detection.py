@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from farm import metrics
 from farm.alerts.lifecycle import ACTIVE, Candidate
-from farm.alerts.series import Point, Series, all_series, points, series_of
-from farm.db.models import AlertRow, MetricRow, RunRow, SweepRow
+from farm.alerts.series import Point, Series, all_series, every_series_points, fill, points, recent, series_of
+from farm.db.models import AlertRow, RunRow, SweepRow
 from farm.regressions import check, detect
 
 #: The recent points the per-run check compares a new run with.
@@ -57,11 +57,13 @@ def check_run(s: Session, run_id: int) -> list[Candidate]:
     )
     if probe.unusable:
         return []
+    names = [m.name for m in metrics.watched() if m.name in here]
+    if not names:
+        return []
+    histories = recent(s, series, names, before_run_id=run.id, limit=CHECK_HISTORY)
     out = []
-    for metric in metrics.watched():
-        if metric.name not in here:
-            continue
-        history, skipped = usable(points(s, series, metric.name, before_run_id=run.id, limit=CHECK_HISTORY))
+    for metric in (metrics.get(n) for n in names):
+        history, skipped = usable(histories[metric.name])
         if len(history) < MIN_HISTORY:
             continue
         result = check(
@@ -139,9 +141,14 @@ class SeriesScan:
 
 
 def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
-    """Change points over the series' usable points; the latest, when it is a regression, is a candidate
-    (an older regression that was followed by a recovery is history: the backtest shows it)."""
-    pts, skipped = usable(points(s, series, metric))
+    """Change points over one series' usable points (see :func:`scan_points`)."""
+    return scan_points(series, metric, points(s, series, metric))
+
+
+def scan_points(series: Series, metric: str, all_points: list[Point], s: Session | None = None) -> SeriesScan:
+    """The latest change point, when it is a regression, is a candidate (an older regression followed by a
+    recovery is history: the backtest shows it)."""
+    pts, skipped = usable(all_points)
     found = detect([p.value for p in pts], _higher(metric), **_thresholds(metric)) if len(pts) >= 2 else []
     candidate = None
     if found and found[-1].regression:
@@ -149,6 +156,8 @@ def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
         start = found[-2].index if len(found) > 1 else 0
         after, before = pts[cp.index :], pts[start : cp.index]
         first = pts[cp.index]
+        if s is not None:
+            fill(s, [first])
         candidate = Candidate(
             series=series,
             metric=metric,
@@ -164,8 +173,8 @@ def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
             run_ids=[p.run_id for p in after],
             baseline_run_ids=[p.run_id for p in before],
             details={
-                "before_ci": list(getattr(cp, "before_ci", None) or ()),
-                "after_ci": list(getattr(cp, "after_ci", None) or ()),
+                "before_ci": list(cp.before_ci or ()),
+                "after_ci": list(cp.after_ci or ()),
                 "skipped": dict(skipped),
                 "points": len(pts),
             },
@@ -174,18 +183,15 @@ def scan_series(s: Session, series: Series, metric: str) -> SeriesScan:
 
 
 def scan(s: Session, *, sweep_id: str | None = None) -> list[SeriesScan]:
-    """Every watched metric of every series (those a sweep touched, with ``sweep_id``)."""
+    """Every watched metric of every series (those a sweep touched, with ``sweep_id``): one read of the
+    store per metric, then detection per series."""
+    known = {(x.fingerprint, x.source): x for x in all_series(s, sweep_id=sweep_id)}
+    fingerprints = {fp for fp, _ in known} if sweep_id is not None else None
     out = []
-    for series in all_series(s, sweep_id=sweep_id):
-        names = set(
-            s.scalars(
-                select(MetricRow.name)
-                .join(RunRow, RunRow.id == MetricRow.run_id)
-                .where(RunRow.fingerprint == series.fingerprint, RunRow.source == series.source)
-                .distinct()
-            )
-        )
-        out += [scan_series(s, series, m.name) for m in metrics.watched() if m.name in names]
+    for metric in metrics.watched():
+        for key, pts in every_series_points(s, metric.name, fingerprints=fingerprints).items():
+            if key in known:
+                out.append(scan_points(known[key], metric.name, pts, s))
     return out
 
 

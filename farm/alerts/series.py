@@ -11,7 +11,7 @@ confirmation run; the others are kept and counted, never fed to detection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
@@ -60,20 +60,23 @@ def series_of(run: RunRow, *, per_board: bool = False) -> Series:
 
 @dataclass
 class Point:
+    """One run's value. A bulk read (a scan) leaves ``at``, ``board`` and ``sweep_id`` None: they are read
+    for the few runs an alert names (:func:`fill`)."""
+
     run_id: int
-    at: datetime
+    at: datetime | None
     value: float
-    board: str
-    sweep_id: str
+    board: str | None
+    sweep_id: str | None
     valid: bool | None
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] | None = None
 
     @property
     def unusable(self) -> str | None:
         """Why this run is no baseline (None when it is one)."""
         if self.valid is False:
             return "LoadGen INVALID"
-        for flag in self.flags:
+        for flag in self.flags or ():
             if str(flag).startswith(UNUSABLE_FLAGS):
                 return str(flag).split(":")[0]
         return None
@@ -163,3 +166,119 @@ def all_series(s: Session, *, sweep_id: str | None = None, per_board: bool = Fal
         board = values.pop() if per_board else None
         out.append(Series(*values, board=board))
     return sorted(out, key=lambda x: x.key)
+
+
+def baselines(s: Session, fingerprint: str | None = None) -> dict[tuple[str, str, str], int]:
+    """(fingerprint, source, metric) -> the run a rebaselined series counts from."""
+    query = select(
+        BaselineRow.fingerprint, BaselineRow.source, BaselineRow.metric, func.max(BaselineRow.since_run_id)
+    )
+    if fingerprint is not None:
+        query = query.where(BaselineRow.fingerprint == fingerprint)
+    return {
+        (fp, src, m): since
+        for fp, src, m, since in s.execute(
+            query.group_by(BaselineRow.fingerprint, BaselineRow.source, BaselineRow.metric)
+        )
+    }
+
+
+def _point(row) -> Point:
+    return Point(
+        row.id,
+        row.created_at,
+        float(row.value),
+        row.board_name,
+        row.sweep_id,
+        row.result_valid,
+        list(row.flags or []),
+    )
+
+
+def recent(
+    s: Session, series: Series, names: list[str], *, before_run_id: int, limit: int
+) -> dict[str, list[Point]]:
+    """The last ``limit`` points of each metric before a run, oldest first (the per-run check reads every
+    watched metric of a run at once): the series' last runs first (an index walk), then their metrics."""
+    since = baselines(s, series.fingerprint)
+    runs = (
+        select(RunRow.id)
+        .join(SweepRow, SweepRow.id == RunRow.sweep_id)
+        .where(
+            RunRow.fingerprint == series.fingerprint,
+            RunRow.source == series.source,
+            RunRow.id < before_run_id,
+            SweepRow.purpose != CONFIRMATION,
+        )
+        .order_by(RunRow.id.desc())
+        .limit(2 * limit)  # room for runs that are no baseline (noisy, INVALID) or lack a metric
+    )
+    if series.board:
+        runs = runs.where(RunRow.board_name == series.board)
+    ids = list(s.scalars(runs))
+    query = (
+        select(
+            RunRow.id,
+            RunRow.created_at,
+            RunRow.board_name,
+            RunRow.sweep_id,
+            RunRow.result_valid,
+            RunRow.flags,
+            MetricRow.name,
+            MetricRow.value,
+        )
+        .join(MetricRow, MetricRow.run_id == RunRow.id)
+        .where(RunRow.id.in_(ids), MetricRow.name.in_(names))
+        .order_by(RunRow.id.desc())
+    )
+    out: dict[str, list[Point]] = {n: [] for n in names}
+    for run_id, at, board, sweep_id, valid, flags, name, value in s.execute(query):
+        start = since.get((series.fingerprint, series.source, name))
+        if len(out[name]) < limit and (start is None or run_id >= start):
+            out[name].append(Point(run_id, at, value, board, sweep_id, valid, flags))
+    return {n: pts[::-1] for n, pts in out.items()}
+
+
+def every_series_points(
+    s: Session, metric: str, *, fingerprints: set[str] | None = None
+) -> dict[tuple[str, str], list[Point]]:
+    """(fingerprint, source) -> the metric's points, oldest first, rebaselines applied: one query for
+    every series (a scan of ten thousand series reads the store once per metric, not once per series),
+    with only what detection needs (:func:`fill` adds time, board and sweep where an alert needs them)."""
+    since = baselines(s)
+    query = (
+        select(
+            RunRow.fingerprint, RunRow.source, RunRow.id, RunRow.result_valid, RunRow.flags, MetricRow.value
+        )
+        .join(MetricRow, and_(MetricRow.run_id == RunRow.id, MetricRow.name == metric))
+        .join(SweepRow, SweepRow.id == RunRow.sweep_id)
+        .where(SweepRow.purpose != CONFIRMATION)
+        .order_by(RunRow.fingerprint, RunRow.source, RunRow.id)
+    )
+    if fingerprints is not None:
+        query = query.where(RunRow.fingerprint.in_(sorted(fingerprints)))
+    out: dict[tuple[str, str], list[Point]] = {}
+    key: tuple[str, str] | None = None
+    start = None
+    current: list[Point] = []
+    for fp, source, run_id, valid, flags, value in s.execute(query):
+        if key is None or fp != key[0] or source != key[1]:
+            key = (fp, source)
+            current = out.setdefault(key, [])
+            start = since.get((fp, source, metric))
+        if start is None or run_id >= start:
+            current.append(Point(run_id, None, value, None, None, valid, flags))
+    return out
+
+
+def fill(s: Session, pts: list[Point]) -> None:
+    """Read time, board and sweep for points a bulk read left without them."""
+    missing = {p.run_id: p for p in pts if p.at is None}
+    if not missing:
+        return
+    query = select(RunRow.id, RunRow.created_at, RunRow.board_name, RunRow.sweep_id).where(
+        RunRow.id.in_(list(missing))
+    )
+    for run_id, at, board, sweep_id in s.execute(query):
+        p = missing[run_id]
+        p.at, p.board, p.sweep_id = at, board, sweep_id
