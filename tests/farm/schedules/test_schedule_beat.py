@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -36,7 +38,7 @@ loadgen: {{min_duration_ms: 100, min_query_count: 16}}
 """
 
 
-def _wait(predicate, timeout: float, what: str, log: Path):
+def _wait(predicate: Callable[[], Any], timeout: float, what: str, log: Path) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
