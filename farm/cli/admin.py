@@ -10,7 +10,7 @@ import click
 from farm.cli.common import db_option, handle_errors, require_broker
 from farm.config import load_settings
 from farm.db import migrate
-from farm.db.session import redact
+from farm.db.session import dispose_engines, redact
 from farm.errors import FarmError
 
 
@@ -93,6 +93,10 @@ def worker(
     argv += ["-n", node, "--without-gossip", "--without-mingle"]
     if beat:
         argv += ["--beat", "--schedule", str(_beat_file(settings))]
+        # The embedded beat is a forked process that closes the file descriptors it inherits, and it reads
+        # the schedules table: a SQLite connection left open here would leave it SQLite's per-process state
+        # on closed descriptors ("locking protocol"). None is open when it forks.
+        dispose_engines()
     app.worker_main(argv)
 
 

@@ -18,6 +18,7 @@ from farm.db.models import (
 )
 from farm.queries.common import iso
 from farm.services.stability import summary as stability_summary
+from farm.sweep.labels import as_csv_cell
 
 
 def latest_sweep_id(s: Session) -> str | None:
@@ -101,7 +102,7 @@ def recent_sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
                 "state": w.state,
                 "created_at": iso(w.created_at),
                 "finished_at": iso(w.finished_at),
-                "labels": dict(w.labels or {}),
+                "labels": as_csv_cell(w.labels),  # k=v;k=v: a table cell (the Overview's)
                 "jobs": total,
                 "finished": finished,
                 "progress": finished / total if total else 0.0,
