@@ -128,14 +128,26 @@ def trace(t_s: list[float], values: list[float], *, title: str, y_title: str) ->
 
 
 def history(
-    df: pd.DataFrame, *, title: str, y_title: str, changes: dict[str, Any] | None = None
+    df: pd.DataFrame,
+    *,
+    title: str,
+    y_title: str,
+    changes: dict[str, Any] | None = None,
+    label: str | None = None,
 ) -> alt.Chart:
     """A metric over time; points coloured by source, tooltips with the toolchain and runtime. With
     ``changes`` (farm.queries.alerts.series_changes): each segment's level with its interval, a rule at
-    every change point (red: a regression, green: an improvement) and a triangle at each alert's run."""
+    every change point (red: a regression, green: an improvement) and a triangle at each alert's run.
+    With ``label``: x is that version label's value, in the rows' order (runs without it last)."""
     df = df.assign(created_at=pd.to_datetime(df["created_at"], utc=True, format="ISO8601"))
-    base = alt.Chart(df).encode(
-        x=alt.X("created_at:T", title="run time (UTC)"),
+    if label is not None:
+        df = df.assign(version=[(lb or {}).get(label, "(none)") for lb in df["labels"]])
+        x = alt.X("version:O", title=label, sort=list(dict.fromkeys(df["version"])))
+        changes = None  # change points are found in run order: drawn on the time axis only
+    else:
+        x = alt.X("created_at:T", title="run time (UTC)")
+    base = alt.Chart(df.drop(columns=["labels"], errors="ignore")).encode(
+        x=x,
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         color=alt.Color(
             "source:N", scale=alt.Scale(domain=["measured", "emulated"], range=["#1f77b4", "#ff7f0e"])

@@ -9,6 +9,7 @@ from farm import metrics as catalog
 from farm.dashboard import charts, filters, ui
 from farm.dashboard.data import fetch
 from farm.queries.alerts import series_changes
+from farm.queries.labels import order_by_label
 from farm.queries.runs import TREND_METRICS, fingerprints, selection_options, trend
 
 st.title("Trends")
@@ -56,6 +57,14 @@ else:
 points = fetch(trend, chosen, metric)
 if not points:
     ui.empty(f"No run of this fingerprint reported {metric}: choose another metric.")
+label_keys = sorted({k for p in points for k in (p.get("labels") or {})})
+order = filters.choice(
+    "Order by", "order", ["time", *(f"label:{k}" for k in label_keys)],
+    format_func=lambda o: "run time" if o == "time" else f"version label {o[6:]}",
+)  # fmt: skip
+by_label = order[6:] if order.startswith("label:") else None
+if by_label:
+    points = order_by_label(points, by_label)
 df = pd.DataFrame(points)
 ui.emulated_banner(int((df["source"] == "emulated").sum()))
 label = f"{target} (emulated)" if set(df["source"]) == {"emulated"} else target
@@ -66,6 +75,7 @@ st.altair_chart(
         title=f"{metric}: {model} {precision} b{batch_size} {scenario} on {label}",
         y_title=catalog.title(metric),
         changes=changes,
+        label=by_label,
     )
 )
 if changes["changes"]:
@@ -94,4 +104,5 @@ cols[1].metric(
 cols[2].metric("median", f"{df['value'].median():,.3f}")
 cols[3].metric("fingerprint", chosen[:12])
 df.insert(1, "run", df["run_id"].map(ui.run_link))
+df["labels"] = df["labels"].map(lambda lb: ";".join(f"{k}={v}" for k, v in sorted((lb or {}).items())))
 ui.table(df.iloc[::-1], "trend", column_config={"run": ui.RUN_LINK})

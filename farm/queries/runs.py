@@ -377,6 +377,8 @@ def trend(s: Session, fingerprint: str, metric: str, limit: int = 5000) -> list[
     )
     keys = ("run_id", "created_at", "sweep_id", "source", "board", "value", "toolchain", "runtime")
     rows = [dict(zip(keys, r, strict=True)) for r in s.execute(query)]
+    labels = sweep_labels(s, {r["sweep_id"] for r in rows})
     for r in rows:
         r["created_at"] = iso(r["created_at"])
+        r["labels"] = labels.get(r["sweep_id"], {})  # a history can be read against a version label
     return rows[::-1]

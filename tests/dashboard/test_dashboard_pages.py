@@ -170,6 +170,20 @@ def test_trends_mark_change_points_and_alerts(seeded_db: str) -> None:
     assert "regression" in spec and "level" in spec
 
 
+def test_trends_can_be_read_against_a_version_label(seeded_db: str) -> None:
+    from tests.farm.alerts.history import add_runs
+
+    add_runs(seeded_db, [11.0, 11.1], labels={"toolchain": "vitis-ai-3.10"}, start=10)
+    add_runs(seeded_db, [10.0, 10.1], labels={"toolchain": "vitis-ai-3.5"})  # an older version, run later
+    at = run_page("trends", model="tiny", target="zcu104", metric="latency_ms_p99", order="label:toolchain")
+    spec = charts(at)[0].proto.spec
+    assert spec.index("vitis-ai-3.5") < spec.index("vitis-ai-3.10")  # natural order, not text or time
+    assert (
+        "toolchain=vitis-ai-3.10" in texts([at.dataframe[0]])
+        or "toolchain=vitis-ai-3.10" in at.dataframe[0].value.to_string()
+    )
+
+
 def test_alerts_page_shows_state_cause_and_provenance(seeded_db: str) -> None:
     at = run_page("alerts")
     page = texts(at.markdown) + texts(at.subheader)
