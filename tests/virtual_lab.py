@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import onnx
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +15,7 @@ from farm.config import Settings
 from farm.fleet.transports import close_all
 from farm.lab import processes
 from farm.lab.sshd import SSHD, sshd_available
-from farm.zoo.builder import GraphBuilder
+from farm.zoo.tiny import heavy_model
 
 __all__ = ["heavy_model", "lab"]
 
@@ -42,14 +41,3 @@ def lab(farm_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
     yield up
     close_all()
     processes.down(farm_env)
-
-
-def heavy_model(path: Path) -> Path:
-    """Few layers but many MACs at 224x224, so the DPU (not overheads) sets the latency, yet it quantises
-    in seconds (a zoo network would take a minute)."""
-    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
-    x = b.conv("input", 32, 3, 1, 1, name="c1")
-    x = b.conv(x, 64, 3, 1, 1, name="c2")
-    x = b.conv(x, 64, 3, 1, 1, name="c3")
-    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
-    return path

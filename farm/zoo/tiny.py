@@ -8,6 +8,8 @@ bench/ both build it from here: one implementation.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -37,3 +39,17 @@ def tiny_model(batch: int | str = 1, hw: int = 16, classes: int = 10, seed: int 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def heavy_model(path: Path) -> Path:
+    """Few layers but many MACs at 224x224, so the DPU (and so its clock) sets the emulated latency, yet it
+    quantises in seconds (a zoo network would take a minute): the model of clock and thermal rehearsals
+    (tests and bench/alerts_rehearsal.py)."""
+    from farm.zoo.builder import GraphBuilder
+
+    b = GraphBuilder(seed=7, batch_size=1, input_shape=(3, 224, 224))
+    x = b.conv("input", 32, 3, 1, 1, name="c1")
+    x = b.conv(x, 64, 3, 1, 1, name="c2")
+    x = b.conv(x, 64, 3, 1, 1, name="c3")
+    onnx.save(b.finish(b.classifier(x, 10), 10, "heavy", "1"), path)
+    return path
