@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm import metrics
 from farm.alerts.lifecycle import ACTIVE, Candidate
 from farm.alerts.series import Point, Series, all_series, every_series_points, fill, points, recent, series_of
-from farm.db.models import AlertRow, RunRow, SweepRow
+from farm.db.models import AlertRow, RunRow
 from farm.regressions import check, detect
 
 #: The recent points the per-run check compares a new run with.
@@ -121,11 +120,13 @@ def invalid_run(s: Session, run_id: int) -> Candidate | None:
 
 
 def _headline_metric(run: RunRow) -> str:
+    """The metric an INVALID alert is filed under: the scenario's headline (the contract's rule; the
+    default MultiStream percentile), else the first watched metric the run stored."""
     names = {m.name for m in run.metrics}
-    for name in (metrics.headline(run.scenario) if run.scenario != "MultiStream" else "latency_ms_p99",):
-        if name in names:
-            return name
-    return next((m.name for m in metrics.watched() if m.name in names), "latency_ms_p99")
+    headline = metrics.headline(run.scenario)
+    if headline in names:
+        return headline
+    return next((m.name for m in metrics.watched() if m.name in names), headline)
 
 
 @dataclass
@@ -247,7 +248,3 @@ def backtest(s: Session) -> list[dict[str, Any]]:
 
 def _week(at: datetime) -> tuple[int, int, int]:
     return tuple(at.isocalendar())  # type: ignore[return-value]
-
-
-def sweep_purpose(s: Session, sweep_id: str) -> str:
-    return s.scalar(select(SweepRow.purpose).where(SweepRow.id == sweep_id)) or "sweep"

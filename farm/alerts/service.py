@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from farm.alerts import confirm, delivery, detection
-from farm.alerts.lifecycle import ACTIVE, Candidate, move, record
+from farm.alerts.lifecycle import Candidate, move, record
 from farm.alerts.series import CONFIRMATION
 from farm.config import Settings
 from farm.db.models import AlertRow, RunRow, SweepRow
@@ -141,6 +141,3 @@ def _deliver(settings: Settings, out: Pass) -> None:
         return
     for k, v in counts.items():
         out.delivered[k] = out.delivered.get(k, 0) + v
-
-
-__all__ = ["ACTIVE", "Pass", "after_run", "resolve", "scan", "tick"]
