@@ -91,7 +91,7 @@ def test_beat_entries_come_from_the_database(
     settings = load_settings()
     add_schedule(settings, write_sweep(tmp_path, ZOO), "0 2 * * *")
     beat = DatabaseScheduler(app=app)
-    assert set(beat.schedule) == {"farm-reconcile", ENTRY_PREFIX + "nightly"}  # the reconciler stays
+    assert set(beat.schedule) == {"farm-reconcile", "farm-alerts", ENTRY_PREFIX + "nightly"}  # the app's stay
     entry = beat.schedule[ENTRY_PREFIX + "nightly"]
     assert (entry.task, entry.args, entry.options["queue"]) == (SCHEDULE_TASK, ("nightly",), CONTROL_QUEUE)
     assert entry.is_due()[0] is False  # just added: its first slot is ahead
@@ -100,7 +100,12 @@ def test_beat_entries_come_from_the_database(
     other = write_sweep(tmp_path, ZOO.replace("nightly", "hourly"), "hourly.yaml")
     add_schedule(settings, other, "0 * * * *")  # added while beat runs: there at its next refresh
     beat.refresh()
-    assert set(beat.schedule) == {"farm-reconcile", ENTRY_PREFIX + "nightly", ENTRY_PREFIX + "hourly"}
+    assert set(beat.schedule) == {
+        "farm-reconcile",
+        "farm-alerts",
+        ENTRY_PREFIX + "nightly",
+        ENTRY_PREFIX + "hourly",
+    }
 
     with session_scope(settings.db_url) as s:  # beat was off: the last slot submitted is three nights old
         s.execute(update(ScheduleRow).values(last_slot_at=datetime.now(UTC) - timedelta(days=3)))
