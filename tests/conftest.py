@@ -20,7 +20,11 @@ from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
 from farm.zoo.tiny import tiny_model  # one implementation, shared with bench/ and .ci/wheel-check
 
-pytest_plugins = ["tests.sshd", "tests.virtual_lab", "tests.farm.notify.http_server"]  # sshd hosts, the lab, a webhook server
+pytest_plugins = [
+    "tests.sshd",
+    "tests.virtual_lab",
+    "tests.farm.notify.http_server",
+]  # sshd hosts, the lab, a webhook server
 
 PG_ADMIN_URL = os.environ.get("FARM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -9,11 +9,9 @@ never become a baseline. A daily cap per series bounds the cost.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import Counter
 from datetime import timedelta
-from itertools import combinations
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,61 +27,13 @@ from farm.db.models import AlertRow, JobRow, MetricRow, RunRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.inventory import Inventory
 from farm.queues import Publish
+from farm.regressions import mann_whitney_p
 from farm.scheduler import runs as publish_runs
 from farm.services.sweeps import TERMINAL
 
 REPEATS = 3  # runs of each artifact
 ALPHA = 0.05  # the rank test's level (3 vs 3 can reach 0.05 exactly: all B worse than all A)
 DAILY_CAP = 4  # confirmation sweeps per series in 24 h
-
-
-def mann_whitney_p(worse: list[float], ref: list[float], higher_is_better: bool) -> float:
-    """One-sided p-value that ``worse`` is worse than ``ref`` (exact for small samples, the normal
-    approximation with tie correction beyond): no scipy needed."""
-    if not worse or not ref:
-        return 1.0
-    sign = -1.0 if higher_is_better else 1.0  # "worse" = larger after the sign
-    a, b = [sign * x for x in worse], [sign * x for x in ref]
-    u = sum((x > y) + 0.5 * (x == y) for x in a for y in b)
-    n, m = len(a), len(b)
-    if math.comb(n + m, n) <= 20000:  # exact: U over every split of the pooled values
-        pooled = a + b
-        count = total = 0
-        for idx in combinations(range(n + m), n):
-            chosen = set(idx)
-            ua = sum(
-                (pooled[i] > pooled[j]) + 0.5 * (pooled[i] == pooled[j])
-                for i in chosen
-                for j in range(n + m)
-                if j not in chosen
-            )
-            total += 1
-            count += ua >= u - 1e-9
-        return count / total
-    ranks = _ranks(a + b)
-    ties = Counter(a + b)
-    tie_term = sum(t**3 - t for t in ties.values()) / ((n + m) * (n + m - 1))
-    sigma = math.sqrt(n * m / 12 * ((n + m + 1) - tie_term))
-    ra = sum(ranks[:n])
-    u_a = ra - n * (n + 1) / 2
-    if sigma == 0:
-        return 1.0
-    z = (u_a - n * m / 2 - 0.5) / sigma
-    return 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def _ranks(values: list[float]) -> list[float]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
 
 
 def _median(values: list[float]) -> float:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm import metrics
 from farm.alerts.lifecycle import ACTIVE, Candidate
 from farm.alerts.series import Point, Series, all_series, every_series_points, fill, points, recent, series_of
-from farm.db.models import AlertRow, RunRow
-from farm.regressions import check, detect
+from farm.db.models import AlertRow, MetricRow, RunRow
+from farm.regressions import check, detect, mann_whitney_p
 
 #: The recent points the per-run check compares a new run with.
 CHECK_HISTORY = 30
@@ -26,6 +27,8 @@ CHECK_HISTORY = 30
 MIN_HISTORY = 10  # as farm.regressions.check wants: a robust spread needs about ten points
 #: Points after a change that show the series back at its old level before an alert resolves itself.
 RESOLVE_POINTS = 3
+RECOVERED = 0.9  # share of the change undone that resolves an alert whatever is left
+RESOLVE_ALPHA = 0.05
 
 
 def _thresholds(metric: str) -> dict[str, float]:
@@ -197,8 +200,11 @@ def scan(s: Session, *, sweep_id: str | None = None) -> list[SeriesScan]:
 
 
 def back_to_normal(s: Session, alert: AlertRow) -> str | None:
-    """Why an active alert's series is back at its old level (None while it is not): the median of its
-    last usable points after the change is no longer a regression by the metric's minimum change."""
+    """Why an active alert's series is back at its old level (None while it is not), from the median of
+    its last usable points after the change: no longer a regression by the metric's minimum change; or
+    90 % of the change undone (what is left is the room's noise, e.g. a board still warm); or half of it
+    undone and those points not worse than the baseline runs by a rank test (a noisy metric such as
+    energy, whose three points cannot show a level to within its minimum change)."""
     if alert.kind != "regression" or alert.before is None or alert.state not in ACTIVE:
         return None
     series = Series(
@@ -206,14 +212,29 @@ def back_to_normal(s: Session, alert: AlertRow) -> str | None:
         alert.target,
     )  # fmt: skip
     later, _ = usable(points(s, series, alert.metric, from_run_id=alert.change_run_id + 1, rebaselined=False))
-    recent = later[-RESOLVE_POINTS:]
+    recent = [p.value for p in later[-RESOLVE_POINTS:]]
     if len(recent) < RESOLVE_POINTS:
         return None
-    values = sorted(p.value for p in recent)
-    level = values[len(values) // 2]
-    if metrics.worse_beyond_min_change(alert.metric, alert.before, level):
-        return None
-    return f"back to {level:.4g} over the last {len(recent)} runs (was {alert.before:.4g} before the change)"
+    level = sorted(recent)[len(recent) // 2]
+    said = f"back to {level:.4g} over the last {len(recent)} runs (was {alert.before:.4g} before the change)"
+    if not metrics.worse_beyond_min_change(alert.metric, alert.before, level):
+        return said
+    moved = (alert.after or alert.before) - alert.before
+    undone = (alert.after - level) / moved if moved and alert.after is not None else 0.0
+    if undone >= RECOVERED:
+        return f"{said}: {undone:.0%} of the change undone"
+    baseline = list(
+        s.scalars(
+            select(MetricRow.value).where(
+                MetricRow.run_id.in_(alert.baseline_run_ids or []), MetricRow.name == alert.metric
+            )
+        )
+    )
+    if undone >= 0.5 and len(baseline) >= RESOLVE_POINTS:
+        p = mann_whitney_p(recent, baseline, _higher(alert.metric))
+        if p > RESOLVE_ALPHA:
+            return f"{said}: not worse than the {len(baseline)} baseline runs (rank test p={p:.2g})"
+    return None
 
 
 def backtest(s: Session) -> list[dict[str, Any]]:

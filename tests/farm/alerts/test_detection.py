@@ -301,3 +301,37 @@ def test_backtest_reports_each_regression_with_its_week(farm_env) -> None:
         rows = [r for r in detection.backtest(s) if r["metric"] == "latency_ms_p99"]
     assert len(rows) == 1  # the fix is an improvement: not an alert
     assert rows[0]["week"] == "2026-W46" and rows[0]["change_pct"] > 15
+
+
+def _open_alert(db: str, before: list[float], after: list[float]) -> int:
+    add_runs(db, before)
+    add_runs(db, after, start=len(before))
+    with session_scope(db) as s:
+        c = detection.scan_series(s, SERIES, "latency_ms_p99").candidate
+    alert_id = lifecycle.record(db, c, "g")
+    with session_scope(db) as s:
+        lifecycle.move(s, s.get(AlertRow, alert_id), "open", "test")
+    return alert_id
+
+
+def test_a_change_mostly_undone_resolves_though_a_little_is_left(farm_env) -> None:
+    """+100 %, then back to +20 % (80 % undone: still open), then to +8 %: over p99's 5 % minimum, but
+    92 % of the change is undone."""
+    db = farm_env.db_url
+    alert_id = _open_alert(db, noisy(10.0, 20, 20, cv=0.002), noisy(20.0, 8, 21, cv=0.002))
+    add_runs(db, [12.0, 12.0, 12.0], start=28)
+    assert service.resolve(farm_env) == []
+    add_runs(db, [10.8, 10.8, 10.8], start=31)
+    assert service.resolve(farm_env) == [alert_id]
+    with session_scope(db) as s:
+        assert "of the change undone" in s.get(AlertRow, alert_id).reason
+
+
+def test_a_noisy_metric_back_within_its_noise_resolves_by_rank_test(farm_env) -> None:
+    """10 % CV: three points 8 % above the old median are not worse than the baseline runs."""
+    db = farm_env.db_url
+    alert_id = _open_alert(db, noisy(10.0, 20, 22, cv=0.10), noisy(16.0, 10, 23, cv=0.02))
+    add_runs(db, [10.8, 9.9, 10.8], start=30)
+    assert service.resolve(farm_env) == [alert_id]
+    with session_scope(db) as s:
+        assert "rank test" in s.get(AlertRow, alert_id).reason
