@@ -4,7 +4,7 @@ Open alerts are grouped into one notification per group (one sweep, or one prove
 sent once none of its alerts is still being confirmed (or after :data:`GROUP_WAIT`). Each row is sent by
 whoever claims it first (a conditional UPDATE), retried with exponential backoff on a retryable failure
 and recorded (attempts, last error, receipt): an alert is never lost because a channel was down. A
-resolved alert that was notified gets its own "resolved" notification.
+group's notified alerts that resolve get one "resolved" notification.
 """
 
 from __future__ import annotations
@@ -76,13 +76,15 @@ def flush(db_url: str, now: datetime | None = None) -> int:
     """Queue a delivery per channel for every group that is ready; returns how many rows it added."""
     now = now or utcnow()
     with session_scope(db_url) as s:
-        queued: set[int] = set()
-        for ids in s.scalars(select(AlertDeliveryRow.alert_ids)):
-            queued.update(ids)
-        keys = set(s.scalars(select(AlertDeliveryRow.group_key)))
+        queued: set[int] = set()  # alerts someone was told about
+        told_resolved: set[int] = set()  # ... and told that they resolved
+        for key, ids in s.execute(select(AlertDeliveryRow.group_key, AlertDeliveryRow.alert_ids)):
+            (told_resolved if key.startswith("resolved:") else queued).update(ids)
         rows = list(
             s.scalars(
-                select(AlertRow).where(AlertRow.state.in_(("open", "resolved", "detected", "confirming")))
+                select(AlertRow).where(
+                    AlertRow.state.in_(("open", "acknowledged", "resolved", "detected", "confirming"))
+                )
             )
         )
     groups: dict[str, list[AlertRow]] = {}
@@ -96,9 +98,13 @@ def flush(db_url: str, now: datetime | None = None) -> int:
             oldest = min(_aware(a.updated_at) for a in new)
             if not pending or now - oldest >= GROUP_WAIT:
                 todo.append((f"{key}#{min(a.id for a in new)}", sorted(a.id for a in new)))
-        for a in members:  # a notified alert that resolved itself: say so
-            if a.state == "resolved" and a.id in queued and f"resolved:{a.id}" not in keys:
-                todo.append((f"resolved:{a.id}", [a.id]))
+        # notified alerts that resolved: one notice per group, once all of it resolved (or after the wait)
+        back = [a for a in members if a.state == "resolved" and a.id in queued and a.id not in told_resolved]
+        if back:
+            still = [a for a in members if a.state in ("open", "acknowledged") and a.id in queued]
+            oldest = min(_aware(a.resolved_at or a.updated_at) for a in back)
+            if not still or now - oldest >= GROUP_WAIT:
+                todo.append((f"resolved:{key}#{min(a.id for a in back)}", sorted(a.id for a in back)))
     if not todo:
         return 0
     channels = _channels()
@@ -142,8 +148,8 @@ def _notification(db_url: str, row_key: str, alert_ids: list[int]) -> Any:
     n = len(alerts)
     plural = "s" if n != 1 else ""
     if row_key.startswith("resolved:"):
-        title = f"resolved: alert {alert_ids[0]}"
-        text = alerts[0]["reason"] if alerts else ""
+        title = f"resolved: alert {alert_ids[0]}" if n == 1 else f"resolved: {n} alerts"
+        text = "; ".join(f"alert {a['id']}: {a['reason']}" for a in alerts)
     else:
         confirmed = sum(bool(a["confirmed"]) for a in alerts)
         title = f"{n} regression{plural}" + (" confirmed" if confirmed == n else "")
