@@ -223,13 +223,15 @@ def _verdict(s: Session, sweep_id: str, alert: AlertRow) -> dict[str, Any]:
     b_values, b_runs, b_valid = _arm_values(s, sweep_id, "B", alert.metric)
     a_values, a_runs, _ = _arm_values(s, sweep_id, "A", alert.metric)
     runs = b_runs + a_runs
+    boards = sorted(set(s.scalars(select(RunRow.board_name).where(RunRow.id.in_(runs)))))
     if alert.kind == "invalid":
         invalid = sum(ok is False for ok in b_valid)
         confirmed = invalid * 2 > len(b_valid) > 0
         return {
             "confirmed": confirmed,
             "run_ids": runs,
-            "summary": f"{invalid} of {len(b_valid)} re-runs INVALID",
+            "boards": boards,
+            "summary": f"{invalid} of {len(b_valid)} re-runs INVALID on {', '.join(boards)}",
         }
     if len(b_values) < 2:
         return {
@@ -246,13 +248,15 @@ def _verdict(s: Session, sweep_id: str, alert: AlertRow) -> dict[str, Any]:
     confirmed = p <= ALPHA and big
     label = metrics.label(alert.metric)
     summary = (
-        f"{'confirmed' if confirmed else 'refuted'}: {label} {level:.4g} in {len(b_values)} re-runs vs "
+        f"{'confirmed' if confirmed else 'refuted'}: {label} {level:.4g} in {len(b_values)} re-runs "
+        f"on {', '.join(boards)} vs "
         f"{ref_level:.4g} in {against} ({len(ref)}), rank test p={p:.3g}"
         + ("" if big else ", below the metric's minimum change")
     )
     return {
         "confirmed": confirmed,
         "run_ids": runs,
+        "boards": boards,
         "p_value": p,
         "after": level,
         "reference": ref_level,
