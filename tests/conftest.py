@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -154,6 +155,30 @@ def write_sweep(directory: Path, body: str, name: str = "sweep.yaml") -> Path:
     path = directory / name
     path.write_text(body)
     return path
+
+
+#: The quickest CPU sweep (one fp32 SingleStream run of the tiny model): a format template ({onnx}).
+QUICK_CPU_SWEEP = """\
+name: tiny
+models:
+  - name: tiny
+    onnx: {onnx}
+precisions: [fp32]
+targets: [cpu]
+scenarios: [SingleStream]
+loadgen: {{min_duration_ms: 100, min_query_count: 16}}
+"""
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    """Stop a process started with start_new_session=True, and everything it started: SIGTERM to its
+    group, SIGKILL after ``timeout_s``."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 TINY_SWEEP = """\

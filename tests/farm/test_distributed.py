@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 
 from farm.db.models import RunRow
 from farm.db.session import session_scope
-from tests.conftest import TINY_SWEEP, write_sweep
+from tests.conftest import TINY_SWEEP, stop_group, write_sweep
 
 pytestmark = pytest.mark.redis
 
@@ -56,12 +55,7 @@ def cluster(tmp_path: Path, redis_url: str, farm_env) -> Iterator[dict]:
         start_new_session=True,
     )
     yield {"env": env, "worker": worker, "log": tmp_path / "worker.log"}
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    stop_group(worker)
     log.close()
 
 

@@ -30,7 +30,7 @@ from farm.services.run import run_run_job
 from farm.services.submit import submit_sweep, wait_for
 from farm.services.sweeps import create_sweep
 from farm.sweep.load import load_sweep
-from tests.conftest import TINY_SWEEP, write_sweep
+from tests.conftest import TINY_SWEEP, stop_group, write_sweep
 
 SLOW_SWEEP = """\
 name: slow
@@ -347,11 +347,7 @@ def test_a_sweep_submitted_while_messages_are_lost_finishes_through_the_reconcil
         )  # fmt: skip
         assert json.loads(status.stdout)["stale"] == []
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_group(worker)
         log.close()
 
 

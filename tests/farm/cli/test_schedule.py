@@ -12,19 +12,9 @@ from sqlalchemy import select
 from farm.cli.main import cli
 from farm.db.models import SweepRow
 from farm.db.session import session_scope
-from tests.conftest import write_sweep
+from tests.conftest import QUICK_CPU_SWEEP, write_sweep
 
-TINY = """\
-name: tiny
-models:
-  - name: tiny
-    onnx: {onnx}
-precisions: [fp32]
-targets: [cpu]
-scenarios: [SingleStream]
-loadgen: {{min_duration_ms: 100, min_query_count: 16}}
-labels: {{model_rev: 3f2a1c}}
-"""
+TINY = QUICK_CPU_SWEEP + "labels: {{model_rev: 3f2a1c}}\n"
 
 
 def farm(*args: str) -> tuple[int, str]:

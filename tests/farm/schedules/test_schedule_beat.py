@@ -5,7 +5,6 @@ fired twice more through the broker submits nothing."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,20 +21,11 @@ from farm.db.models import ScheduleRow, SweepRow
 from farm.db.session import session_scope
 from farm.queues import CONTROL_QUEUE, SCHEDULE_TASK
 from farm.schedules.store import add_schedule
-from tests.conftest import write_sweep
+from tests.conftest import QUICK_CPU_SWEEP, stop_group, write_sweep
 
 pytestmark = pytest.mark.redis
 
-TINY = """\
-name: tiny
-models:
-  - name: tiny
-    onnx: {onnx}
-precisions: [fp32]
-targets: [cpu]
-scenarios: [SingleStream]
-loadgen: {{min_duration_ms: 100, min_query_count: 16}}
-"""
+TINY = QUICK_CPU_SWEEP
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str, log: Path) -> Any:
@@ -97,10 +87,5 @@ def test_beat_fires_a_missed_slot_once(tmp_path: Path, farm_env, tiny_onnx: Path
         assert len(_sweeps(farm_env.db_url)) == 1
         assert "Scheduler: Sending due task farm-schedule:tiny" in log_path.read_text()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop_group(worker)
         log.close()

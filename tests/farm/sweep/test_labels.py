@@ -14,24 +14,11 @@ from click.testing import CliRunner
 from farm.cli.main import cli
 from farm.queries.labels import natural_key, order_by_label
 from farm.sinks.base import load_stored_run
-from tests.conftest import write_sweep
+from tests.conftest import QUICK_CPU_SWEEP, write_sweep
 
 ZOO = "name: ok\nmodels: [resnet18]\nprecisions: [fp32]\ntargets: [cpu]\n"
 
-TINY = """\
-name: tiny
-models:
-  - name: tiny
-    onnx: {onnx}
-precisions: [fp32]
-targets: [cpu]
-scenarios: [SingleStream]
-loadgen: {{min_duration_ms: 100, min_query_count: 16}}
-labels:
-  model_rev: 3f2a1c
-  toolchain: 3.5
-  nightly: true
-"""
+TINY = QUICK_CPU_SWEEP + "labels:\n  model_rev: 3f2a1c\n  toolchain: 3.5\n  nightly: true\n"
 
 
 @pytest.mark.parametrize(
