@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from farm.db.models import AlertDeliveryRow, AlertRow, utcnow
+from farm.db.models import AlertDeliveryRow, AlertRow, SweepRow, utcnow
 from farm.db.session import session_scope
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,16 @@ def alert_dict(a: AlertRow) -> dict[str, Any]:
         "updated_at": _aware(a.updated_at).isoformat(),
         "resolved_at": _aware(a.resolved_at).isoformat() if a.resolved_at else None,
     }
+
+
+def alert_docs(s: Any, rows: list[AlertRow]) -> list[dict[str, Any]]:
+    """Alerts as JSON with their sweep's version labels (what the CLI, the dashboard and notifications
+    show)."""
+    ids = sorted({a.sweep_id for a in rows if a.sweep_id})
+    labels = (
+        dict(s.execute(select(SweepRow.id, SweepRow.labels).where(SweepRow.id.in_(ids))).all()) if ids else {}
+    )
+    return [{**alert_dict(a), "labels": dict(labels.get(a.sweep_id) or {})} for a in rows]
 
 
 def _channels() -> list[Any]:
@@ -141,10 +151,9 @@ def _notification(db_url: str, row_key: str, alert_ids: list[int]) -> Any:
     from farm.notify import Notification
 
     with session_scope(db_url) as s:
-        alerts = [
-            alert_dict(a)
-            for a in s.scalars(select(AlertRow).where(AlertRow.id.in_(alert_ids)).order_by(AlertRow.id))
-        ]
+        alerts = alert_docs(
+            s, list(s.scalars(select(AlertRow).where(AlertRow.id.in_(alert_ids)).order_by(AlertRow.id)))
+        )
     n = len(alerts)
     plural = "s" if n != 1 else ""
     if row_key.startswith("resolved:"):

@@ -61,6 +61,8 @@ def alert_line(alert: dict[str, Any]) -> str:
         what = f"{what} on {alert['target']}".strip()
     if alert.get("board") and alert.get("board") != alert.get("target"):
         what = f"{what} ({alert['board']})".strip()
+    if alert.get("source") == "emulated":  # emulated figures say so everywhere
+        what = f"{what} (emulated)".strip()
     state = alert.get("state")
     if state not in _QUIET_STATES:
         what = f"[{state}] {what}".strip()

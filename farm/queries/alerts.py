@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm import metrics
-from farm.alerts.delivery import alert_dict
+from farm.alerts.delivery import alert_dict, alert_docs
 from farm.alerts.detection import usable
 from farm.alerts.series import Series, points
 from farm.db.models import AlertDeliveryRow, AlertEventRow, AlertRow, RunRow
@@ -20,14 +20,14 @@ def alerts(s: Session, *, state: str | None = None, limit: int = 500) -> list[di
     query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
     if state:
         query = query.where(AlertRow.state == state)
-    return [alert_dict(a) for a in s.scalars(query)]
+    return alert_docs(s, list(s.scalars(query)))
 
 
 def alert_detail(s: Session, alert_id: int) -> dict[str, Any] | None:
     a = s.get(AlertRow, alert_id)
     if a is None:
         return None
-    doc = alert_dict(a)
+    (doc,) = alert_docs(s, [a])
     doc["details"] = a.details or {}
     doc["cause_detail"] = a.cause or {}
     doc["history"] = [

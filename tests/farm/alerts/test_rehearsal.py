@@ -95,7 +95,8 @@ def test_a_clock_cut_is_confirmed_delivered_and_resolves(
     # one notification for the sweep's alerts, on the real webhook
     (first,) = [json.loads(body) for _, _, body in server.received]
     assert "confirmed" in first["title"] and {a["id"] for a in first["alerts"]} == {a["id"] for a in opened}
-    assert "p50 latency" in first["text"]
+    assert "p50 latency" in first["text"] and "(emulated)" in first["text"]  # emulated says so everywhere
+    assert p50["labels"] == {"night": "slow.yaml"}  # the sweep's version labels travel with the alert
 
     result = CliRunner().invoke(cli, ["alerts", "check", "--sweep", slow])
     assert result.exit_code == 1 and "confirmed regression" in result.output
