@@ -79,6 +79,20 @@ class ThermalModel(Strict):
     hysteresis_c: float = Field(default=3.0, ge=0)
 
 
+class Price(Strict):
+    """What a board of the type costs to buy and keep idle, for procurement (docs/procurement.md): the
+    figure, where it came from and when, whether it is a placeholder, and what it needs beside it."""
+
+    list_usd: float = Field(ge=0)
+    source: str = ""  # where the number came from ("seed design", a quote, a vendor page)
+    date: str = ""  # when ("2026-11"); quoted in YAML so it stays text
+    placeholder: bool = True  # no source worth quoting: outputs say a placeholder was used
+    host_share_usd: float = Field(default=0.0, ge=0)  # the share of a host machine a card needs (PCIe cards)
+    host_share_w: float = Field(default=0.0, ge=0)  # that host share's power draw
+    host_share_placeholder: bool = False
+    idle_w: float | None = Field(default=None, ge=0)  # default: the power model's static_w
+
+
 class Emulation(Strict):
     """How the virtual lab drives this type: its own toolchain (plan + timing) and the emulated backend."""
 
@@ -99,10 +113,25 @@ class BoardType(Strict):
     power: PowerModel | None = None
     thermal: ThermalModel | None = None
     sensors: list[str] = []
-    list_price_usd: float | None = Field(default=None, ge=0)
+    list_price_usd: float | None = Field(default=None, ge=0)  # kept for older files; price: wins
+    price: Price | None = None
     tdp_w: float | None = Field(default=None, gt=0)
     notes: str = ""
     emulation: Emulation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_fills_list_price(cls, data: object) -> object:
+        """``list_price_usd`` stays readable: a ``price:`` block sets it; both given must agree."""
+        if isinstance(data, dict) and isinstance(data.get("price"), dict):
+            usd = data["price"].get("list_usd")
+            if isinstance(usd, int | float) and not isinstance(usd, bool):
+                given = data.get("list_price_usd")
+                if given is None:
+                    data = {**data, "list_price_usd": usd}
+                elif isinstance(given, int | float) and float(given) != float(usd):
+                    raise ValueError(f"list_price_usd {given} and price.list_usd {usd} disagree: keep one")
+        return data
 
     def emulated(self) -> BoardType:
         """This type as the virtual lab drives it (emulation toolchain and backend, source emulated)."""

@@ -37,6 +37,7 @@ COMMANDS = {
     "alerts": "farm.cli.alerts:alerts",
     "datasets": "farm.cli.datasets:datasets",
     "schedule": "farm.cli.schedule:schedule",
+    "procure": "farm.cli.procure:procure",
 }
 
 
