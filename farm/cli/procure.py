@@ -46,7 +46,11 @@ def _decide(kw: dict[str, Any], mix: bool = False) -> Any:
 
     if not kw["model"]:
         raise click.UsageError("Missing option '--model'.")
-    boards = None if kw["boards"].strip() in ("", "all") else [b.strip() for b in kw["boards"].split(",") if b.strip()]
+    boards = (
+        None
+        if kw["boards"].strip() in ("", "all")
+        else [b.strip() for b in kw["boards"].split(",") if b.strip()]
+    )
     w = workload(
         kw["model"], precisions=kw["precisions"] or None, p99_ms=kw["p99_ms"], qps=kw["qps"],
         offline_ips=kw["offline_ips"], latency_ms=kw["latency_ms"], streams=kw["streams"], batch_size=kw["batch"],
@@ -75,8 +79,15 @@ def _emit(text: str, out: Path | None) -> None:
 
 @click.group(invoke_without_command=True)
 @_workload_options
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write here (html: needed or stdout).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write here (html: needed or stdout).",
+)
 @click.option("--mix", is_flag=True, help="Also the cheapest mix of two board types.")
 @click.pass_context
 @handle_errors
@@ -127,6 +138,8 @@ def sensitivity_cmd(vary: str, values: str | None, fmt: str, **kw: Any) -> None:
         raise SystemExit(EXIT_BAD_INPUT)
     result = sensitivity(decision, vary, grid)
     if fmt == "json":
-        click.echo(json.dumps({"assumptions": decision.assumptions, **result.to_json()}, indent=2, default=str))
+        click.echo(
+            json.dumps({"assumptions": decision.assumptions, **result.to_json()}, indent=2, default=str)
+        )
     else:
         click.echo(sensitivity_text(result))

@@ -78,11 +78,15 @@ def server_capacity(probes: list[dict[str, float | None]], bound_ms: float) -> B
     lo = max(good, key=lambda p: p["qps"])
     above = [p for p in probes if p["qps"] > lo["qps"]]
     if not above:
-        return Bracket(lo["qps"], lo["qps"], lo["qps"], "no probe above the highest that met the bound: not extrapolated")
+        return Bracket(
+            lo["qps"], lo["qps"], lo["qps"], "no probe above the highest that met the bound: not extrapolated"
+        )
     hi = min(above, key=lambda p: p["qps"])
     if hi["p99_ms"] is None or hi["p99_ms"] <= bound_ms or lo["p99_ms"] is None:
         # failed on its offered load (saturated) or has no p99: nothing to interpolate on
-        return Bracket(lo["qps"], lo["qps"], hi["qps"], "the probe above failed on offered load: not interpolated")
+        return Bracket(
+            lo["qps"], lo["qps"], hi["qps"], "the probe above failed on offered load: not interpolated"
+        )
     p1, p2 = float(lo["p99_ms"]), float(hi["p99_ms"])
     point = lo["qps"] + (bound_ms - p1) * (hi["qps"] - lo["qps"]) / (p2 - p1)
     return Bracket(point, lo["qps"], hi["qps"], "interpolated between probes")

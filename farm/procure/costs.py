@@ -105,7 +105,9 @@ def from_catalog(board_types: dict[str, Any]) -> Costs:
         boards[name] = BoardCost(
             board_type=name,
             list_usd=price.list_usd if price else bt.list_price_usd,
-            source=(price.source if price else "catalog list_price_usd" if bt.list_price_usd is not None else ""),
+            source=(
+                price.source if price else "catalog list_price_usd" if bt.list_price_usd is not None else ""
+            ),
             date=price.date if price else "",
             placeholder=price.placeholder if price else True,
             host_share_usd=price.host_share_usd if price else 0.0,

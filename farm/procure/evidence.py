@@ -142,12 +142,16 @@ def gather(s: Session, w: Workload, board_types: list[str]) -> dict[tuple[str, s
         server = [i for i in chunk if chosen[i].scenario == "Server"]
         if server:
             for run_id, env in s.execute(
-                select(ProvenanceRow.run_id, ProvenanceRow.environment).where(ProvenanceRow.run_id.in_(server))
+                select(ProvenanceRow.run_id, ProvenanceRow.environment).where(
+                    ProvenanceRow.run_id.in_(server)
+                )
             ):
                 env = env or {}
                 chosen[run_id].server_search = env.get("server_search")
                 scale = env.get("time_scale")
-                chosen[run_id].time_scale = float(scale) if isinstance(scale, int | float) and 0 < scale <= 1 else 1.0
+                chosen[run_id].time_scale = (
+                    float(scale) if isinstance(scale, int | float) and 0 < scale <= 1 else 1.0
+                )
     _attach_alerts(s, w, board_types, out)
     return out
 
@@ -164,7 +168,9 @@ def _unusable(run: RunRow, purpose: str | None, include_flagged: bool) -> str | 
     return None
 
 
-def _attach_alerts(s: Session, w: Workload, board_types: list[str], out: dict[tuple[str, str, str], Series]) -> None:
+def _attach_alerts(
+    s: Session, w: Workload, board_types: list[str], out: dict[tuple[str, str, str], Series]
+) -> None:
     query = select(AlertRow).where(
         AlertRow.model == w.model,
         AlertRow.batch_size == w.batch_size,

@@ -223,7 +223,11 @@ def _measured_capacity(series: Series, w: Workload, rng: np.random.Generator, n:
             if brackets and any(b.point > 0 for b, _ in brackets):
                 points = sorted(b.point for b, _ in brackets)
                 draws = unc.run_draws(
-                    [b.low for b, _ in brackets], [b.high for b, _ in brackets], rng, n, _noise("server_qps_max")
+                    [b.low for b, _ in brackets],
+                    [b.high for b, _ in brackets],
+                    rng,
+                    n,
+                    _noise("server_qps_max"),
                 )
                 notes = sorted({b.note for b, _ in brackets if b.note})
                 return _Capacity(
@@ -337,9 +341,17 @@ def _accuracy(series: Series | None, w: Workload) -> tuple[dict[str, Any], str |
         if series and series.precision == "fp32":
             return figures, None, None  # FP32 is the reference the agreement is measured against
         if agreement is None:
-            return figures, None, f"accuracy unknown (no INT8/FP32 agreement figure; floor {w.min_agreement:g})"
+            return (
+                figures,
+                None,
+                f"accuracy unknown (no INT8/FP32 agreement figure; floor {w.min_agreement:g})",
+            )
         if agreement < w.min_agreement:
-            return figures, f"INT8/FP32 top-1 agreement {agreement:.4f} is below the {w.min_agreement:g} floor", None
+            return (
+                figures,
+                f"INT8/FP32 top-1 agreement {agreement:.4f} is below the {w.min_agreement:g} floor",
+                None,
+            )
     return figures, None, None
 
 
@@ -372,7 +384,8 @@ def decide(
     for name in scope:
         if name not in catalog:
             raise ProcureError(
-                f"unknown board type {name!r} (the catalog has: {', '.join(sorted(catalog))})", field="--boards"
+                f"unknown board type {name!r} (the catalog has: {', '.join(sorted(catalog))})",
+                field="--boards",
             )
     evidence = gather(session, w, scope)
     candidates: list[Candidate] = []
@@ -382,7 +395,14 @@ def decide(
         cost = costs.boards.get(bt_name) or from_catalog({bt_name: bt}).boards[bt_name]
         precisions = [p for p in w.precisions if p in bt.precisions]
         if not precisions:
-            ruled.append(RuledOut(bt_name, None, None, f"runs {'/'.join(bt.precisions)} only; asked {'/'.join(w.precisions)}"))
+            ruled.append(
+                RuledOut(
+                    bt_name,
+                    None,
+                    None,
+                    f"runs {'/'.join(bt.precisions)} only; asked {'/'.join(w.precisions)}",
+                )
+            )
             continue
         for precision in precisions:
             measured = evidence.get((bt_name, precision, "measured"))
@@ -423,10 +443,15 @@ def decide(
                 continue
             if acc_warning:
                 warnings.append(acc_warning)
-            order = {"server": ("Server", "Offline", "SingleStream"), "offline": ("Offline", "Server", "SingleStream")}
+            order = {
+                "server": ("Server", "Offline", "SingleStream"),
+                "offline": ("Offline", "Server", "SingleStream"),
+            }
             power = _power(cost, series, order.get(w.kind, ("SingleStream", "Server", "Offline")), bt)
             if power is None:
-                ruled.append(RuledOut(bt_name, precision, source, "no power figure (runs, TDP or power model)"))
+                ruled.append(
+                    RuledOut(bt_name, precision, source, "no power figure (runs, TDP or power model)")
+                )
                 continue
             active_w, active_src = power
             if cost.idle_w is not None:

@@ -83,7 +83,9 @@ def text_report(decision: Decision) -> str:
     if decision.ruled_out:
         lines += ["", "ruled out:"]
         for r in decision.ruled_out:
-            what = " ".join(x for x in (r.board_type, r.precision, f"({r.source})" if r.source else None) if x)
+            what = " ".join(
+                x for x in (r.board_type, r.precision, f"({r.source})" if r.source else None) if x
+            )
             lines.append(f"  {what}: {r.reason}")
     notes = [(c.label, w) for c in decision.candidates for w in c.warnings]
     if notes:
@@ -135,7 +137,9 @@ def _svg(decision: Decision) -> str:
     for i, c in enumerate(cands):
         y = 10 + i * (bar + gap)
         x = lambda v: left + width * v / top  # noqa: E731
-        parts.append(f'<text x="{left - 8}" y="{y + bar - 4}" text-anchor="end" font-size="12">{escape(c.label)}</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + bar - 4}" text-anchor="end" font-size="12">{escape(c.label)}</text>'
+        )
         parts.append(
             f'<rect x="{left}" y="{y}" width="{x(c.tco_usd_per_year) - left:.1f}" height="{bar}" '
             f'fill="{colours.get(c.source, "#888")}"/>'
@@ -168,11 +172,19 @@ def render_html(decision: Decision, sensitivities: list[Sensitivity] | None = No
     """One self-contained page: no script, stylesheet or image is fetched from anywhere."""
     a = decision.assumptions
     ruled = [
-        {"board": r.board_type, "precision": r.precision or "-", "source": r.source or "-", "reason": r.reason}
+        {
+            "board": r.board_type,
+            "precision": r.precision or "-",
+            "source": r.source or "-",
+            "reason": r.reason,
+        }
         for r in decision.ruled_out
     ]
     warn = [{"label": c.label, "warning": w} for c in decision.candidates for w in c.warnings]
-    runs = [{"label": c.label, "runs": ", ".join(map(str, c.run_ids)) or "(predicted: no run)"} for c in decision.candidates]
+    runs = [
+        {"label": c.label, "runs": ", ".join(map(str, c.run_ids)) or "(predicted: no run)"}
+        for c in decision.candidates
+    ]
     sections = [
         f"<h1>Procurement: {escape(a['workload']['describe'])}</h1>",
         f"<p class=verdict><b>Verdict:</b> {escape(decision.verdict.text)}</p>",
@@ -181,10 +193,15 @@ def render_html(decision: Decision, sensitivities: list[Sensitivity] | None = No
     ]
     if decision.mix:
         parts = " + ".join(f"{n} x {k}" for k, n in decision.mix.parts.items())
-        sections.append(f"<p><b>Cheapest mix:</b> {escape(parts)}: ${decision.mix.tco_usd_per_year:,.0f}/year</p>")
+        sections.append(
+            f"<p><b>Cheapest mix:</b> {escape(parts)}: ${decision.mix.tco_usd_per_year:,.0f}/year</p>"
+        )
     sections += [
         "<h2>Ruled out</h2>",
-        _html_table(ruled, (("board", "board type"), ("precision", "precision"), ("source", "source"), ("reason", "reason"))),
+        _html_table(
+            ruled,
+            (("board", "board type"), ("precision", "precision"), ("source", "source"), ("reason", "reason")),
+        ),
         "<h2>Warnings</h2>",
         _html_table(warn, (("label", "candidate"), ("warning", "warning"))),
     ]

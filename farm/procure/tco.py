@@ -116,7 +116,9 @@ def tco_per_year_array(
     """TCO per year per bootstrap draw (linear in N, so the same formula as :func:`tco`)."""
     pue = econ.pue if pue is None else pue
     duty = econ.duty_cycle
-    per_board = unit_usd * crf(econ.discount_rate, econ.lifetime_years) + (
-        (active_w * duty + idle_w * (1.0 - duty) + host_w) * HOURS_PER_YEAR / 1000.0 * pue
-    ) * econ.electricity_usd_per_kwh
+    per_board = (
+        unit_usd * crf(econ.discount_rate, econ.lifetime_years)
+        + ((active_w * duty + idle_w * (1.0 - duty) + host_w) * HOURS_PER_YEAR / 1000.0 * pue)
+        * econ.electricity_usd_per_kwh
+    )
     return boards * per_board

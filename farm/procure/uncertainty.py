@@ -48,7 +48,7 @@ def prediction_draws(point: float, error_pct: float, rng: np.random.Generator, n
 
 def interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(draws, [tail, 100.0 - tail])
+    lo, hi = np.percentile(draws, [tail, 100.0 - tail], method="nearest")
     return float(lo), float(hi)
 
 

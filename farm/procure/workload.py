@@ -50,7 +50,13 @@ class Workload:
 
     @property
     def bound_ms(self) -> float | None:
-        return self.p99_ms if self.kind == "server" else self.latency_ms if self.kind == "single_stream" else None
+        return (
+            self.p99_ms
+            if self.kind == "server"
+            else self.latency_ms
+            if self.kind == "single_stream"
+            else None
+        )
 
     @property
     def capacity_unit(self) -> str:
@@ -77,7 +83,12 @@ class Workload:
 def _positive(value: float | None, option: str) -> float | None:
     if value is None:
         return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ProcureError(f"must be a positive number, got {value!r}", field=option)
     return float(value)
 
@@ -111,7 +122,9 @@ def workload(
     chosen = tuple(dict.fromkeys(precisions or PRECISIONS))
     for p in chosen:
         if p not in PRECISIONS:
-            raise ProcureError(f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})", field="--precision")
+            raise ProcureError(
+                f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})", field="--precision"
+            )
     server = p99_ms is not None or qps is not None
     kinds = [k for k, given in (("server", server), ("offline", offline_ips is not None),
                                 ("single_stream", latency_ms is not None)) if given]  # fmt: skip
@@ -124,7 +137,9 @@ def workload(
         )
     kind: Kind = kinds[0]  # type: ignore[assignment]
     if kind == "server" and (p99_ms is None or qps is None):
-        raise ProcureError("a Server SLA needs both --p99-ms and --qps", field="--p99-ms" if p99_ms is None else "--qps")
+        raise ProcureError(
+            "a Server SLA needs both --p99-ms and --qps", field="--p99-ms" if p99_ms is None else "--qps"
+        )
     if streams is not None and kind != "single_stream":
         raise ProcureError("--streams applies to a SingleStream bound (--latency-ms) only", field="--streams")
     n_streams = 1 if streams is None else streams

@@ -68,7 +68,9 @@ def add_run(
         return run.id
 
 
-def add_alert(db_url: str, *, target: str, run_id: int, state: str = "open", source: str = "measured") -> None:
+def add_alert(
+    db_url: str, *, target: str, run_id: int, state: str = "open", source: str = "measured"
+) -> None:
     with session_scope(db_url) as s:
         s.add(AlertRow(kind="regression", state=state, series_key=f"mobilenet_v2/int8/b1/Server/{target}/{source}",
                        fingerprint="f" * 64, metric="server_qps_max", model="mobilenet_v2", precision="int8",
