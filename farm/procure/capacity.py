@@ -9,9 +9,10 @@ Rules (docs/procurement.md):
   highest probed QPS that met the bound when no probe above it failed (no extrapolation), and never raised
   towards a probe that failed only on its offered load (saturation: its p99 says nothing).
 - **Estimate from SingleStream/Offline** (no Server run): only when the SingleStream p99 is within the
-  bound; capacity = the largest arrival rate at which an M/M/1 queue with service rate mu (the Offline
-  throughput, else the SingleStream one) keeps its p99 sojourn ln(100) / (mu - lambda) within the bound.
-  Exponential service overstates a DPU's nearly constant service time, so this is conservative.
+  bound; capacity = the largest arrival rate at which an M/D/1 queue (Poisson arrivals, constant service
+  1/mu with mu the Offline throughput, else the SingleStream one: a DPU's service time is nearly constant)
+  keeps its p99 response, service + the waiting time's exponential tail (Cramer-Lundberg, constant 1),
+  within the bound. The constant 1 overstates the wait, so this is conservative.
 """
 
 from __future__ import annotations
@@ -92,9 +93,36 @@ def server_capacity(probes: list[dict[str, float | None]], bound_ms: float) -> B
     return Bracket(point, lo["qps"], hi["qps"], "interpolated between probes")
 
 
-def mm1_capacity(mu: float, bound_ms: float) -> float:
-    """The largest arrival rate whose M/M/1 p99 sojourn, ln(100) / (mu - lambda), is within the bound
-    (0 when even an idle queue's is not)."""
-    if mu <= 0 or bound_ms <= 0:
+def _md1_p99_ms(lam: float, service_s: float) -> float:
+    """The p99 response time (ms) of an M/D/1 queue: constant service plus the waiting time's exponential
+    tail P(W > t) <= exp(-theta t) (Cramer-Lundberg; theta the positive root of lam (e^(theta S) - 1) =
+    theta), taking the tail's constant as 1, which overstates the wait."""
+    if lam <= 0:
+        return service_s * 1000.0
+    if lam * service_s >= 1:
+        return math.inf
+
+    def f(theta: float) -> float:
+        return lam * math.expm1(theta * service_s) - theta
+
+    lo, hi = 1e-9, 1.0 / service_s
+    while f(hi) < 0:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return (service_s + LN100 / hi) * 1000.0
+
+
+def queue_capacity(mu: float, bound_ms: float) -> float:
+    """The largest arrival rate at which a board serving ``mu`` queries/s one at a time (constant service
+    1/mu, Poisson arrivals: M/D/1, the Server scenario's model) keeps its p99 response within the bound; 0
+    when even one query alone takes longer. Conservative: the waiting tail's constant is taken as 1."""
+    if mu <= 0 or bound_ms <= 0 or 1000.0 / mu > bound_ms:
         return 0.0
-    return max(0.0, mu - LN100 / (bound_ms / 1000.0))
+    service_s = 1.0 / mu
+    lo, hi = 0.0, mu
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _md1_p99_ms(mid, service_s) <= bound_ms else (lo, mid)
+    return lo

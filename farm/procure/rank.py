@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from farm import metrics
 from farm.procure import uncertainty as unc
-from farm.procure.capacity import Bracket, mm1_capacity, probes_of, server_capacity
+from farm.procure.capacity import Bracket, probes_of, queue_capacity, server_capacity
 from farm.procure.costs import BoardCost, Costs, Economics, check_economics, from_catalog
 from farm.procure.evidence import MAX_RUNS, Series, gather
 from farm.procure.predicted import Predicted, Predictor, perfmodel_predictor
@@ -32,11 +32,11 @@ RULES = {
     "not confirmation runs; measured before emulated before predicted",
     "server capacity": "highest Server probe with p99 <= bound and offered load < 1, interpolated (in p99) "
     "towards the next probe above it when that one failed on latency; never extrapolated past the probes",
-    "server estimate": "no Server run: only if SingleStream p99 <= bound; M/M/1 rule lambda <= mu - "
-    "ln(100)/bound, mu = Offline throughput (else SingleStream's): conservative",
+    "server estimate": "no Server run: only if SingleStream p99 <= bound; M/D/1 rule (constant service 1/mu, "
+    "waiting tail exp(-theta t)), mu = Offline throughput (else SingleStream's): conservative",
     "single stream": "p99 latency <= bound; one stream per board",
     "offline": "capacity = Offline throughput_ips (no Offline run: SingleStream throughput, a lower bound)",
-    "predicted": "calibrated DPU model; latency x (1 + error) <= bound; Server capacity by the M/M/1 rule "
+    "predicted": "calibrated DPU model; latency x (1 + error) <= bound; Server capacity by the M/D/1 rule "
     "on fps_mt; uncertainty exp(N(0, sigma)), sigma = ln(1 + held-out median error) / 0.6745",
     "active power": "costs file active_w, else the runs' median power_w, else catalog TDP (upper bound)",
     "interval": f"{unc.LEVEL:.0%} bootstrap interval ({unc.N_DRAWS} seeded draws), widened to hold the point",
@@ -245,18 +245,18 @@ def _measured_capacity(series: Series, w: Workload, rng: np.random.Generator, n:
             return "no throughput figure to estimate a Server capacity"
         mu_draws = unc.run_draws(mus, mus, rng, n, _noise("throughput_ips"))
         mu = float(np.median(mus))
-        point = mm1_capacity(mu, bound)
+        point = queue_capacity(mu, bound)
         if point <= 0:
-            return f"estimated Server capacity is 0: an M/M/1 queue at {mu:.4g}/s cannot keep p99 <= {bound:g} ms"
-        draws = np.array([mm1_capacity(m, bound) for m in mu_draws])
+            return f"estimated Server capacity is 0: one query alone takes {1000 / mu:.3g} ms > {bound:g} ms"
+        draws = np.array([queue_capacity(m, bound) for m in mu_draws])
         which = "Offline" if src is off else "SingleStream"
         return _Capacity(
             point,
             draws,
-            f"Server estimate (M/M/1 on {which} throughput; no Server run)",
+            f"Server estimate (M/D/1 on {which} throughput; no Server run)",
             [r.run_id for r in ss + src],
             batch,
-            ["no Server run: capacity estimated conservatively (M/M/1); a Server sweep would replace it"],
+            ["no Server run: capacity estimated conservatively (M/D/1); a Server sweep would replace it"],
         )
     if w.kind == "offline":
         runs = [r for r in series.runs.get("Offline", []) if "throughput_ips" in r.metrics]
@@ -298,11 +298,11 @@ def _predicted_capacity(p: Predicted, w: Workload, rng: np.random.Generator, n: 
             )
     if w.kind == "server":
         mu = p.fps_mt / w.batch_size
-        point = mm1_capacity(mu, bound)
+        point = queue_capacity(mu, bound)
         if point <= 0:
-            return f"predicted Server capacity is 0: M/M/1 at {mu:.4g}/s cannot keep p99 <= {bound:g} ms"
-        draws = np.array([mm1_capacity(mu * f, bound) for f in factor])
-        return _Capacity(point, draws, "predicted (DPU model, M/M/1 Server rule)", [], w.batch_size, [])
+            return f"predicted Server capacity is 0: one query alone takes {1000 / mu:.3g} ms > {bound:g} ms"
+        draws = np.array([queue_capacity(mu * f, bound) for f in factor])
+        return _Capacity(point, draws, "predicted (DPU model, M/D/1 Server rule)", [], w.batch_size, [])
     if w.kind == "offline":
         return _Capacity(p.fps_mt, p.fps_mt * factor, "predicted (DPU model fps_mt)", [], 1.0, [])
     return _Capacity(1.0, np.ones(n), "predicted (DPU model latency)", [], p.fps_st, [])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from farm.procure import uncertainty as unc
-from farm.procure.capacity import mm1_capacity, probes_of, server_capacity
+from farm.procure.capacity import _md1_p99_ms, probes_of, queue_capacity, server_capacity
 from farm.procure.costs import Economics
 from farm.procure.tco import boards_needed, boards_needed_array, crf, tco, tco_per_year_array
 
@@ -98,10 +98,16 @@ def test_probes_in_board_time() -> None:
     assert p == [{"qps": 500.0, "p99_ms": 8.0, "offered_load": None}]
 
 
-def test_mm1_rule() -> None:
-    """mu 611/s, bound 10 ms: 611 - ln(100) / 0.01 = 611 - 460.5 = 150.5; mu 400/s: 0."""
-    assert mm1_capacity(611, 10) == pytest.approx(611 - 460.517, abs=1e-3)
-    assert mm1_capacity(400, 10) == 0.0
+def test_md1_rule() -> None:
+    """Constant service 1/mu plus the waiting tail exp(-theta t), theta: lam (e^(theta S) - 1) = theta.
+    mu 400/s (S = 2.5 ms), bound 10 ms: capacity c with p99(c) = 10 ms exactly, between 0 and mu; a board
+    whose one query takes 12.5 ms (mu 80/s) has none. Hand check at lam = 200/s, S = 2.5 ms: theta solves
+    200 (e^(0.0025 theta) - 1) = theta -> theta ~ 503.2/s, wait p99 = ln(100)/theta ~ 9.15 ms, p99 ~ 11.65 ms."""
+    assert _md1_p99_ms(200, 0.0025) == pytest.approx(11.65, abs=0.05)
+    c = queue_capacity(400, 10)
+    assert 0 < c < 200 and _md1_p99_ms(c, 0.0025) == pytest.approx(10, abs=0.01)
+    assert queue_capacity(80, 10) == 0.0
+    assert queue_capacity(400, 20) > c  # a looser bound carries more
 
 
 def test_bootstrap_is_seeded_and_prediction_wider() -> None:
