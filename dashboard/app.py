@@ -16,6 +16,7 @@ PAGES = (
     ("run_detail.py", "Run detail", "run", ":material/timer:"),
     ("trends.py", "Trends", "trends", ":material/show_chart:"),
     ("alerts.py", "Alerts", "alerts", ":material/notifications:"),
+    ("procurement.py", "Procurement", "procurement", ":material/shopping_cart:"),
     ("sweep_detail.py", "Sweep detail", "sweep", ":material/list_alt:"),
     ("fleet.py", "Fleet", "fleet", ":material/developer_board:"),
 )

@@ -64,3 +64,35 @@ def int_param(param: str, label: str) -> int | None:
     except ValueError:
         st.warning(f"The {label} {raw!r} in the URL is not a number; showing the latest instead.")
         return None
+
+
+def number(
+    label: str,
+    param: str,
+    *,
+    default: float,
+    min_value: float,
+    max_value: float | None = None,
+    step: float | None = None,
+    help: str | None = None,
+    container: Any = None,
+) -> float:
+    """A number input kept in the URL; a value there that is not a number, or out of range, is named in
+    a warning and replaced by the default."""
+    where = container or st
+    value = default
+    raw = st.query_params.get(param)
+    if raw is not None:
+        try:
+            got = float(raw)
+            if got < min_value or (max_value is not None and got > max_value) or got != got:
+                raise ValueError
+            value = got
+        except ValueError:
+            st.warning(f"The {label.lower()} {raw!r} in the URL is not usable; showing {default:g}.")
+    value = where.number_input(
+        label, min_value=float(min_value), max_value=None if max_value is None else float(max_value),
+        value=float(value), step=step, help=help, key=f"url_{param}",
+    )  # fmt: skip
+    st.query_params[param] = f"{value:g}"
+    return float(value)

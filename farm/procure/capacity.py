@@ -116,13 +116,15 @@ def _md1_p99_ms(lam: float, service_s: float) -> float:
 
 def queue_capacity(mu: float, bound_ms: float) -> float:
     """The largest arrival rate at which a board serving ``mu`` queries/s one at a time (constant service
-    1/mu, Poisson arrivals: M/D/1, the Server scenario's model) keeps its p99 response within the bound; 0
-    when even one query alone takes longer. Conservative: the waiting tail's constant is taken as 1."""
-    if mu <= 0 or bound_ms <= 0 or 1000.0 / mu > bound_ms:
+    S = 1/mu, Poisson arrivals: M/D/1, the Server scenario's model) keeps its p99 response within the bound
+    B; 0 when one query alone takes longer. Conservative: the waiting tail's constant is taken as 1.
+
+    Closed form: p99 = S + ln(100)/theta <= B needs theta >= theta* = ln(100)/(B - S), and theta falls as
+    the load rises, so the largest load has theta = theta*: lambda = theta* / (e^(theta* S) - 1)."""
+    if mu <= 0 or bound_ms <= 0:
         return 0.0
-    service_s = 1.0 / mu
-    lo, hi = 0.0, mu
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _md1_p99_ms(mid, service_s) <= bound_ms else (lo, mid)
-    return lo
+    service_s, bound_s = 1.0 / mu, bound_ms / 1000.0
+    if bound_s <= service_s:
+        return 0.0
+    theta = LN100 / (bound_s - service_s)
+    return theta / math.expm1(theta * service_s)

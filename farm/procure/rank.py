@@ -96,6 +96,8 @@ class Candidate:
     placeholders_used: list[str]
     warnings: list[str]
     rank: int = 0
+    # one query's p99 latency (SingleStream runs' median, else the model's prediction): the Pareto chart's x
+    latency_ms_p99: float | None = None
     _basis: _Basis | None = field(default=None, repr=False)
 
     @property
@@ -472,6 +474,7 @@ def decide(
                 newest=newest, now=now, predicted=predicted, accuracy=figures,
                 placeholders=cost.placeholders(), warnings=warnings,
             )  # fmt: skip
+            cand.latency_ms_p99 = _single_p99(series, predicted)
             candidates.append(cand)
     candidates.sort(key=lambda c: (c.tco_usd_per_year, c.board_type, c.precision))
     verdict = _verdict(candidates)
@@ -503,6 +506,15 @@ def decide(
     if mix:
         decision.mix = cheapest_mix(decision)
     return decision
+
+
+def _single_p99(series: Any, predicted: Predicted | None) -> float | None:
+    """One query's p99: the SingleStream runs' median, else the model's latency (its error added)."""
+    values = [r.metrics["latency_ms_p99"] for r in (series.runs.get("SingleStream", []) if series else [])
+              if "latency_ms_p99" in r.metrics]  # fmt: skip
+    if values:
+        return float(np.median(values))
+    return predicted.latency_ms * (1 + predicted.error_pct / 100) if predicted else None
 
 
 def _priced(w: Workload, econ: Economics, basis: _Basis, *, board_type: str, precision: str, source: str,

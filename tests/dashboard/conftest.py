@@ -26,7 +26,7 @@ from farm.db.models import (
 from farm.db.session import dispose_engines, session_scope
 
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
-PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet", "alerts")
+PAGES = ("overview", "compare", "run_detail", "trends", "sweep_detail", "fleet", "alerts", "procurement")
 SWEEP_ID = "5eed0000-0000-4000-8000-000000000001"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

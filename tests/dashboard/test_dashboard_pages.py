@@ -18,6 +18,7 @@ TITLES = {
     "sweep_detail": "Sweep detail",
     "fleet": "Fleet",
     "alerts": "Alerts",
+    "procurement": "Procurement",
 }
 
 
@@ -234,3 +235,22 @@ def test_unreadable_database_is_a_message_not_a_traceback(tmp_path: Path, monkey
     at.run()
     assert not at.exception
     assert "cannot" in texts(at.error)
+
+
+def test_procurement_answers_from_the_url_and_labels_what_is_not_measured(seeded_db: str) -> None:
+    at = run_page(
+        "procurement", model="mobilenet_v2", precision="int8", kind="server", p99_ms="10", qps="2000"
+    )
+    said = texts(at.success) + texts(at.warning) + texts(at.error)
+    assert "cheapest" in said or "cannot separate" in said
+    assert "predicted" in texts(at.warning)  # nothing of mobilenet_v2 ran here: every figure is predicted
+    assert "No run of mobilenet_v2 counts here" in texts(at.info)
+    assert len(charts(at)) == 2  # Pareto and sensitivity
+    assert any(b.proto.label == "Download the HTML report" for b in at.get("download_button"))
+    tables = [t.value for t in at.dataframe]
+    assert any("reason" in t.columns for t in tables)  # the ruled-out boards, with why
+
+
+def test_procurement_with_a_bad_number_in_the_url(seeded_db: str) -> None:
+    at = run_page("procurement", model="mobilenet_v2", kind="server", qps="-5")
+    assert "is not usable; showing 2000" in texts(at.warning)
