@@ -16,6 +16,31 @@ from farm.queries.runs import results
 
 #: The virtual lab boards the demo sweep targets (inventory/virtual-lab.yaml).
 DEMO_BOARDS = ["local-cpu", "pynq-z2", "zcu104", "u50", "vck190", "jetson-agx-xavier"]
+#: The seeds' own question, asked of the demo's runs (SingleStream and Offline: an Offline target): which
+#: board type sustains mobilenet_v2 INT8 at 400 images/s most cheaply over three years.
+DEMO_QUESTION = {"model": "mobilenet_v2", "precisions": ["int8"], "offline_ips": 400.0}
+DEMO_TYPES = ["cpu", "pynq-z2", "zcu104", "u50", "vck190", "jetson-agx-xavier"]
+
+
+def procurement_step(db_url: str) -> str:
+    """The demo's last step: one procurement question answered from the runs it just stored, labelled
+    emulated where the figures are (farm procure asks any other)."""
+    from farm.perfmodel.target import load_catalog
+    from farm.procure import decide, from_catalog, workload
+    from farm.procure.report import text_report
+
+    catalog = load_catalog()
+    w = workload(DEMO_QUESTION["model"], precisions=DEMO_QUESTION["precisions"],
+                 offline_ips=DEMO_QUESTION["offline_ips"], boards=DEMO_TYPES)  # fmt: skip
+    with session_scope(db_url) as s:
+        decision = decide(s, w, from_catalog(catalog), catalog=catalog)
+    sources = sorted({c.source for c in decision.candidates})
+    head = (
+        "procurement: which board type sustains mobilenet_v2 INT8 at 400 images/s most cheaply over 3 years?\n"
+        f"(from this demo's runs: {', '.join(sources) or 'none'}; emulated = the virtual lab's models, not "
+        "hardware; ask your own with `farm procure`, docs/procurement.md)"
+    )
+    return head + "\n" + text_report(decision)
 
 
 @click.command()
@@ -56,6 +81,8 @@ def demo(db_url: str | None, keep_lab: bool) -> None:
     click.echo(
         "source: measured = run for real on this machine; emulated = the virtual lab's models (not hardware)"
     )
+    click.echo("")
+    click.echo(procurement_step(settings.db_url))
     click.echo(f"finished in {time.monotonic() - started:.0f} s. Results are in {redact(settings.db_url)}")
     click.echo(f"see them again with: farm results --sweep {summary['id'][:8]}")
     if keep_lab or already_up:

@@ -1,0 +1,22 @@
+"""The demo's last step: the seeds' own procurement question, answered from the runs the demo stored and
+labelled emulated (the whole `farm demo` runs in `make demo` and the README's quick start)."""
+
+from __future__ import annotations
+
+from farm.cli.demo import procurement_step
+from tests.farm.procure.store import add_run
+
+
+def test_the_demo_asks_a_procurement_question_of_its_own_runs(farm_env) -> None:
+    db = farm_env.db_url
+    for board, ips, watts in (("zcu104", 600.0, 12.0), ("vck190", 2700.0, 40.0), ("pynq-z2", 68.0, 2.5)):
+        add_run(db, target=board, scenario="Offline", source="emulated",
+                metrics={"throughput_ips": ips, "power_w": watts})  # fmt: skip
+    add_run(db, target="cpu", scenario="Offline", metrics={"throughput_ips": 300.0})
+    text = procurement_step(db)
+    assert "mobilenet_v2 INT8 at 400 images/s" in text and "emulated = the virtual lab's models" in text
+    assert "zcu104 int8 (emulated)" in text and "verdict:" in text
+    assert "cpu int8 (measured): no price" in text  # ruled out, with why
+    # zcu104: 1 board (600 x 0.7 = 420 >= 400), vck190: 1, pynq-z2: ceil(400 / 47.6) = 9
+    row = next(line for line in text.splitlines() if "pynq-z2 int8 (emulated)" in line and "[" in line)
+    assert " 9 [" in row
