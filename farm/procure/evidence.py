@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from farm.alerts.series import UNUSABLE_FLAGS  # one rule for "no baseline" and "does not count"
 from farm.db.models import AlertRow, ArtifactRow, MetricRow, ProvenanceRow, RunRow, SweepRow
 from farm.procure.workload import Workload
 
 #: How many runs of a series count: enough to see run-to-run variation, recent enough to be today's board.
 MAX_RUNS = 10
-UNUSABLE_FLAGS = ("noisy-host:", "unstable:")  # farm.alerts.series's
+
 ACTIVE_ALERT_STATES = ("open", "acknowledged")
 NEEDED = (
     "latency_ms_p50",
