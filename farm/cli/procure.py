@@ -30,6 +30,13 @@ def _workload_options(fn: Callable) -> Callable:
         click.option("--boards", default="all", show_default=True, help="Board types: all, or a comma list."),
         click.option("--costs", "costs_file", type=click.Path(path_type=Path), default=None,
                      help="costs.yaml: prices, power and economics overriding the catalog's."),
+        click.option("--electricity", type=float, default=None, help="Electricity $/kWh (default 0.15)."),
+        click.option("--pue", type=float, default=None, help="Power usage effectiveness (default 1.0; ~1.4 in a datacenter)."),
+        click.option("--lifetime", type=float, default=None, help="Lifetime in years (default 3)."),
+        click.option("--discount-rate", type=float, default=None, help="Cost of capital (default 0.05)."),
+        click.option("--duty-cycle", type=float, default=None, help="Share of the time the load is served (default 1.0)."),
+        click.option("--headroom", type=float, default=None, help="Capacity kept free (default 0.30)."),
+        click.option("--spares", default=None, help="Extra boards: a count (2) or a share (10%%) (default 0)."),
         click.option("--seed", type=int, default=None, help="Bootstrap seed (default: fixed)."),
         db_option,
     ]  # fmt: skip
@@ -61,9 +68,43 @@ def _decide(kw: dict[str, Any], mix: bool = False) -> Any:
     costs = from_catalog(catalog)
     if kw["costs_file"] is not None:
         costs = load_costs(kw["costs_file"], costs)
+    costs = _with_economics(costs, kw)
     settings = settings_for(kw["db_url"])
     with session_scope(settings.db_url) as s:
         return decide(s, w, costs, catalog=catalog, seed=SEED if kw["seed"] is None else kw["seed"], mix=mix)
+
+
+#: CLI option -> Economics field: an option given overrides the costs file, which overrides the default.
+ECONOMICS_OPTIONS = {
+    "electricity": "electricity_usd_per_kwh",
+    "pue": "pue",
+    "lifetime": "lifetime_years",
+    "discount_rate": "discount_rate",
+    "duty_cycle": "duty_cycle",
+    "headroom": "headroom",
+}
+
+
+def _with_economics(costs: Any, kw: dict[str, Any]) -> Any:
+    from dataclasses import replace
+
+    from farm.procure.costs import check_economics, parse_spares
+
+    given = {field: kw[opt] for opt, field in ECONOMICS_OPTIONS.items() if kw.get(opt) is not None}
+    if kw.get("spares") is not None:
+        raw = str(kw["spares"]).strip()
+        try:
+            count, pct = parse_spares(int(raw) if raw.isdigit() else raw)
+        except ValueError:
+            raise click.BadParameter(
+                f"{raw!r}: a count (2) or a share (10%)", param_hint="--spares"
+            ) from None
+        given |= {"spares": count, "spares_pct": pct}
+    if not given:
+        return costs
+    costs = replace(costs, economics=replace(costs.economics, **given))
+    check_economics(costs.economics)
+    return costs
 
 
 def _emit(text: str, out: Path | None) -> None:

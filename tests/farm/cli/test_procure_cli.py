@@ -73,3 +73,27 @@ def test_bad_input_is_one_line_and_exit_2(farm_env: Settings, tmp_path: Path) ->
         assert res.exit_code == 2, (args, res.output)
         assert words in res.output, (args, res.output)
         assert "Traceback" not in res.output
+
+
+def test_economics_options_override_the_defaults_and_are_shown(farm_env: Settings) -> None:
+    runner = CliRunner()
+    base = json.loads(runner.invoke(cli, [*ASK, "--boards", "zcu104,vck190", "--format", "json"]).output)
+    res = runner.invoke(
+        cli,
+        [*ASK, "--boards", "zcu104,vck190", "--format", "json", "--electricity", "0.30", "--lifetime", "5",
+         "--spares", "10%"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    econ = doc["assumptions"]["economics"]
+    assert (
+        econ["electricity_usd_per_kwh"] == 0.30 and econ["lifetime_years"] == 5 and econ["spares_pct"] == 10
+    )
+    a = {c["board_type"]: c for c in base["candidates"]}
+    b = {c["board_type"]: c for c in doc["candidates"]}
+    for board in a:  # energy doubles with the price; spares add boards
+        assert b[board]["energy_usd_per_year"] > a[board]["energy_usd_per_year"] * 1.5
+        assert b[board]["boards_needed"] >= a[board]["boards_needed"]
+    for args, says in ((["--headroom", "1.5"], "headroom"), (["--spares", "lots"], "--spares")):
+        res = runner.invoke(cli, [*ASK, *args])
+        assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output
