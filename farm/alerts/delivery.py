@@ -1,8 +1,8 @@
 """Telling people: a delivery outbox in the database, one row per (notification, channel).
 
-Open alerts are grouped into one notification per group (one sweep, or one provenance change): a group is
-sent once none of its alerts is still being confirmed (or after :data:`GROUP_WAIT`). Each row is sent by
-whoever claims it first (a conditional UPDATE), retried with exponential backoff on a retryable failure
+Open alerts are grouped into one notification per group (the sweep of their first slow run): a group
+is sent once its sweep has ended and none of its alerts is still being confirmed (or after
+:data:`GROUP_WAIT`). Each row is sent by whoever claims it first (a conditional UPDATE), retried with exponential backoff on a retryable failure
 and recorded (attempts, last error, receipt): an alert is never lost because a channel was down. A
 group's notified alerts that resolve get one "resolved" notification.
 """
@@ -100,13 +100,15 @@ def flush(db_url: str, now: datetime | None = None) -> int:
     groups: dict[str, list[AlertRow]] = {}
     for a in rows:
         groups.setdefault(a.group_key, []).append(a)
+    running = _running_sweeps(db_url, groups)
     todo: list[tuple[str, list[int]]] = []
     for key, members in groups.items():
         new = [a for a in members if a.state == "open" and a.id not in queued]
         if new:
+            # a group is its sweep: wait until the sweep ended and none of it is being confirmed
             pending = [a for a in members if a.state in ("detected", "confirming") and a.confirm_sweep_id]
             oldest = min(_aware(a.updated_at) for a in new)
-            if not pending or now - oldest >= GROUP_WAIT:
+            if (not pending and key not in running) or now - oldest >= GROUP_WAIT:
                 todo.append((f"{key}#{min(a.id for a in new)}", sorted(a.id for a in new)))
         # notified alerts that resolved: one notice per group, once all of it resolved (or after the wait)
         back = [a for a in members if a.state == "resolved" and a.id in queued and a.id not in told_resolved]
@@ -144,6 +146,16 @@ def flush(db_url: str, now: datetime | None = None) -> int:
                 )
                 added += 1
     return added
+
+
+def _running_sweeps(db_url: str, groups: dict[str, list[AlertRow]]) -> set[str]:
+    """The group keys whose sweep is still running."""
+    ids = {key.removeprefix("sweep:"): key for key in groups if key.startswith("sweep:")}
+    if not ids:
+        return set()
+    with session_scope(db_url) as s:
+        query = select(SweepRow.id).where(SweepRow.id.in_(list(ids)), SweepRow.state == "running")
+        return {ids[sweep_id] for sweep_id in s.scalars(query)}
 
 
 def _notification(db_url: str, row_key: str, alert_ids: list[int]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from farm.scheduler import compiles
 from farm.services.sweeps import create_sweep, roll_up
 from farm.sweep.labels import merged
 from farm.sweep.load import LoadedSweep, load_sweep
+
+log = logging.getLogger(__name__)
 
 MAX_EMBEDDED_RERUNS = 100  # a runner restarted this often has a bug to show, not to hide
 
@@ -69,6 +72,17 @@ def submit_loaded(
     return sub
 
 
+def _alerts_pass(settings: Settings) -> None:
+    """An embedded farm has no Celery beat: when its sweep ends, what the beat's alerts tick does
+    (decide confirmations, resolve, deliver the sweep's grouped notification) happens here."""
+    from farm.alerts import service
+
+    try:
+        service.tick(settings)
+    except Exception:  # the sweep's results are stored: alerts never fail a submit (`farm alerts deliver`)
+        log.exception("alerts pass after the sweep failed (`farm alerts deliver` retries)")
+
+
 def _run_embedded(settings: Settings, sub: Submitted, items: list[Publish]) -> None:
     """Run ``items`` (and all that follows them) on a thread of this process: the embedded runner."""
 
@@ -92,6 +106,8 @@ def wait_for(
         assert summary is not None
         on_progress(summary)
         if summary["state"] != "running":
+            if sub.runner is not None:
+                _alerts_pass(settings)
             return summary
         if sub.runner is not None and not sub.runner.is_alive():
             if sub.errors:
