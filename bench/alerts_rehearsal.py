@@ -71,6 +71,8 @@ class Hook:
 
 def farm(env: dict[str, str], *args: str) -> str:
     out = subprocess.run([*FARM, *args], env=env, capture_output=True, text=True)
+    if os.environ.get("BENCH_DEBUG"):
+        sys.stderr.write(out.stderr[-3000:])
     if out.returncode not in (0, 1):
         sys.exit(f"farm {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return out.stdout

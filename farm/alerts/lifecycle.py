@@ -95,6 +95,29 @@ def active_alert(s: Session, series: Series, metric: str) -> AlertRow | None:
     )
 
 
+#: After a refuted candidate, single slow runs of that series and metric wait this long before they are
+#: re-run again (a tail metric that spikes now and then would otherwise spend the daily cap on noise).
+REFUTED_COOLDOWN = timedelta(hours=6)
+
+
+def recently_refuted(s: Session, series: Series, metric: str) -> bool:
+    since = _now() - REFUTED_COOLDOWN
+    return (
+        s.scalar(
+            select(AlertRow.id)
+            .where(
+                AlertRow.fingerprint == series.fingerprint,
+                AlertRow.source == series.source,
+                AlertRow.metric == metric,
+                AlertRow.state == "refuted",
+                AlertRow.updated_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def silence_for(s: Session, series_key: str, metric: str, now: datetime | None = None) -> SilenceRow | None:
     """The silence covering this series and metric now, if any."""
     now = now or _now()
@@ -113,6 +136,8 @@ def record(db_url: str, candidate: Candidate, group_key: str) -> int | None:
     with session_scope(db_url) as s:
         if active_alert(s, c.series, c.metric) is not None:
             return None
+        if c.detector == "check" and recently_refuted(s, c.series, c.metric):
+            return None  # one slow run after re-runs called the last one noise: the scan still sees a step
         silence = silence_for(s, c.series.key, c.metric)
         row = AlertRow(
             kind=c.kind,

@@ -106,6 +106,11 @@ def wait_for(
         assert summary is not None
         on_progress(summary)
         if summary["state"] != "running":
+            if sub.runner is not None and sub.runner.is_alive():
+                # the sweep is done, but work it asked for (an alert's confirmation runs) still runs on
+                # this process's runner: a CLI that returned now would kill it half way
+                time.sleep(poll_s)
+                continue
             if sub.runner is not None:
                 _alerts_pass(settings)
             return summary

@@ -335,3 +335,20 @@ def test_a_noisy_metric_back_within_its_noise_resolves_by_rank_test(farm_env) ->
     assert service.resolve(farm_env) == [alert_id]
     with session_scope(db) as s:
         assert "rank test" in s.get(AlertRow, alert_id).reason
+
+
+def test_after_a_refuted_candidate_single_slow_runs_wait(farm_env) -> None:
+    """Re-runs called the last slow run noise: the next slow run of that series and metric is not re-run
+    again for REFUTED_COOLDOWN (the scan still sees a real step)."""
+    db = farm_env.db_url
+    add_runs(db, noisy(10.0, 20, 30))
+    _, (slow,) = add_runs(db, [12.5], start=20)
+    with session_scope(db) as s:
+        (c,) = [c for c in detection.check_run(s, slow) if c.metric == "latency_ms_p99"]
+    alert_id = lifecycle.record(db, c, "g")
+    with session_scope(db) as s:
+        lifecycle.move(s, s.get(AlertRow, alert_id), "refuted", "refuted: test")
+    _, (again,) = add_runs(db, [12.6], start=21)
+    with session_scope(db) as s:
+        (c2,) = [c for c in detection.check_run(s, again) if c.metric == "latency_ms_p99"]
+    assert lifecycle.record(db, c2, "g") is None
