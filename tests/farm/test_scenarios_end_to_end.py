@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from farm.cli.main import cli
-from farm.db.models import JobRow, MetricRow, ProvenanceRow, RunAttachmentRow, RunRow
+from farm.db.models import BoardRow, JobRow, MetricRow, ProvenanceRow, RunAttachmentRow, RunRow
 from farm.db.session import session_scope
 from farm.services.run import run_run_job
 from farm.transport.local import LocalTransport
@@ -126,3 +126,30 @@ def test_server_metrics_in_board_time_and_none_when_nothing_found() -> None:
         "text/plain",
     )
     assert attachments({}) == [] and attachments({"loadgen_logs": {"detail": None}}) == []
+
+
+def test_server_slower_than_its_bound_is_a_stored_run_and_a_healthy_board(
+    tmp_path: Path, farm_env, tiny_onnx: Path
+) -> None:
+    """A bound no load can meet (1 us against the tiny model's tens of microseconds: the Pynq-Z2's 48 ms
+    against 10 ms in miniature) ends after one probe with the reason, not in a timeout that marks the
+    board bad."""
+    sweep = write_sweep(
+        tmp_path,
+        SWEEP.format(onnx=tiny_onnx)
+        .replace("[MultiStream, Server]", "[Server]")
+        .replace("server_target_latency_ms: 50", "server_target_latency_ms: 0.001")
+        .replace("server_search_probes: 3", "server_search_probes: 6"),
+    )
+    out = CliRunner().invoke(cli, ["submit", str(sweep)], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "runs stored: 1" in out.output
+    with session_scope(farm_env.db_url) as s:
+        run = s.scalars(select(RunRow)).one()
+        search = s.get(ProvenanceRow, run.id).environment["server_search"]
+        names = set(s.scalars(select(MetricRow.name).where(MetricRow.run_id == run.id)))
+        boards = {b.name: (b.state, b.state_reason) for b in s.scalars(select(BoardRow))}
+    assert len(search["probes"]) == 1 and search["unreachable"] and not search["found"]
+    assert search["note"].startswith("no load meets the 0.001 ms bound: one query takes")
+    assert "server_qps_max" not in names and "latency_ms_p99" in names  # the probe's own figures
+    assert all(state == "idle" for state, _ in boards.values()), boards

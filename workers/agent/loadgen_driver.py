@@ -95,6 +95,9 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
     first, first_source = server_search.start_qps(cfg.get("server_target_qps"), service_ns)
     bound_ms = float(cfg["server_target_latency_ms"])
     percentile = float(cfg["server_target_latency_percentile"])
+    first, capped = server_search.capped_start(first, min(warmup_ns) if warmup_ns else None, bound_ms)
+    if capped:
+        first_source = "%s; %s" % (first_source, capped)
     tests = {}
 
     def probe(qps):
@@ -123,8 +126,13 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
         if offered is not None and offered >= 1.0:
             passed = False
         window = window_s(sut_state)
+        service_at_ms = ns_to_ms(stats.percentile(lat, percentile / 100.0)) if lat else None
         return {
             "passed": bool(passed),
+            # The service time alone breaks the bound: no lower load can pass (server_search.py, step 5).
+            "unreachable": bool(not passed and service_at_ms is not None and service_at_ms > bound_ms),
+            "service_ms_at_percentile": service_at_ms,
+            "service_ms_p50": ns_to_ms(stats.percentile(lat, 0.5)) if lat else None,
             "latency_ms_at_percentile": at_ms,
             "latency_ms_p50": latency_at_ms(values, 50),
             "latency_ms_p99": latency_at_ms(values, 99),
@@ -141,6 +149,7 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
 
     best, probes = server_search.search(probe, first, int(cfg["server_search_probes"]))
     chosen = best if best is not None else min(probes, key=lambda p: p["qps"])
+    unreachable = best is None and any(p["unreachable"] for p in probes)
     outcome, record = tests[chosen["step"]]
     search = {
         "latency_bound_ms": bound_ms,
@@ -155,12 +164,33 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
         "latency_ms_p99_at_max": best["latency_ms_p99"] if best is not None else None,
         "latency_ms_at_percentile_at_max": best["latency_ms_at_percentile"] if best is not None else None,
         "chosen_step": chosen["step"],
-        "note": None
-        if best is not None
-        else "no probed QPS kept p%g under %g ms (lowest probed %.4g/s); the run's figures are that probe's"
-        % (percentile, bound_ms, chosen["qps"]),
+        "unreachable": unreachable,
+        "note": _search_note(best, chosen, unreachable, percentile, bound_ms),
     }
     return outcome, record, search
+
+
+def _search_note(best, chosen, unreachable, percentile, bound_ms):
+    """Why the search found no QPS (None when it found one), in words for ``farm show``."""
+    if best is not None:
+        return None
+    if unreachable:
+        return (
+            "no load meets the %g ms bound: one query takes %.4g ms (p%g of the service time %.4g ms at "
+            "%.4g/s, before any queueing); the run's figures are that probe's"
+            % (
+                bound_ms,
+                chosen["service_ms_p50"],
+                percentile,
+                chosen["service_ms_at_percentile"],
+                chosen["qps"],
+            )
+        )
+    return "no probed QPS kept p%g under %g ms (lowest probed %.4g/s); the run's figures are that probe's" % (
+        percentile,
+        bound_ms,
+        chosen["qps"],
+    )
 
 
 def _rerun_pace(row, record, values, warmup_ns, cfg):

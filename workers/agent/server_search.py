@@ -11,7 +11,15 @@ Strategy (pure logic here; the probe itself is a callable, so it is tested witho
    warmup's service time: under a loose bound the answer is close to capacity, and 70 % usually passes);
 2. while no probe has failed, grow by ``GROWTH`` (x1.5); while none has passed, shrink by half;
 3. once one passed (lo) and one failed (hi), bisect between them;
-4. stop after ``max_probes`` probes, or once ``(hi - lo) / lo`` is within ``REL_TOL`` (5 %).
+4. stop after ``max_probes`` probes, or once ``(hi - lo) / lo`` is within ``REL_TOL`` (5 %);
+5. stop at once when a failed probe is ``unreachable``: its service time alone (measured by the SUT, no
+   queueing) at the bound's percentile is above the bound. A query's latency is at least its service time,
+   so no lower load can pass, and shrinking further only costs time: LoadGen still issues
+   ``min_query_count`` queries, so each halving doubles the probe (64 queries at 0.45/s take 142 s) until
+   the farm's timeout kills the agent as hung and marks a healthy board bad.
+
+A board whose warmup already shows every inference above the bound gets one probe, at a light load
+(:func:`capped_start`), which confirms it with LoadGen's own figures and logs.
 
 A probe passes when LoadGen says its latency constraint was met (the latency at the percentile is under
 the bound) and its offered load (arrival rate x mean service time) is below 1: a short probe above
@@ -37,8 +45,24 @@ def start_qps(configured, service_ns):
     return 10.0, "default"
 
 
+def capped_start(qps, fastest_ns, bound_ms):
+    """``(qps, why)``: the first probe's QPS, lowered to 70 % of the capacity when even the warmup's fastest
+    inference (``fastest_ns``) is above the bound (no load can pass, so the one probe should be short);
+    ``why`` is None when nothing was changed."""
+    if not fastest_ns or fastest_ns / 1e6 <= bound_ms:
+        return qps, None
+    light = START_FRACTION * 1e9 / float(fastest_ns)
+    if qps <= light:
+        return qps, None
+    return light, "capped: the warmup's fastest inference (%.4g ms) is above the %g ms bound" % (
+        fastest_ns / 1e6,
+        bound_ms,
+    )
+
+
 def search(probe, first_qps, max_probes, rel_tol=REL_TOL):
-    """Run at most ``max_probes`` probes; ``probe(qps)`` returns a dict with at least ``passed`` (bool).
+    """Run at most ``max_probes`` probes; ``probe(qps)`` returns a dict with at least ``passed`` (bool), and
+    ``unreachable`` (bool) when no lower load can pass either: the search then stops there.
 
     Returns ``(best, probes)``: the passing probe with the highest QPS (None when none passed) and every
     probe's dict in the order run, each given ``qps`` and ``step`` (1-based).
@@ -59,6 +83,8 @@ def search(probe, first_qps, max_probes, rel_tol=REL_TOL):
                 lo, best = qps, outcome
         elif hi is None or qps < hi:
             hi = qps
+        if outcome.get("unreachable") and not outcome.get("passed"):
+            break
         if lo is None:
             qps = hi * SHRINK
         elif hi is None:

@@ -81,6 +81,33 @@ def test_search_converges_on_the_threshold_with_enough_probes(agent):
     assert len(record) < 12  # stops once lo and hi are within 5 %
 
 
+def test_search_stops_at_an_unreachable_probe(agent):
+    """A board slower than the bound (Pynq-Z2 resnet18 INT8: 48 ms a query, 10 ms bound): one probe, not a
+    halving series whose probes double in length until the farm's timeout."""
+    calls = []
+
+    def probe(qps):
+        calls.append(qps)
+        return {"passed": False, "unreachable": True}
+
+    best, record = agent.server_search.search(probe, 14.6, 6)
+    assert best is None and calls == [14.6] and len(record) == 1
+
+
+def test_search_goes_on_while_lower_loads_may_pass(agent):
+    best, record = agent.server_search.search(lambda q: {"passed": q <= 10.0, "unreachable": False}, 100.0, 6)
+    assert best is not None and best["qps"] <= 10.0 and len(record) > 1
+
+
+def test_capped_start_only_when_the_warmup_is_above_the_bound(agent):
+    cap = agent.server_search.capped_start
+    assert cap(500.0, 2 * 10**6, 10.0) == (500.0, None)  # 2 ms inferences: the bound may be met
+    qps, why = cap(500.0, 48 * 10**6, 10.0)  # 48 ms inferences: a light load, one short probe
+    assert qps == pytest.approx(0.7 * 1000 / 48) and "48 ms" in why and "10 ms bound" in why
+    assert cap(1.0, 48 * 10**6, 10.0) == (1.0, None)  # already light: left as configured
+    assert cap(500.0, None, 10.0) == (500.0, None)
+
+
 def test_search_start_qps(agent):
     assert agent.server_search.start_qps(50, 10**6) == (50.0, "config")
     qps, source = agent.server_search.start_qps(None, 2 * 10**6)
@@ -163,8 +190,11 @@ def test_server_bound_below_the_service_time_finds_nothing(agent, tmp_path):
         warmup_queries=2,
     )
     search = result["server_search"]
-    assert not search["found"] and search["qps_max"] is None and len(search["probes"]) == 2
-    assert "no probed QPS" in search["note"]
+    # One probe: its service time alone is above the bound, so no lower load can pass (no second probe).
+    assert not search["found"] and search["qps_max"] is None and len(search["probes"]) == 1
+    assert search["unreachable"] and search["probes"][0]["service_ms_at_percentile"] > 1.0
+    assert search["note"].startswith("no load meets the 1 ms bound: one query takes")
+    assert search["first_qps"] <= 0.7 * 1000 / 3.0  # a light load: the one probe is short
     assert result["headline"]["value"] is None
 
 
