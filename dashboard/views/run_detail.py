@@ -1,4 +1,5 @@
-"""Run detail: one run's latency distribution, power / temperature / clock traces, and provenance."""
+"""Run detail: one run's latency distribution, power / temperature / clock traces, provenance, and LoadGen's
+logs as downloads (the files LoadGen wrote, for an MLPerf-style review)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import streamlit as st
 from farm import metrics as catalog
 from farm.dashboard import charts, filters, ui
 from farm.dashboard.data import fetch
-from farm.queries.runs import latest_runs, run_detail
+from farm.queries.runs import LOADGEN_LOGS, latest_runs, loadgen_logs, run_detail
 
 st.title("Run detail")
 
@@ -116,3 +117,19 @@ else:
     if run["noise"]:
         with st.expander("Host noise check before the run"):
             st.json(run["noise"])
+
+st.subheader("LoadGen logs")
+logs = fetch(loadgen_logs, run["run_id"])
+if not logs:
+    st.info("This run has no LoadGen logs stored (its agent sent none, or it predates them).")
+for kind, name in LOADGEN_LOGS.items():
+    log = logs.get(kind)
+    if log is not None:
+        st.download_button(
+            f"Download {name} ({log['size_bytes']:,} bytes)",
+            log["content"],
+            file_name=name,
+            mime="text/plain",
+            key=f"log_{kind}",
+            on_click="ignore",
+        )

@@ -1,5 +1,6 @@
 """`farm show RUN`: one run in full: identity, metrics, latency distribution, traces summarised, noise,
-flags, provenance and attachments; `--format json` for the same as one JSON document."""
+flags, provenance and attachments; `--format json` for the same as one JSON document; `--log summary|detail`
+for the LoadGen log kept with it, as LoadGen wrote it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from farm import metrics
-from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
+from farm.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, db_option, handle_errors, settings_for
 from farm.db.models import RunAttachmentRow, RunRow
 from farm.db.session import session_scope
-from farm.queries.runs import run_detail
+from farm.queries.runs import LOADGEN_LOGS, loadgen_logs, run_detail
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 40
@@ -252,9 +253,16 @@ def render_text(doc: dict[str, Any]) -> str:
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--log",
+    "log_kind",
+    type=click.Choice(sorted(LOADGEN_LOGS)),
+    default=None,
+    help="Print the run's LoadGen log (mlperf_log_summary.txt or mlperf_log_detail.txt) instead.",
+)
 @db_option
 @handle_errors
-def show(run_ref: str, fmt: str, db_url: str | None) -> None:
+def show(run_ref: str, fmt: str, log_kind: str | None, db_url: str | None) -> None:
     """Print one run: identity, metrics, latency distribution, traces summarised, noise, flags, provenance.
     RUN is a run id, an idempotency key (`<sweep id>/<job key>`), or a unique prefix of either."""
     settings = settings_for(db_url)
@@ -264,5 +272,17 @@ def show(run_ref: str, fmt: str, db_url: str | None) -> None:
         except RunNotFound as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        if log_kind is not None:
+            log = loadgen_logs(s, run_id).get(log_kind)
+            if log is None:
+                click.secho(
+                    f"run {run_id} has no LoadGen {log_kind} log ({LOADGEN_LOGS[log_kind]}): its agent sent "
+                    "none, or it was stored before the farm kept LoadGen's logs",
+                    fg="red",
+                    err=True,
+                )
+                sys.exit(EXIT_FAILED)
+            click.echo(log["content"], nl=not log["content"].endswith("\n"))
+            return
         doc = show_document(s, run_id)
     click.echo(json.dumps(doc, indent=2, default=str) if fmt == "json" else render_text(doc))

@@ -17,6 +17,7 @@ from farm.db.models import (
     BoardRow,
     MetricRow,
     ProvenanceRow,
+    RunAttachmentRow,
     RunRow,
     SweepRow,
 )
@@ -73,6 +74,25 @@ def results(s: Session, sweep_id: str | None = None) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: LoadGen's logs kept with a run (farm/services/results.py `attachments`): kind -> attachment name.
+LOADGEN_LOGS = {"summary": "mlperf_log_summary.txt", "detail": "mlperf_log_detail.txt"}
+
+
+def loadgen_logs(s: Session, run_id: int) -> dict[str, dict[str, Any]]:
+    """The run's stored LoadGen logs, kind -> {name, size_bytes, sha256, content}; a kind the run lacks
+    (a run stored before logs were kept, or one whose agent sent none) is absent."""
+    names = {name: kind for kind, name in LOADGEN_LOGS.items()}
+    rows = s.scalars(
+        select(RunAttachmentRow).where(
+            RunAttachmentRow.run_id == run_id, RunAttachmentRow.name.in_(list(names))
+        )
+    )
+    return {
+        names[a.name]: {"name": a.name, "size_bytes": a.size_bytes, "sha256": a.sha256, "content": a.content}
+        for a in rows
+    }
 
 
 def sweep_labels(s: Session, sweep_ids: set[str]) -> dict[str, dict[str, str]]:

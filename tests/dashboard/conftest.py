@@ -3,6 +3,7 @@ written through the real models (ORM objects, as the farm writes them)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from farm.db.models import (
     JobRow,
     MetricRow,
     ProvenanceRow,
+    RunAttachmentRow,
     RunRow,
     SweepRow,
 )
@@ -120,6 +122,24 @@ def seed_small(url: str) -> dict[str, Any]:
         return {"bare_run_id": bare}
 
 
+#: LoadGen's logs as a detailed seeded run keeps them (the bare run has none).
+LOGS = {
+    "mlperf_log_summary.txt": "================================================\nMLPerf Results Summary\nResult is : VALID\n",
+    "mlperf_log_detail.txt": ':::MLLOG {"key": "result_validity", "value": "VALID"}\n',
+}
+
+
+def _log(name: str, text: str) -> RunAttachmentRow:
+    data = text.encode()
+    return RunAttachmentRow(
+        name=name,
+        media_type="text/plain",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content=text,
+    )
+
+
 def _run(s, sweep_id: str, created: datetime, target: str, source: str, p50: float, ips: float,
          watts: float | None, *, detailed: bool, repeat: int = 0, metrics: bool = True) -> int:  # fmt: skip
     key = f"run/resnet18/int8/{target}/b1/SingleStream/r{repeat}"
@@ -162,6 +182,7 @@ def _run(s, sweep_id: str, created: datetime, target: str, source: str, p50: flo
         metrics=[MetricRow(name=n, value=v, unit="", source=source) for n, v in values.items()],
         provenance=ProvenanceRow(farm_version="0.1.0", toolchain_version="3.5", runtime="onnxruntime",
                                  environment={"hostname": "h"}) if metrics else None,
+        attachments=[_log(name, text) for name, text in LOGS.items()] if detailed else [],
     )  # fmt: skip
     s.add(run)
     s.flush()

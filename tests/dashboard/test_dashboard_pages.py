@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import PAGES, SWEEP_ID, VIEWS
+from tests.dashboard.conftest import LOGS, PAGES, SWEEP_ID, VIEWS
 
 TITLES = {
     "overview": "Overview",
@@ -129,6 +129,14 @@ def test_run_detail_with_samples_traces_and_provenance(seeded_db: str) -> None:
     assert "Flagged for a second look: latency spread" in texts(at.warning)
 
 
+def test_run_detail_offers_the_loadgen_logs_as_downloads(seeded_db: str) -> None:
+    at = run_page("run_detail")
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    summary = LOGS["mlperf_log_summary.txt"]
+    assert f"Download mlperf_log_summary.txt ({len(summary.encode()):,} bytes)" in buttons
+    assert any(label.startswith("Download mlperf_log_detail.txt") for label in buttons)
+
+
 def test_run_detail_of_a_run_without_metrics(seeded_db: str) -> None:
     from sqlalchemy import select
 
@@ -141,6 +149,8 @@ def test_run_detail_of_a_run_without_metrics(seeded_db: str) -> None:
     info = texts(at.info)
     assert "no latency samples" in info and "no metrics" in info
     assert "no provenance" in texts(at.warning)
+    assert "no LoadGen logs" in info
+    assert not any("mlperf_log" in b.proto.label for b in at.get("download_button"))
 
 
 @pytest.mark.parametrize("value, message", [("abc", "not a number"), ("987654", "There is no run 987654")])

@@ -134,6 +134,58 @@ def test_results_json_has_flags_and_noise_verdict(runs) -> None:
     assert by_id[runs[1][0]]["noise_verdict"] in ("quiet", "caution", "noisy", "unknown")
 
 
+def test_results_table_and_csv_show_run_validity_and_flags(runs, farm_env) -> None:
+    with session_scope(farm_env.db_url) as s:
+        s.get(RunRow, runs[0][0]).result_valid = True  # as stored, whatever this host's load made of it
+        second = s.get(RunRow, runs[1][0])
+        second.result_valid, second.flags = None, None  # a run LoadGen gave no verdict on, unflagged
+    table = CliRunner().invoke(cli, ["results"])
+    assert table.exit_code == 0, table.output
+    header, *lines = table.output.splitlines()
+    assert header.split()[0] == "run" and "loadgen" in header.split() and header.split()[-1] == "flags"
+    first = next(line for line in lines if line.split()[0] == str(runs[0][0]))
+    second = next(line for line in lines if line.split()[0] == str(runs[1][0]))
+    assert first.split()[-2:] == ["VALID", "noisy-host"]  # the flag's name; its detail is in JSON/CSV/show
+    assert second.split()[-2:] == ["-", "-"]
+
+    csv = CliRunner().invoke(cli, ["results", "--format", "csv"]).output.splitlines()
+    cols = csv[0].split(",")
+    assert {"run_id", "result_valid", "flags"} <= set(cols)
+    assert (
+        "noisy-host: load 9.00 on 2 CPUs (> 0.70 per CPU)" in csv[1 + [r[0] for r in runs].index(runs[0][0])]
+    )
+    assert "[" not in "".join(csv[1:])  # no Python list repr in a cell
+
+    rows = json.loads(CliRunner().invoke(cli, ["results", "--format", "json"]).output)
+    assert {(r["run_id"], r["result_valid"]) for r in rows} == {(runs[0][0], True), (runs[1][0], None)}
+
+
+def test_show_log_prints_loadgen_log_as_stored(runs, farm_env) -> None:
+    run_id = runs[0][0]
+    with session_scope(farm_env.db_url) as s:
+        stored = {
+            a.name: a.content
+            for a in s.scalars(select(RunAttachmentRow).where(RunAttachmentRow.run_id == run_id))
+        }
+    for kind in ("summary", "detail"):
+        out = _show(str(run_id), "--log", kind)
+        assert out.exit_code == 0, out.output
+        assert out.output.rstrip("\n") == stored[f"mlperf_log_{kind}.txt"].rstrip("\n")
+    assert "Result is : VALID" in _show(str(run_id), "--log", "summary").output
+
+
+def test_show_log_of_a_run_without_one(runs, farm_env) -> None:
+    run_id = runs[1][0]
+    with session_scope(farm_env.db_url) as s:
+        for a in s.scalars(select(RunAttachmentRow).where(RunAttachmentRow.run_id == run_id)):
+            s.delete(a)
+    out = _show(str(run_id), "--log", "detail")
+    assert out.exit_code == 1
+    assert f"run {run_id} has no LoadGen detail log (mlperf_log_detail.txt)" in out.output
+    bad = _show(str(run_id), "--log", "trace")
+    assert bad.exit_code == 2 and "'trace' is not one of" in bad.output
+
+
 def test_sparkline() -> None:
     assert sparkline([]) == ""
     assert sparkline([1.0, 1.0]) == "▁▁"
