@@ -16,6 +16,7 @@ from farm.sweep.expand import planned_job_count
 from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text, short
+from farm.workers.agent import protocol
 
 #: Jobs one sweep may plan unless the submitter raises it (farm submit --max-jobs, FARM_MAX_JOBS): a typo
 #: such as batch_sizes with 40 entries should not fill the queues with 200,000 jobs.
@@ -92,6 +93,7 @@ def parse_sweep(
 
     loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
     _check_targets(loaded, inventory, fail)
+    _check_sensor_windows(loaded, inventory)
     _check_job_count(spec, inventory, max_jobs, fail)
     _check_models(loaded, fail)
     loaded = _check_dataset(loaded, fail)
@@ -126,6 +128,25 @@ def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
             f"Server without loadgen.server_target_latency_ms: the p{spec.loadgen.server_target_latency_percentile:g}"
             f" bound is LoadGen's default, {spec.loadgen.server_target_latency_ms:g} ms"
         )
+
+
+def _check_sensor_windows(loaded: LoadedSweep, inventory: Inventory) -> None:
+    """A warning per target whose sensor cannot take its minimum samples in ``min_duration_ms``: its
+    figures would be left out of every run (e.g. the U50's xbutil at 4 Hz needs 5 samples: 1.25 s)."""
+    duration_s = loaded.spec.loadgen.min_duration_ms / 1000.0
+    for target in loaded.spec.targets:
+        for spec in inventory.board_types[target].sensors:
+            kind = protocol.sensor_kind(spec)
+            if kind is None:
+                continue
+            needed_s = protocol.sensor_min_window_s(kind.kind)
+            if duration_s < needed_s:
+                loaded.warnings.append(
+                    f"loadgen.min_duration_ms {loaded.spec.loadgen.min_duration_ms:g} is too short for {target}'s "
+                    f"{spec} sensor ({'/'.join(kind.provides)}): it needs {protocol.SENSOR_MIN_SAMPLES} samples "
+                    f"at {protocol.sensor_min_window_s(kind.kind) / protocol.SENSOR_MIN_SAMPLES * 1000:g} ms, so "
+                    f"its figures would be left out; use min_duration_ms >= {math.ceil(needed_s * 1000)}"
+                )
 
 
 def _check_job_count(spec: Sweep, inventory: Inventory, max_jobs: int, fail) -> None:

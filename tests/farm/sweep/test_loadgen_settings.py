@@ -95,3 +95,42 @@ def test_unknown_scenario_names_the_four(tmp_path: Path) -> None:
     err = info.value
     assert err.field == "scenarios[1]" and err.line == 5
     assert all(name in str(err) for name in ("MultiStream", "Server", "Offline", "'Bursty'"))
+
+
+def test_a_run_too_short_for_a_boards_power_sensor_is_warned_with_the_duration_that_works(
+    tmp_path: Path,
+) -> None:
+    """The U50's xbutil is read at 4 Hz and a figure needs 5 samples: under 1.25 s its power and
+    temperature would be left out of every run."""
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    (inv / "board-types.yaml").write_text((load_settings().inventory_dir / "board-types.yaml").read_text())
+    (inv / "lab.yaml").write_text(
+        "boards:\n"
+        f"  - {{name: u50-1, type: u50, emulation: {{root: {tmp_path / 'u50'}}}}}\n"
+        f"  - {{name: zcu-1, type: zcu104, emulation: {{root: {tmp_path / 'zcu'}}}}}\n"
+    )
+    inventory = load_inventory(inv, "lab.yaml")
+    body = BASE.replace("precisions: [fp32]", "precisions: [int8]").replace(
+        "targets: [cpu]", "targets: [u50, zcu104]"
+    )
+
+    def _load(tmp_path: Path, text: str):
+        return load_sweep(write_sweep(tmp_path, text), inventory)
+
+    short = _load(tmp_path, body.format(setting="min_duration_ms: 1000")).warnings
+    (warning,) = [w for w in short if "too short" in w]
+    assert warning == (
+        "loadgen.min_duration_ms 1000 is too short for u50's xbutil sensor (power/thermal): it needs 5 samples "
+        "at 250 ms, so its figures would be left out; use min_duration_ms >= 1250"
+    )
+    assert not any(
+        "too short" in w for w in _load(tmp_path, body.format(setting="min_duration_ms: 1250")).warnings
+    )
+    # zcu104's hwmon sensors sample every 20 ms: 100 ms is enough for them
+    tiny = _load(tmp_path, body.format(setting="min_duration_ms: 80")).warnings
+    assert sorted(w.split("'s ")[0].split()[-1] for w in tiny if "too short" in w) == [
+        "u50",
+        "zcu104",
+        "zcu104",
+    ]

@@ -20,6 +20,8 @@ import contextlib
 import glob
 import os
 
+import protocol
+
 QUANTITIES = ("power", "thermal", "clock")
 UNITS = {"power": "W", "thermal": "C", "clock": "MHz"}
 
@@ -39,8 +41,8 @@ class Sensor(object):
     kind = ""
     #: Quantities :meth:`read` returns (a subset of QUANTITIES, plus ``energy_j`` for counters).
     quantities = ()
-    #: Default sampling interval in seconds (a config entry's ``interval_ms`` overrides it).
-    default_interval_s = 0.02
+    #: Default sampling interval in seconds (a config entry's ``interval_ms`` overrides it): the contract's.
+    default_interval_s = protocol.SENSOR_DEFAULT_INTERVAL_S
 
     def __init__(self, entry):
         self.entry = dict(entry)

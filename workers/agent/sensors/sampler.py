@@ -18,9 +18,11 @@ import contextlib
 import threading
 import time
 
+import protocol
+
 from .base import UNITS, SensorGone
 
-MIN_SAMPLES = 5
+MIN_SAMPLES = protocol.SENSOR_MIN_SAMPLES
 MAX_TRACE_POINTS = 2000
 FAILURES_BEFORE_GONE = 3
 

@@ -29,6 +29,8 @@ import shutil
 import subprocess
 import tempfile
 
+import protocol
+
 from .base import Sensor, SensorError, SensorGone
 
 TIMEOUT_S = 10.0
@@ -74,7 +76,7 @@ def parse_report(doc, device=None):
 class Xbutil(Sensor):
     kind = "xbutil"
     quantities = ("power", "thermal")
-    default_interval_s = 0.25
+    default_interval_s = protocol.SENSOR_INTERVAL_S["xbutil"]
 
     def __init__(self, entry):
         super(Xbutil, self).__init__(entry)
