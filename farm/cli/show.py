@@ -17,6 +17,9 @@ from farm import metrics
 from farm.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, db_option, handle_errors, settings_for
 from farm.db.models import RunAttachmentRow, RunRow
 from farm.db.session import session_scope
+from farm.errors import FarmError
+from farm.inventory import BoardType, load_inventory
+from farm.queries.missing import missing
 from farm.queries.runs import LOADGEN_LOGS, loadgen_logs, run_detail
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -103,11 +106,21 @@ def latency_summary(samples: list[float]) -> dict[str, Any] | None:
     }
 
 
-def show_document(s: Session, run_id: int) -> dict[str, Any]:
+def board_type_of(inventory_dir: Any, target: str) -> BoardType | None:
+    """The run's board type from the catalog, None when the catalog lacks it or cannot be read (`farm show`
+    still prints the run; only the sensor reasons of "missing:" get vaguer)."""
+    try:
+        return load_inventory(inventory_dir).board_types.get(target)
+    except FarmError:
+        return None
+
+
+def show_document(s: Session, run_id: int, board_type: BoardType | None = None) -> dict[str, Any]:
     detail = run_detail(s, run_id)
     assert detail is not None
     run = s.get(RunRow, run_id)
     assert run is not None
+    absent = missing(detail, board_type)
     traces = detail.pop("traces") or {}
     samples = detail.pop("samples_ms") or []
     attachments = s.scalars(
@@ -125,6 +138,7 @@ def show_document(s: Session, run_id: int) -> dict[str, Any]:
         "soak": traces.get("soak"),
         "noise": run.noise,
         "flags": list(run.flags or []),
+        "missing": absent,
         "attachments": [
             {"name": a.name, "media_type": a.media_type, "size_bytes": a.size_bytes, "sha256": a.sha256}
             for a in attachments
@@ -169,6 +183,8 @@ def render_text(doc: dict[str, Any]) -> str:
     lines.append("metrics:")
     for m in doc["metrics"]:
         lines.append(f"  {m['name']:<28} {_fmt(m['value']):>14} {_metric_note(m)}")
+    lines.append("missing:" + ("" if doc["missing"] else " none"))
+    lines += [f"  {', '.join(g['metrics'])}: {g['reason']}" for g in doc["missing"]]
     lat = doc["latency_distribution"]
     lines.append("latency distribution (ms):" + ("" if lat else " no samples"))
     if lat:
@@ -284,5 +300,6 @@ def show(run_ref: str, fmt: str, log_kind: str | None, db_url: str | None) -> No
                 sys.exit(EXIT_FAILED)
             click.echo(log["content"], nl=not log["content"].endswith("\n"))
             return
-        doc = show_document(s, run_id)
+        target = s.scalar(select(RunRow.target).where(RunRow.id == run_id)) or ""
+        doc = show_document(s, run_id, board_type_of(settings.inventory_dir, target))
     click.echo(json.dumps(doc, indent=2, default=str) if fmt == "json" else render_text(doc))

@@ -82,6 +82,11 @@ def test_table(runs) -> None:
     assert "provenance:" in text and "artifact_sha256" in text and "kernel" in text
     assert "attachments:" in text and "notes.txt" in text
     assert "over the run: " in text  # the latency sparkline
+    # the CPU type carries rapl only: no clock figure, and the section says why
+    assert (
+        "missing:" in text
+        and "  clock_mhz_min: no clock sensor on the cpu board type (sensors: rapl)" in text
+    )
 
 
 def test_json(runs) -> None:
@@ -97,6 +102,8 @@ def test_json(runs) -> None:
     assert lat["samples"] > 0 and lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert {m["name"] for m in doc["metrics"]} >= {"latency_ms_p90", "throughput_ips"}
     assert doc["provenance"]["artifact_sha256"] and doc["provenance"]["farm_version"]
+    reasons = {name: g["reason"] for g in doc["missing"] for name in g["metrics"]}
+    assert "latency_ms_p90" not in reasons and reasons["clock_mhz_min"].startswith("no clock sensor")
     assert {
         "name": "notes.txt",
         "media_type": "text/plain",
