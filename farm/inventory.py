@@ -5,6 +5,7 @@ Describing hardware is kept apart from driving it (labgrid's lesson): nothing he
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,42 @@ class Price(Strict):
     idle_w: float | None = Field(default=None, ge=0)  # default: the power model's static_w
 
 
+IMAGE_REF = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}"
+)  # nothing a shell or docker reads as an option
+TOOLCHAIN_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+class ToolchainImage(Strict):
+    """The compile image of a type whose toolchain's default image cannot compile for it (the U50's
+    DPUCAHX8H left Vitis AI after 2.5, so it compiles in an older image than the ZCU104 and VCK190). The
+    version is recorded with the artifact and is part of its key, so artifacts of two images never mix."""
+
+    image: str
+    version: str
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not IMAGE_REF.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Docker image reference (repo[:tag][@digest])")
+        if "@" not in value and ":" not in value.rsplit("/", 1)[-1]:
+            raise ValueError(
+                f"{value!r} names no tag or digest: pin one (e.g. {value}:2.5), since an untagged image is "
+                ":latest, which changes under the farm's artifact keys"
+            )
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not TOOLCHAIN_VERSION.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a toolchain version (letters, digits and ._+-, e.g. vitis-ai-2.5.0)"
+            )
+        return value
+
+
 class Emulation(Strict):
     """How the virtual lab drives this type: its own toolchain (plan + timing) and the emulated backend."""
 
@@ -118,6 +155,7 @@ class BoardType(Strict):
     tdp_w: float | None = Field(default=None, gt=0)
     notes: str = ""
     emulation: Emulation | None = None
+    toolchain_image: ToolchainImage | None = None  # None: the toolchain's own image (workers/toolchains/)
 
     @model_validator(mode="before")
     @classmethod
@@ -271,6 +309,27 @@ def _load(path: Path, model: type[BaseModel]) -> tuple[BaseModel, dict[Path_, in
         loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         raise InventoryError(msg, path=str(path), line=line_for(lines, loc), field=dotted(loc)) from None
+
+
+_CATALOG_CACHE: dict[tuple[str, int, int], dict[str, BoardType]] = {}
+
+
+def load_catalog(directory: Path | None = None) -> dict[str, BoardType]:
+    """The board types alone (board-types.yaml of ``directory``, else the settings' inventory), for code
+    that needs a type's facts and no lab (a compile image); loaded again only when the file changes."""
+    path = (directory or load_settings().inventory_dir) / "board-types.yaml"
+    stamp = _stamp(path)
+    cached = _CATALOG_CACHE.get(stamp) if stamp is not None else None
+    if cached is not None:
+        return cached
+    catalog, _ = _load(path, Catalog)
+    assert isinstance(catalog, Catalog)
+    types = dict(catalog.board_types)
+    if stamp is not None:
+        if len(_CATALOG_CACHE) > 16:
+            _CATALOG_CACHE.clear()
+        _CATALOG_CACHE[stamp] = types
+    return types
 
 
 def lab_path(directory: Path, lab: str | None = None) -> Path:

@@ -1,6 +1,8 @@
 """The real Vitis AI toolchain: runs only inside its Docker image on a compile host (``runner: docker``).
 
-Flow inside ``xilinx/vitis-ai-pytorch-cpu:3.5.0`` (conda env ``vitis-ai-pytorch``), per UG1414:
+Flow inside ``xilinx/vitis-ai-pytorch-cpu:3.5.0`` (conda env ``vitis-ai-pytorch``), per UG1414; a board
+type whose DPU that release dropped names its own image and version in the catalog (``toolchain_image:``,
+the U50: Vitis AI 2.5), and the image's version goes into the artifact key:
 
 1. ONNX -> PyTorch module (``onnx2torch``; the image must have it: build a thin image ``FROM`` the pinned
    one with ``pip install onnx2torch`` and list that tag under the host's ``images``, or use this one if
@@ -58,6 +60,18 @@ DRIVER_PATH = Path(vitis_ai_driver.__file__)
 DRIVER_NAME = DRIVER_PATH.name
 
 
+def image_for(board: str | None) -> tuple[str, str]:
+    """``(image, version)`` a compile for ``board`` runs in: the catalog type's ``toolchain_image`` (the
+    U50 needs an older Vitis AI than the ZCU104 and VCK190), else :data:`IMAGE` and :data:`VERSION`."""
+    if board:
+        from farm.inventory import load_catalog
+
+        pinned = getattr(load_catalog().get(board), "toolchain_image", None)
+        if pinned is not None:
+            return pinned.image, pinned.version
+    return IMAGE, VERSION
+
+
 def arch_json(board: str) -> str:
     """The arch.json inside the image for a board type; FarmError with the reason where none ships."""
     if board in ARCH_JSON:
@@ -75,6 +89,7 @@ class VitisAiToolchain(Toolchain):
 
     def __init__(self, target: str | None = None):
         self.board = target or None
+        self.container_image, self._version = image_for(self.board)
         if self.board in ARCH_JSON:
             ip, folder = ARCH_JSON[self.board]
             self.target_arch = f"{ip}/{folder}"
@@ -85,7 +100,7 @@ class VitisAiToolchain(Toolchain):
         return f"vitis_ai@{self.board}" if self.board else "vitis_ai"
 
     def version(self) -> str:
-        return VERSION
+        return self._version
 
     def container_command(self, in_path: str, out_dir: str, precision: str, quant: QuantConfig) -> list[str]:
         check_precision(precision, self.precisions)
@@ -120,7 +135,7 @@ class VitisAiToolchain(Toolchain):
         check_precision(precision, self.precisions)
         raise FarmError(
             "vitis_ai runs only inside its Docker image "
-            f"({IMAGE}) on a compile host with `runner: docker` listing that image; there is no Vitis AI "
+            f"({self.container_image}) on a compile host with `runner: docker` listing that image; there is no Vitis AI "
             "in this process. Use the board type's emulation (dpu_emulator) for a virtual lab."
         )
 

@@ -84,6 +84,89 @@ def test_arch_json_per_board(board, arch):
     assert argv[6] == arch
 
 
+U50_IMAGE, U50_VERSION = "xilinx/vitis-ai-cpu:2.5", "vitis-ai-2.5.0"
+
+
+def test_the_u50_compiles_in_its_catalog_image_and_the_others_in_the_default():
+    runner = DockerRunner(offline_transport("/srv/farm"), host_name="vai-box", user="1000:1000")
+    images = {}
+    for board in ("u50", "zcu104", "vck190"):
+        argv = runner.compile_command(
+            f"vitis_ai@{board}", JOB, f"/srv/farm/compile/{JOB}", "int8", QuantConfig()
+        )
+        image_at = argv.index("bash") - 1  # docker run ... IMAGE bash -c SHELL ...
+        images[board] = (argv[image_at], argv[image_at + 10])  # the image, and the version the driver records
+        version_argv = runner.version_command(f"vitis_ai@{board}", JOB)
+        assert version_argv[-3] == argv[image_at]  # the version probe runs in the same image
+    assert images == {
+        "u50": (U50_IMAGE, U50_VERSION),
+        "zcu104": (IMAGE, VERSION),
+        "vck190": (IMAGE, VERSION),
+    }
+    tc = get_toolchain("vitis_ai@u50")
+    assert (tc.container_image, tc.version()) == (U50_IMAGE, U50_VERSION)
+    assert get_toolchain("vitis_ai").container_image == IMAGE  # no target: the default
+
+
+def test_a_host_is_chosen_by_the_types_image(tmp_path):
+    from farm.inventory import DockerHost, SshEndpoint
+    from farm.workers.toolchains.runners import select_host
+
+    ssh = SshEndpoint(host="10.0.0.5", user="farm", key_file="keys/id", known_hosts="keys/known_hosts")
+    old = DockerHost(name="vai-2.5", ssh=ssh, runner="docker", images=[U50_IMAGE])  # type: ignore[arg-type]
+    new = DockerHost(name="vai-3.5", ssh=ssh, runner="docker", images=[IMAGE])  # type: ignore[arg-type]
+
+    class Inv:
+        docker_hosts = [new, old]
+
+    assert select_host(Inv(), "vitis_ai@u50") is old  # type: ignore[arg-type]
+    assert select_host(Inv(), "vitis_ai@zcu104") is new  # type: ignore[arg-type]
+
+
+def _catalog_with(tmp_path, line: str):
+    from farm.config import load_settings
+
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    text = (load_settings().inventory_dir / "board-types.yaml").read_text()
+    anchor = "    toolchain: vitis_ai\n"
+    at = text.index("  zcu104:\n")
+    at = text.index(anchor, at) + len(anchor)
+    (inv / "board-types.yaml").write_text(text[:at] + f"    toolchain_image: {line}\n" + text[at:])
+    return inv
+
+
+def test_a_types_image_follows_its_catalog(tmp_path, monkeypatch):
+    inv = _catalog_with(tmp_path, '{image: "registry.lab:5000/vai:3.0.1", version: vitis-ai-3.0.1}')
+    monkeypatch.setenv("FARM_INVENTORY", str(inv))
+    tc = get_toolchain("vitis_ai@zcu104")
+    assert (tc.container_image, tc.version()) == ("registry.lab:5000/vai:3.0.1", "vitis-ai-3.0.1")
+    assert get_toolchain("vitis_ai@vck190").container_image == IMAGE
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{image: "xilinx/vitis-ai-cpu", version: v1}', "names no tag or digest"),
+        ('{image: "--privileged", version: v1}', "is not a Docker image reference"),
+        ('{image: "xilinx/vitis-ai-cpu:2.5", version: "2.5 beta"}', "is not a toolchain version"),
+        ('{image: "xilinx/vitis-ai-cpu:2.5"}', "Field required"),
+        ('"xilinx/vitis-ai-cpu:2.5"', "valid dictionary"),
+    ],
+)
+def test_a_bad_toolchain_image_is_a_located_error(tmp_path, line, message):
+    from farm.errors import InventoryError
+    from farm.inventory import load_catalog
+
+    inv = _catalog_with(tmp_path, line)
+    with pytest.raises(InventoryError) as err:
+        load_catalog(inv)
+    text = str(err.value)
+    assert "board-types.yaml:" in text and "board_types.zcu104.toolchain_image" in text and message in text
+    lineno = int(text.split("board-types.yaml:")[1].split(":")[0])
+    assert "toolchain_image:" in (inv / "board-types.yaml").read_text().splitlines()[lineno - 1]
+
+
 def test_version_command_needs_no_vitis_ai():
     argv = get_toolchain("vitis_ai@vck190").container_version_command()
     assert (
