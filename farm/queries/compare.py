@@ -384,15 +384,16 @@ def _summarise(
     label = "/".join(key)
     draws: dict[str, np.ndarray] = {}
     interval_from = "none"
-    if len(ids) > 1:
+    reported = [i for i in ids if per_run[i]]  # a run that stored nothing adds no repeat
+    if len(reported) > 1:
         for name in HEADLINE:
             d = bs.median_draws(values[name], bs.generator(seed, label, name), n)
             if d is not None:
                 draws[name] = d
         interval_from = "repeats" if draws else "none"
-    else:
-        samples = s.scalar(select(RunRow.samples_ms).where(RunRow.id == ids[0])) or []
-        draws = _sample_draws(per_run[ids[0]], [float(x) for x in samples], seed, label, n)
+    elif reported:
+        samples = s.scalar(select(RunRow.samples_ms).where(RunRow.id == reported[0])) or []
+        draws = _sample_draws(per_run[reported[0]], [float(x) for x in samples], seed, label, n)
         interval_from = "latency samples (one run)" if draws else "none"
     summary: dict[str, Interval] = {}
     for name in HEADLINE:
