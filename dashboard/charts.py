@@ -18,6 +18,45 @@ SOURCE_OPACITY = alt.Opacity(
 )
 
 
+#: One colour per source on every chart: a colour means where a figure came from, nothing else.
+SOURCES = ["measured", "emulated", "predicted"]
+SOURCE_COLOURS = alt.Scale(domain=SOURCES, range=["#1f77b4", "#ff7f0e", "#9467bd"])
+
+
+def source_color(field: str = "source") -> alt.Color:
+    return alt.Color(f"{field}:N", scale=SOURCE_COLOURS, title="source")
+
+
+def interval_panels(
+    df: pd.DataFrame, *, x: str, panel: str, sort: list[str], one: bool = False
+) -> alt.FacetChart:
+    """One panel per `panel` value: a point at `value` with a bar from `low` to `high` per `x`, coloured by
+    source (SOURCE_COLOURS). With `one`, a dashed line at 1 (a ratio: above it the FPGA is better)."""
+    base = alt.Chart().encode(
+        y=alt.Y(f"{x}:N", title=None, sort=None),
+        color=source_color(),
+        tooltip=[x, "source", panel, *(alt.Tooltip(f"{c}:Q", format=",.3f") for c in ("value", "low", "high")),
+                 *(["verdict"] if "verdict" in df else [])],
+    )  # fmt: skip
+    layers = [
+        base.mark_rule(strokeWidth=3, opacity=0.6).encode(x=alt.X("low:Q", title=None), x2="high:Q"),
+        base.mark_point(filled=True, size=70).encode(
+            x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False))
+        ),
+    ]
+    if one:
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 4], color="gray").encode(x=alt.datum(1.0)))
+    return (
+        alt.layer(*layers, data=df)
+        .properties(width=300, height=alt.Step(22))
+        .facet(
+            facet=alt.Facet(f"{panel}:N", title=None, sort=sort, header=alt.Header(labelFontSize=13)),
+            columns=2,
+        )
+        .resolve_scale(x="independent", y="independent")
+    )
+
+
 def grouped_bars(df: pd.DataFrame, *, x: str, y: str, group: str, title: str, y_title: str) -> alt.Chart:
     """Bars of `y` per `x`, one bar per `group` side by side (e.g. percentiles per target)."""
     return (
@@ -149,9 +188,7 @@ def history(
     base = alt.Chart(df.drop(columns=["labels"], errors="ignore")).encode(
         x=x,
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
-        color=alt.Color(
-            "source:N", scale=alt.Scale(domain=["measured", "emulated"], range=["#1f77b4", "#ff7f0e"])
-        ),
+        color=source_color(),
     )
     line = base.mark_line(opacity=0.4)
     points = base.mark_circle(size=30).encode(

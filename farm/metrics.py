@@ -134,6 +134,8 @@ CATALOG: tuple[Metric, ...] = (
     # LoadGen's latencies: every percentile is some MultiStream sweep's headline (its configured one)
     *(_latency(p, _RCTX if p in ("p50", "p90", "p99") else _RCT, headline=True) for p in PERCENTILES),
     _latency("mean", _RCT, headline=False),
+    # the spread a user feels: p99 - p50 of one run (farm.queries.compare derives it; never stored)
+    Metric("latency_jitter_ms", "ms", "lower", "latency", "Jitter (p99 - p50)", "jitter ms", derived=True),
     Metric(
         "throughput_ips",
         "1/s",

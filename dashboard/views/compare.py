@@ -1,4 +1,6 @@
-"""Compare: one model, precision, batch size and scenario across every target, FPGA vs GPU vs CPU."""
+"""Compare: FPGA vs GPU vs CPU on one consistent selection (farm.queries.compare, docs/compare.md): which
+wins per metric and by how much, every figure with its interval, every ratio with a verdict, and the flags,
+validity, source and sweep of each row in sight. Colour means the source everywhere (charts.SOURCE_COLOURS)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,8 @@ import streamlit as st
 from farm import metrics as catalog
 from farm.dashboard import charts, filters, ui
 from farm.dashboard.data import fetch
-from farm.queries.runs import (
-    COMPARE_METRICS,
-    LATENCY_PERCENTILES,
-    compare,
-    selection_options,
-    speedups,
-    sweeps_for_selection,
-)
+from farm.queries.compare import HEADLINE, RATIOS, CompareError, Comparison, compare_targets, sweeps_for_model
+from farm.queries.runs import selection_options
 
 st.title("Compare targets")
 
@@ -24,29 +20,29 @@ if not options:
     ui.empty(ui.NO_DATA)
 
 
-def pick(label: str, key: str, rows: list[dict], column, default=None) -> tuple:
-    values = sorted({r[key] for r in rows}, key=lambda v: (str(type(v)), v))
+def pick(label: str, key: str, rows: list[dict], column, default=None, extra: tuple = ()) -> tuple:
+    values = [*extra, *sorted({r[key] for r in rows}, key=lambda v: (str(type(v)), v))]
     value = filters.choice(label, key, values, default=default, container=column)
-    return value, [r for r in rows if r[key] == value]
+    return value, [r for r in rows if value in extra or r[key] == value]
 
 
+BEST = "best"
 cols = st.columns(5)
 model, rows = pick("Model", "model", options, cols[0])
-precision, rows = pick("Precision", "precision", rows, cols[1], default="int8")
-batch_size, rows = pick("Batch size", "batch_size", rows, cols[2])
-scenario, rows = pick("Scenario", "scenario", rows, cols[3], default="SingleStream")
+batch_size, rows = pick("Batch size", "batch_size", rows, cols[1], default=1)
+scenario, rows = pick("Scenario", "scenario", rows, cols[2], default="SingleStream")
+precision, rows = pick("Precision", "precision", rows, cols[3], default=BEST, extra=(BEST,))
 include_emulated = filters.flag(
     "Include emulated", "emulated", default=True, help=ui.EMULATED_NOTE, container=cols[4]
 )
 
-selection = {"model": model, "precision": precision, "batch_size": batch_size, "scenario": scenario}
 LATEST = "latest"
-sweeps = {row["sweep_id"]: row for row in fetch(sweeps_for_selection, **selection)}
+sweeps = {r["sweep_id"]: r for r in fetch(sweeps_for_model, model, scenario, batch_size)}
 
 
 def sweep_label(value: str) -> str:
     if value == LATEST:
-        return "Latest sweep per target"
+        return "Newest sweep that ran every target"
     row = sweeps[value]
     return (
         f"{row['name']} · {row['created_at'][:16].replace('T', ' ')} · {row['targets']} targets · {value[:8]}"
@@ -56,99 +52,204 @@ def sweep_label(value: str) -> str:
 sweep = filters.choice("Sweep", "sweep", [LATEST, *sweeps], default=LATEST, format_func=sweep_label)
 sweep_id = None if sweep == LATEST else sweep
 
-results = fetch(compare, **selection, include_emulated=include_emulated, sweep_id=sweep_id)
-if not results:
-    ui.empty("No measured results for this selection: tick *Include emulated* or choose another one.")
+
+def comparison(s, **kw) -> Comparison | str:
+    """The comparison, or why this selection has none (said on the page, not as a database error)."""
+    try:
+        return compare_targets(s, **kw)
+    except CompareError as exc:
+        return str(exc)
+
+
+result = fetch(
+    comparison,
+    model=model,
+    precisions=() if precision == BEST else (precision,),
+    scenario=scenario,
+    batch_size=batch_size,
+    sweep_id=sweep_id,
+    include_emulated=include_emulated,
+)
+if isinstance(result, str):
+    ui.empty(f"Nothing to compare: {result}. Tick *Include emulated* or choose another selection.")
+sel = result.selection
+targets = result.targets
+show_precision = len({t.precision for t in targets}) > 1
+
+
+def label(target: str, prec: str, source: str) -> str:
+    return f"{target}{f' {prec}' if show_precision else ''}{' (emulated)' if source == 'emulated' else ''}"
+
+
+labels = {t.label: label(t.target, t.precision, t.source) for t in targets}
+names = {s["sweep_id"]: s["name"] for s in sel["sweeps"]}
+if sel["mixed"]:
+    st.warning(
+        "**Mixed selection**: no sweep ran every target, so the rows come from different sweeps ("
+        + ", ".join(f"{n} ({i[:8]})" for i, n in names.items())
+        + "). Each row says its sweep; a ratio across sweeps says so in its warnings.",
+        icon="⚠️",
+    )
 st.caption(
     (
-        "Per target: the median over the repeats of the latest sweep that ran this selection. "
-        if sweep_id is None
-        else f"Per target: the median over the repeats of sweep {sweeps[sweep_id]['name']} ({sweep_id}). "
+        f"Per target: the median over the repeats of sweep {sel['sweeps'][0]['name']} ({sweep_id}). "
+        if sweep_id
+        else "Per target: the median over the repeats of "
+        + ("the newest sweep that ran every target" if not sel["mixed"] else "each target's sweep")
+        + f" ({', '.join(names.values())}). "
     )
-    + "Speedups and perf/W compare each FPGA with each CPU and GPU baseline."
+    + f"Precision: {sel['precision_rule']}. Intervals: {sel['interval']['level']:.0%} bootstrap over the "
+    "repeats (seeded), or over one run's latency samples."
 )
-ui.emulated_banner(sum(r["source"] == "emulated" for r in results))
+ui.emulated_banner(sum(t.source == "emulated" for t in targets))
 
-df = pd.DataFrame(results)
-latency_cols = [f"latency_ms_{p}" for p in LATENCY_PERCENTILES]
-has = {c: df[c].notna().any() for c in df.columns}
+# --- which wins ---------------------------------------------------------------------------------
+st.subheader("Which wins")
+if result.winners:
+    columns = st.columns(len(result.winners))
+    for column, w in zip(columns, result.winners, strict=True):
+        name = labels.get(w["winner"], w["winner"])
+        if w["runner_up"] is None:
+            note = "the only target with this figure"
+        else:
+            runner = labels.get(w["runner_up"], w["runner_up"])
+            note = f"{w['margin']:.2f}x over {runner}" + (
+                "" if w["verdict"] == "wins" else ": **not distinguishable** (the interval contains 1)"
+            )
+        column.metric(w["label"], name, help=f"{catalog.get(w['metric']).better_text}")
+        column.caption(f"{w['value']:,.3g} {w['unit']} · {note}")
 
-if any(has[c] for c in latency_cols):
-    long = df.melt(
-        id_vars=["label", "source"], value_vars=latency_cols, var_name="percentile", value_name="ms"
-    )
-    long["percentile"] = long["percentile"].str.removeprefix("latency_ms_").str.replace("_", ".")
+# --- per target ---------------------------------------------------------------------------------
+table = []
+for t in targets:
+    row = {
+        "label": labels[t.label],
+        "target": t.target,
+        "family": t.family,
+        "precision": t.precision,
+        "source": t.source,
+        "sweep": ui.sweep_link(t.sweep_id),
+        "runs": len(t.run_ids),
+        "valid": {True: "yes", False: "INVALID", None: "unknown"}[t.valid],
+        "flags": "; ".join(t.flags),
+        "accuracy": t.accuracy["value"],
+        "accuracy is": t.accuracy["label"],
+        "interval from": t.interval_from,
+    }
+    for name in HEADLINE:
+        iv = t.metrics.get(name)
+        row[name] = iv.median if iv else None
+        row[f"{name} low"] = iv.low if iv else None
+        row[f"{name} high"] = iv.high if iv else None
+    table.append(row)
+df = pd.DataFrame(table)
+
+long = pd.DataFrame(
+    [
+        {
+            "label": r["label"],
+            "source": r["source"],
+            "metric": catalog.get(n).title,
+            "value": r[n],
+            "low": r[f"{n} low"],
+            "high": r[f"{n} high"],
+        }  # fmt: skip
+        for r in table
+        for n in HEADLINE
+        if r[n] is not None
+    ]
+)
+if len(long):
     st.altair_chart(
-        charts.grouped_bars(
-            long.dropna(),
-            x="label",
-            y="ms",
-            group="percentile",
-            title="Latency percentiles",
-            y_title=catalog.get(latency_cols[0]).unit_label,
-        )
+        charts.interval_panels(long, x="label", panel="metric", sort=[catalog.get(n).title for n in HEADLINE])
     )
-else:
-    st.info(f"No latency percentiles for {scenario}: its headline is throughput.")
-
-PANELS = {
-    name: catalog.get(name).title
-    for name in ("throughput_ips", "inferences_per_joule", "energy_mj_per_inference", "power_w")
-}
-reported = [m for m in PANELS if has.get(m)]
-if reported:
-    long = df.melt(
-        id_vars=["label", "source", "family"], value_vars=reported, var_name="metric", value_name="value"
-    )
-    long["metric"] = long["metric"].map(PANELS)
-    st.altair_chart(
-        charts.panels(
-            long.dropna(),
-            x="label",
-            panel="metric",
-            value="value",
-            color="family",
-            sort=list(PANELS.values()),
-        )
-    )
-unreported = [title for m, title in PANELS.items() if not has.get(m)]
-if unreported:
-    st.info(f"No target reported {', '.join(unreported)} for this selection.")
-
+reported = ("throughput_ips", "latency_ms_p99", "power_w")
 missing = [
-    f"{r['label']}: {', '.join(m for m in ('throughput_ips', 'latency_ms_p99', 'power_w') if r[m] is None)}"
-    for r in results
-    if any(r[m] is None for m in ("throughput_ips", "latency_ms_p99", "power_w"))
+    f"{r['label']}: {', '.join(m for m in reported if r[m] is None)}"
+    for r in table
+    if any(r[m] is None for m in reported)
 ]
 if missing:
     st.caption("Not reported (shown as empty): " + "; ".join(missing))
+flagged = [f"{r['label']}: {r['flags']}" for r in table if r["flags"]]
+invalid = [r["label"] for r in table if r["valid"] == "INVALID"]
+if flagged or invalid:
+    st.warning(
+        "Flagged for a second look: "
+        + "; ".join(flagged + [f"{x}: LoadGen INVALID" for x in invalid])
+        + ". Ratios over these rows say so.",
+        icon="⚠️",
+    )
 
 st.subheader("Per target")
-shown = df.drop(columns=["run_ids"]).assign(sweep=df["sweep_id"].map(ui.sweep_link))
 ui.table(
-    shown.drop(columns=["sweep_id"]),
+    df,
     "compare",
-    column_config={"sweep": ui.SWEEP_LINK, **ui.metric_columns(COMPARE_METRICS)},
+    column_config={"sweep": ui.SWEEP_LINK, **ui.metric_columns(HEADLINE)},
 )
 
-st.subheader("FPGA speedup over the CPU and GPU baselines")
-ups = speedups(results)
-if not ups:
+# --- ratios -------------------------------------------------------------------------------------
+st.subheader("FPGA over the CPU and GPU baselines")
+if not result.ratios:
     st.info("Speedups need at least one FPGA target and one CPU or GPU baseline in this selection.")
 else:
-    ups_df = pd.DataFrame(ups)
-    MEASURES = {
-        "throughput_speedup": "throughput",
-        "p50_latency_speedup": "p50 latency",
-        "perf_per_watt_ratio": "perf per watt",
+    WIDE = {
+        "throughput": "throughput_speedup",
+        "speedup_p50": "p50_latency_speedup",
+        "speedup_p99": "p99_latency_speedup",
+        "perf_per_watt": "perf_per_watt_ratio",
+        "energy_per_inference": "energy_ratio",
     }
-    long = ups_df.melt(
-        id_vars=["fpga", "baseline", "emulated"],
-        value_vars=list(MEASURES),
-        var_name="measure",
-        value_name="speedup",
-    ).dropna()
-    if len(long):
-        long["measure"] = long["measure"].map(MEASURES)
-        st.altair_chart(charts.speedup_panels(long, sort=list(MEASURES.values())))
-    ui.table(ups_df, "speedups")
+    TITLES = {spec.name: spec.meaning for spec in RATIOS}
+    wide: dict[tuple[str, str], dict] = {}
+    for r in result.ratios:
+        fpga, base = labels[r.fpga_label], labels[r.baseline_label]
+        row = wide.setdefault(
+            (fpga, base),
+            {"fpga": fpga, "baseline": base, "emulated": "yes" if "(emulated)" in fpga + base else "no"},
+        )
+        row[WIDE[r.metric]] = r.ratio
+        row[f"{WIDE[r.metric]} verdict"] = r.verdict
+        row.setdefault("warnings", set()).update(r.warnings)
+    st.caption("Above 1 the FPGA is better; a verdict needs the whole 95 % interval on one side of 1.")
+    ratios_long = pd.DataFrame(
+        [
+            {
+                "label": f"{labels[r.fpga_label]} / {labels[r.baseline_label]}",
+                "source": "emulated" if "(emulated)" in r.fpga_label + r.baseline_label else "measured",
+                "metric": TITLES[r.metric],
+                "value": r.ratio,
+                "low": r.low,
+                "high": r.high,
+                "verdict": r.verdict,
+            }  # fmt: skip
+            for r in result.ratios
+        ]
+    )
+    st.altair_chart(
+        charts.interval_panels(ratios_long, x="label", panel="metric", sort=list(TITLES.values()), one=True)
+    )
+    ui.table(
+        pd.DataFrame([{**w, "warnings": "; ".join(sorted(w["warnings"]))} for w in wide.values()]),
+        "speedups",
+    )
+    st.markdown("**Every ratio with its interval, verdict and warnings**")
+    ui.table(
+        pd.DataFrame(
+            [
+                {
+                    "fpga": labels[r.fpga_label],
+                    "baseline": labels[r.baseline_label],
+                    "ratio": r.metric,
+                    "means": r.meaning,
+                    "value": r.ratio,
+                    "low": r.low,
+                    "high": r.high,
+                    "verdict": r.verdict,
+                    "warnings": "; ".join(r.warnings),
+                }  # fmt: skip
+                for r in result.ratios
+            ]
+        ),
+        "ratios",
+    )

@@ -38,6 +38,7 @@ COMMANDS = {
     "datasets": "farm.cli.datasets:datasets",
     "schedule": "farm.cli.schedule:schedule",
     "procure": "farm.cli.procure:procure",
+    "compare": "farm.cli.compare:compare",
 }
 
 
