@@ -13,6 +13,8 @@ class Params:
     conv_eff: dict = field(default_factory=lambda: {"DPUCZDX8G": 0.8, "DPUCAHX8H": 0.8, "DPUCVDX8G": 0.5})
     dw_eff: float = 0.8  # depthwise / pooling ALU efficiency
     mem_eff: float = 0.7  # sustained fraction of the board's peak DDR/HBM bandwidth
+    #: Per-IP sustained bandwidth share where it differs (the IP's memory ports, AXI/NoC/HBM); else mem_eff.
+    mem_eff_ip: dict = field(default_factory=dict)
     layer_overhead_cycles: float = 2000.0  # per DPU instruction block (fetch, pipeline fill, drain)
     #: Per DPU subgraph call on an A53 at 1 GHz (VART submit + wait + cache maintenance). Not fitted: every
     #: calibration row is one subgraph, so it cannot be told apart from pre/post-processing there.
@@ -21,6 +23,9 @@ class Params:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def mem_eff_of(self, ip: str) -> float:
+        return float(self.mem_eff_ip.get(ip, self.mem_eff))
 
 
 #: The calibrated parameters: ``fit()`` on published_dpu_perf.csv, rounded (see docs/dpu-model.md). The
