@@ -44,6 +44,7 @@ def calibrate(fmt: str) -> None:
             "rows": [r.as_dict() for r in results],
             "median_abs_error_pct": summary["overall"],
             "median_abs_error_pct_per_board": summary["per_board"],
+            "held_out": _held_out_doc(),
         }
         click.echo(json.dumps(doc, indent=2))
         return
@@ -61,6 +62,31 @@ def calibrate(fmt: str) -> None:
     click.echo("median absolute error: " + ", ".join(f"{m} {_med(v)}" for m, v in summary["overall"].items()))
     for board, meds in summary["per_board"].items():
         click.echo(f"  {board:<11} " + ", ".join(f"{m} {_med(v)}" for m, v in meds.items()))
+    held = _held_out_doc()
+    click.echo("")
+    click.echo(
+        "held-out median absolute error (Vitis AI Model Zoo table, bench/dpu_loao.py; what predictions state):"
+    )
+    click.echo(f"  {'held out':<24} {'fps_st':>7} {'fps_mt':>7}")
+    for kind, table in (("board", held["per_board"]), ("architecture", held["per_family"])):
+        for name, v in table.items():
+            click.echo(f"  {kind + ' ' + name:<24} {_med(v['fps_st']):>7} {_med(v['fps_mt']):>7}")
+    click.echo(
+        f"  {'overall (architectures)':<24} {_med(held['overall']['fps_st']):>7} {_med(held['overall']['fps_mt']):>7}"
+    )
+
+
+def _held_out_doc() -> dict:
+    from farm.perfmodel.params import HELD_OUT_OVERALL, HELD_OUT_PER_BOARD, HELD_OUT_PER_FAMILY
+
+    def pair(v):
+        return {"fps_st": v[0], "fps_mt": v[1]}
+
+    return {
+        "per_board": {k: pair(v) for k, v in HELD_OUT_PER_BOARD.items()},
+        "per_family": {k: pair(v) for k, v in HELD_OUT_PER_FAMILY.items()},
+        "overall": pair(HELD_OUT_OVERALL),
+    }
 
 
 def _med(v: float | None) -> str:
@@ -200,6 +226,11 @@ def predict(
             click.echo(f"{key:<15} {_num(value) if isinstance(value, float) else value}")
     if "cpu_ops" in doc:
         click.echo(f"{'cpu_ops':<15} {', '.join(doc['cpu_ops']) or '-'}")
+    if "expected_error_pct" in doc:
+        e = doc["expected_error_pct"]
+        click.echo(
+            f"{'expected error':<15} fps_st ±{e['fps_st']:.1f} %, fps_mt ±{e['fps_mt']:.1f} % (held-out, {e['basis']})"
+        )
     for w in doc.get("warnings", []):
         click.secho(f"warning: {w}", fg="yellow")
 
@@ -219,9 +250,13 @@ def _predict_dpu(board, graph, dpu, cores, clock_mhz) -> dict:
         notes.append(
             "a Zynq-7020 needs the older DPU IP (DNNDK / DPU v3.x or a PYNQ-DPU port), not Vitis AI 2.x/3.x"
         )
+    from farm.perfmodel.params import held_out_error
+
+    st, mt, basis = held_out_error(board)
     return {
         "model_version": MODEL_VERSION,
         "kind": "dpu",
+        "expected_error_pct": {"fps_st": st, "fps_mt": mt, "basis": basis},
         "device": t.dpu.name,
         "cores": t.cores,
         "clock_mhz": t.clock_mhz,

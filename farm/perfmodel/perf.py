@@ -147,7 +147,7 @@ def dpu_layer_time(layer: Layer, t: DpuTarget, p: Params, images: int, bandwidth
         compute = _per_image(layer.act_in_elems, layer) / (d.pp * d.icp) / (misc_clock * p.dw_eff)
     acts = _ddr_acts(layer, d.onchip_feature_bytes)
     nbytes = layer.weight_bytes + images * acts
-    bw = t.bandwidth_gbps * 1e9 * p.mem_eff * bandwidth_share
+    bw = t.bandwidth_gbps * 1e9 * p.mem_eff_of(d.ip) * bandwidth_share
     return LayerTime(
         name=layer.name,
         op=layer.op,

@@ -1,6 +1,9 @@
-"""MobileNetV2 (torchvision, width 1.0): inverted residuals, depthwise 3x3 group convs, ReLU6 as Clip(0, 6)."""
+"""MobileNetV1 (TF-slim, width 1.0 / 0.5 / 0.25) and MobileNetV2 (torchvision, width 1.0 / 1.4): depthwise
+3x3 group convs, ReLU6 as Clip(0, 6)."""
 
 from __future__ import annotations
+
+import functools
 
 from farm.zoo.builder import GraphBuilder
 
@@ -15,6 +18,16 @@ INVERTED_RESIDUAL_SETTING = [
     (6, 320, 1, 1),
 ]
 RESIDUAL_GAIN = 0.5  # see resnet.RESIDUAL_GAIN
+# MobileNetV1: (output channels, stride) of the 13 depthwise-separable blocks.
+V1_BLOCKS = (
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+)
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's / TF's channel rounding for width multipliers."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
 
 
 def _inverted_residual(b: GraphBuilder, x: str, out: int, stride: int, t: int, prefix: str) -> str:
@@ -29,12 +42,27 @@ def _inverted_residual(b: GraphBuilder, x: str, out: int, stride: int, t: int, p
     return b.add(x, y, name=f"{prefix}.add") if use_res else y
 
 
-def mobilenet_v2(b: GraphBuilder, num_classes: int) -> str:
-    x = b.conv("input", 32, 3, 2, 1, act="relu6", name="features.0")
+def mobilenet_v2(b: GraphBuilder, num_classes: int, width: float = 1.0) -> str:
+    x = b.conv("input", make_divisible(32 * width), 3, 2, 1, act="relu6", name="features.0")
     idx = 1
     for t, c, n, s in INVERTED_RESIDUAL_SETTING:
         for i in range(n):
-            x = _inverted_residual(b, x, c, s if i == 0 else 1, t, f"features.{idx}")
+            x = _inverted_residual(b, x, make_divisible(c * width), s if i == 0 else 1, t, f"features.{idx}")
             idx += 1
-    x = b.conv(x, 1280, 1, 1, 0, act="relu6", name=f"features.{idx}")
+    last = make_divisible(1280 * max(1.0, width))
+    x = b.conv(x, last, 1, 1, 0, act="relu6", name=f"features.{idx}")
     return b.classifier(x, num_classes, name="classifier")
+
+
+def mobilenet_v1(b: GraphBuilder, num_classes: int, width: float = 1.0) -> str:
+    x = b.conv("input", make_divisible(32 * width), 3, 2, 1, act="relu6", name="conv0")
+    for i, (c, s) in enumerate(V1_BLOCKS, start=1):
+        cin = b.channels[x]
+        x = b.conv(x, cin, 3, s, 1, groups=cin, act="relu6", name=f"block{i}.dw")
+        x = b.conv(x, make_divisible(c * width), 1, 1, 0, act="relu6", name=f"block{i}.pw")
+    return b.classifier(x, num_classes)
+
+
+mobilenet_v2_140 = functools.partial(mobilenet_v2, width=1.4)
+mobilenet_v1_050 = functools.partial(mobilenet_v1, width=0.5)
+mobilenet_v1_025 = functools.partial(mobilenet_v1, width=0.25)

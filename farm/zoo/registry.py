@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import onnx
 
 from farm.errors import ModelError
-from farm.zoo import googlenet, inception, mobilenet, resnet, squeezenet
+from farm.zoo import googlenet, inception, mobilenet, resnet, squeezenet, vgg
 from farm.zoo.builder import GraphBuilder
 
 
@@ -50,6 +50,18 @@ _MODELS: dict[str, ZooModel] = {
         _zoo_model("squeezenet1_1", squeezenet.squeezenet1_1, seed=11),
         _zoo_model("googlenet", googlenet.googlenet, seed=1),
         _zoo_model("inception_v3", inception.inception_v3, seed=3, input_shape=(3, 299, 299)),
+        # Architectures of the Vitis AI Model Zoo tables (the DPU model's validation set), at the zoo's inputs.
+        _zoo_model("resnet101", resnet.resnet101, seed=101),
+        _zoo_model("resnet152", resnet.resnet152, seed=152),
+        _zoo_model("resnet50_v2", resnet.resnet50_v2, seed=250, input_shape=(3, 299, 299)),
+        _zoo_model("resnet101_v2", resnet.resnet101_v2, seed=2101, input_shape=(3, 299, 299)),
+        _zoo_model("resnet152_v2", resnet.resnet152_v2, seed=2152, input_shape=(3, 299, 299)),
+        _zoo_model("vgg16", vgg.vgg16, seed=16),
+        _zoo_model("vgg19", vgg.vgg19, seed=19),
+        _zoo_model("mobilenet_v1", mobilenet.mobilenet_v1, seed=1001),
+        _zoo_model("mobilenet_v1_0.5", mobilenet.mobilenet_v1_050, seed=1005, input_shape=(3, 160, 160)),
+        _zoo_model("mobilenet_v1_0.25", mobilenet.mobilenet_v1_025, seed=1025, input_shape=(3, 128, 128)),
+        _zoo_model("mobilenet_v2_1.4", mobilenet.mobilenet_v2_140, seed=214),
         # Trained (numpy, in code) on the procedural shapes set: accuracy figures mean something for it.
         ZooModel("shapes_net", (3, 32, 32), 8, lambda batch: _shapes_net(batch), "1"),
     )

@@ -124,3 +124,36 @@ def test_a_model_that_does_not_fit_fails_with_the_reason(tmp_path):
     r = CliRunner().invoke(cli, ["lab", "predict", "--board", "zcu104", "--model", str(path)])
     assert r.exit_code == 1
     assert "does not fit" in r.output
+
+
+def test_predict_states_the_held_out_error_of_its_board():
+    from farm.perfmodel.params import HELD_OUT_PER_BOARD
+
+    res = run("predict", "--board", "zcu104", "--model", "resnet18")
+    st, mt = HELD_OUT_PER_BOARD["zcu104"]
+    assert f"expected error  fps_st ±{st:.1f} %, fps_mt ±{mt:.1f} % (held-out, zcu104)" in res.output
+    doc = json.loads(run("predict", "--board", "zcu104", "--model", "resnet18", "--format", "json").output)
+    assert doc["expected_error_pct"] == {"fps_st": st, "fps_mt": mt, "basis": "zcu104"}
+
+
+def test_predict_on_a_board_the_table_lacks_states_the_overall_held_out_error():
+    from farm.perfmodel.params import HELD_OUT_OVERALL
+
+    doc = json.loads(run("predict", "--board", "pynq-z2", "--model", "resnet18", "--format", "json").output)
+    assert doc["expected_error_pct"] == {
+        "fps_st": HELD_OUT_OVERALL[0],
+        "fps_mt": HELD_OUT_OVERALL[1],
+        "basis": "overall",
+    }
+
+
+def test_calibrate_prints_the_held_out_table():
+    res = run("calibrate")
+    assert "held-out median absolute error" in res.output
+    assert (
+        "architecture vgg" in res.output
+        and "board vck190" in res.output
+        and "overall (architectures)" in res.output
+    )
+    doc = json.loads(run("calibrate", "--format", "json").output)
+    assert set(doc["held_out"]) == {"per_board", "per_family", "overall"}
