@@ -13,11 +13,6 @@ from typing import Any
 
 from farm.errors import FarmError
 
-#: Leave-one-board-out median |error| of fps_st and fps_mt (docs/dpu-model.md, "held-out board"), %.
-HELD_OUT_ERROR_PCT = {"zcu104": 12.0, "vck190": 9.6, "u50": 3.6, "ultra96-v2": 16.4}
-#: For a board the fit never saw (kv260, pynq-z2): the largest held-out median error.
-UNSEEN_ERROR_PCT = 16.4
-
 
 @dataclass(frozen=True)
 class Predicted:
@@ -35,9 +30,14 @@ Predictor = Callable[[str, str, int, Any], "Predicted | str"]
 
 
 def error_for(board_type: str) -> tuple[float, str]:
-    if board_type in HELD_OUT_ERROR_PCT:
-        return HELD_OUT_ERROR_PCT[board_type], f"held-out (leave-one-board-out) median error for {board_type}"
-    return UNSEEN_ERROR_PCT, "largest held-out median error (a board the fit never saw)"
+    """The model's held-out median |error| for this board (the larger of single- and multi-thread fps:
+    latency and capacity both rest on the prediction), from the zoo-table validation (docs/dpu-model.md);
+    the overall held-out (new architecture) error for a board the table lacks."""
+    from farm.perfmodel.params import held_out_error
+
+    st, mt, basis = held_out_error(board_type)
+    where = f"for {basis}" if basis != "overall" else "overall (a board the zoo table lacks)"
+    return max(st, mt), f"held-out median |error| of fps_st {st:g} % / fps_mt {mt:g} % {where}"
 
 
 def perfmodel_predictor(model: str, board_type: str, batch_size: int, bt: Any) -> Predicted | str:

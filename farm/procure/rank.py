@@ -496,8 +496,9 @@ def decide(
             for c in candidates
         },
         "placeholders_used": placeholders,
-        "prediction_error": "per board: the leave-one-board-out (held-out) median |error| of docs/dpu-model.md "
-        "(zcu104 12.0 %, vck190 9.6 %, u50 3.6 %, ultra96-v2 16.4 %; other boards 16.4 %, the largest)",
+        "prediction_error": "per board: the larger of the model's held-out median |error| of fps_st and fps_mt "
+        "(leave-one-board-out on the Vitis AI zoo table; farm.perfmodel.params.held_out_error, docs/dpu-model.md); "
+        "boards the table lacks: the overall held-out (new architecture) error",
         "bootstrap": {"draws": draws, "seed": seed, "level": unc.LEVEL},
         "rules": RULES,
         "computed_at": now.isoformat(timespec="seconds"),
