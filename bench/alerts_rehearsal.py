@@ -27,23 +27,7 @@ from pathlib import Path
 
 from support import FARM  # before farm: puts the checkout on sys.path
 
-from farm.zoo.tiny import heavy_model
-
-SWEEP = """\
-name: nightly
-models:
-  - name: heavy
-    onnx: {onnx}
-precisions: [int8]
-targets: [zcu104]
-scenarios: [SingleStream]
-repeats: {repeats}
-quantization:
-  calibration_samples: 8
-loadgen:
-  min_duration_ms: 200
-  min_query_count: 16
-"""
+from farm.zoo.tiny import heavy_model, heavy_sweep
 
 
 class Hook:
@@ -91,7 +75,7 @@ def main() -> int:
     env |= {"FARM_DATA_DIR": str(work / "data"), "FARM_ALERTS": str(work / "alerts.yaml")}
     model = heavy_model(work / "heavy.onnx")
     for name, repeats in (("history", args.history), ("slow", 3), ("fixed", 3)):
-        (work / f"{name}.yaml").write_text(SWEEP.format(onnx=model, repeats=repeats))
+        (work / f"{name}.yaml").write_text(heavy_sweep(model, repeats=repeats))
     up = farm(env, "lab", "up", "--boards", "zcu104", "--time-scale", str(args.time_scale))
     env["FARM_LAB"] = next(line.split("=", 1)[1] for line in up.splitlines() if "export FARM_LAB=" in line)
     try:

@@ -14,6 +14,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CSV_TEXT = """\
 # Published Vitis AI Model Zoo figures, for calibrating and checking the DPU performance model.
@@ -60,26 +61,28 @@ def _num(text: str) -> float | None:
     return float(text) if text else None
 
 
+def _fields(r: dict[str, str]) -> dict[str, Any]:
+    """The columns both published tables have, typed."""
+    return {
+        "board": r["board"],
+        "dpu": r["dpu"],
+        "dpu_cores": int(r["dpu_cores"]),
+        "clock_mhz": float(r["clock_mhz"]),
+        "model": r["model"],
+        "input": r["input"],
+        "latency_ms": _num(r["latency_ms"]),
+        "fps_st": _num(r["fps_st"]),
+        "fps_mt": _num(r["fps_mt"]),
+        "source": r["source"],
+    }
+
+
 def published_rows(text: str = CSV_TEXT) -> list[PublishedRow]:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    rows = []
-    for r in csv.DictReader(io.StringIO("\n".join(lines))):
-        rows.append(
-            PublishedRow(
-                board=r["board"],
-                dpu=r["dpu"],
-                dpu_cores=int(r["dpu_cores"]),
-                clock_mhz=float(r["clock_mhz"]),
-                model=r["model"],
-                ops_g=float(r["ops_g"]),
-                input=r["input"],
-                latency_ms=_num(r["latency_ms"]),
-                fps_st=_num(r["fps_st"]),
-                fps_mt=_num(r["fps_mt"]),
-                source=r["source"],
-            )
-        )
-    return rows
+    return [
+        PublishedRow(**_fields(r), ops_g=float(r["ops_g"]))
+        for r in csv.DictReader(io.StringIO("\n".join(lines)))
+    ]
 
 
 # -- the Vitis AI Model Zoo table (releases v1.0 to v3.5): calibration and held-out validation ------------
@@ -177,25 +180,10 @@ def zoo_csv_path() -> Path | None:
 def read_zoo_csv(path: Path | str) -> list[ZooRow]:
     with open(path, newline="") as fh:
         lines = [line for line in fh if line.strip() and not line.startswith("#")]
-    rows = []
-    for r in csv.DictReader(lines):
-        rows.append(
-            ZooRow(
-                board=r["board"],
-                dpu=r["dpu"],
-                dpu_cores=int(r["dpu_cores"]),
-                clock_mhz=float(r["clock_mhz"]),
-                model=r["model"],
-                framework_model_name=r["framework_model_name"],
-                ops_g=_num(r["ops_g"]),
-                input=r["input"],
-                latency_ms=_num(r["latency_ms"]),
-                fps_st=_num(r["fps_st"]),
-                fps_mt=_num(r["fps_mt"]),
-                source=r["source"],
-            )
-        )
-    return rows
+    return [
+        ZooRow(**_fields(r), framework_model_name=r["framework_model_name"], ops_g=_num(r["ops_g"]))
+        for r in csv.DictReader(lines)
+    ]
 
 
 def map_zoo_row(row: ZooRow) -> tuple[tuple | None, str]:

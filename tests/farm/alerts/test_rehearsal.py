@@ -13,25 +13,10 @@ from sqlalchemy import select
 from farm.cli.main import cli
 from farm.db.models import AlertDeliveryRow, AlertRow, JobRow, RunRow, SweepRow
 from farm.db.session import session_scope
+from farm.zoo.tiny import heavy_sweep
 from tests.conftest import write_sweep
 from tests.farm.notify.http_server import Server
 from tests.virtual_lab import heavy_model
-
-SWEEP = """\
-name: nightly
-models:
-  - name: heavy
-    onnx: {onnx}
-precisions: [int8]
-targets: [zcu104]
-scenarios: [SingleStream]
-repeats: {repeats}
-quantization:
-  calibration_samples: 8
-loadgen:
-  min_duration_ms: 200
-  min_query_count: 16
-"""
 
 
 def _farm(*args: str) -> str:
@@ -41,7 +26,7 @@ def _farm(*args: str) -> str:
 
 
 def _submit(tmp_path, model, repeats: int, name: str) -> str:
-    sweep = write_sweep(tmp_path, SWEEP.format(onnx=model, repeats=repeats), name)
+    sweep = write_sweep(tmp_path, heavy_sweep(model, repeats=repeats), name)
     _farm("submit", str(sweep), "--label", f"night={name}")
     with session_scope_latest() as sweep_id:
         return sweep_id

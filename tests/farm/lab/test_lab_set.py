@@ -193,22 +193,6 @@ def test_the_simulator_follows_a_set_clock_in_clock_and_power(tmp_path: Path) ->
     assert sim.step(0.1, utilisation=1.0).clock_mhz == 300.0
 
 
-SWEEP = """\
-name: lab-set
-models:
-  - name: heavy
-    onnx: {onnx}
-precisions: [int8]
-targets: [zcu104]
-scenarios: [SingleStream]
-quantization:
-  calibration_samples: 8
-loadgen:
-  min_duration_ms: 300
-  min_query_count: 16
-"""
-
-
 def test_a_sweep_after_lab_set_is_slower_and_its_provenance_says_why(tmp_path, farm_env, lab) -> None:
     """The whole path once: `farm submit` to a board at its nominal clock, `farm lab set` to half, the same
     sweep again (compiled artifact reused): the stored run is slower and its provenance has 150 MHz, 40 C."""
@@ -216,11 +200,14 @@ def test_a_sweep_after_lab_set_is_slower_and_its_provenance_says_why(tmp_path, f
 
     from farm.db.models import RunRow
     from farm.db.session import session_scope
+    from farm.zoo.tiny import heavy_sweep
     from tests.conftest import write_sweep
     from tests.virtual_lab import heavy_model
 
     lab("zcu104", 0.05)
-    sweep = write_sweep(tmp_path, SWEEP.format(onnx=heavy_model(tmp_path / "h.onnx")))
+    sweep = write_sweep(
+        tmp_path, heavy_sweep(heavy_model(tmp_path / "h.onnx"), name="lab-set", min_duration_ms=300)
+    )
     assert _cli("submit", str(sweep)).exit_code == 0
     assert _cli("lab", "set", "zcu104-1", "clock_mhz=150", "ambient_c=40").exit_code == 0
     result = _cli("submit", str(sweep))
