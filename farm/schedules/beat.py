@@ -61,6 +61,11 @@ class DatabaseScheduler(Scheduler):
             rows = self._rows()
         except Exception:  # any database failure: tried again at the next refresh
             log.exception("beat: cannot read the schedules table; keeping the schedules it had")
+            # the app's own entries (the reconciler, the alerts tick) run whatever the table says
+            missing = {k: v for k, v in (self.app.conf.beat_schedule or {}).items() if k not in self.schedule}
+            if missing:
+                self.update_from_dict(missing)
+                self._heap = None
             return
         entries: dict[str, dict[str, Any]] = dict(self.app.conf.beat_schedule or {})
         since: dict[str, datetime] = {}

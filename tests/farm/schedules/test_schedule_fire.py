@@ -11,6 +11,7 @@ from pathlib import Path
 import celery.beat
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from farm.config import Settings, load_settings
 from farm.db.migrate import ensure_schema
@@ -122,3 +123,18 @@ def test_beat_entries_come_from_the_database(
     remove_schedule(settings.db_url, "hourly")
     beat.refresh()
     assert ENTRY_PREFIX + "hourly" not in beat.schedule
+
+
+def test_beat_keeps_the_reconciler_when_the_schedules_table_does_not_answer(
+    farm_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked beat whose first read of the table fails (SQLite's "locking protocol" after a fork, a
+    database restarting) still sends the app's own periodic tasks: the reconciler and the alerts tick."""
+    from farm.celery_app import app
+
+    def refuse(self) -> list:
+        raise OperationalError("SELECT schedules", {}, Exception("locking protocol"))
+
+    monkeypatch.setattr(DatabaseScheduler, "_rows", refuse)
+    beat = DatabaseScheduler(app=app)
+    assert {"farm-reconcile", "farm-alerts"} <= set(beat.schedule)
