@@ -163,7 +163,12 @@ def test_offline_batch_2(model_path, tmp_path):
     summary = Path(doc["loadgen"]["summary_path"]).read_text()
     samples_per_s = float(summary.split("Samples per second:")[1].split()[0])
     assert doc["throughput_ips"] == pytest.approx(2 * samples_per_s, rel=1e-6)
-    assert doc["loadgen"]["settings"]["offline_expected_qps_source"] == "warmup"
+    # The expected QPS comes from the warmup; on a busy host the warmup can overshoot, the first test runs
+    # short, and the agent runs it again at the measured pace, keeping the first test's record (by design).
+    settings = doc["loadgen"]["settings"]
+    assert settings["offline_expected_qps_source"] in ("warmup", "rerun")
+    if settings["offline_expected_qps_source"] == "rerun":
+        assert settings["rerun"], "a rerun keeps the first test's record"
 
 
 def test_single_stream_batch_2_from_stdin(model_path, tmp_path):
