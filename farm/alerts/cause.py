@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm import metrics
-from farm.alerts.series import Series, points
+from farm.alerts.series import points, series_of
 from farm.db.models import AlertRow, MetricRow, ProvenanceRow, RunRow, SweepRow
 
 #: Provenance fields an alert reports when they differ before and after (what a series may change along).
@@ -72,14 +72,11 @@ def _metric(s: Session, run_ids: list[int], name: str) -> float | None:
 
 def _where(s: Session, alert: AlertRow) -> dict[str, Any]:
     """Per board of the type: the metric's level before the change and since it."""
-    series = Series(
-        alert.fingerprint, alert.source, alert.model, alert.precision, alert.batch_size, alert.scenario,
-        alert.target,
-    )  # fmt: skip
+    series = series_of(alert)
     boards = sorted(set(s.scalars(select(RunRow.board_name).where(RunRow.fingerprint == alert.fingerprint))))
     moved, steady = [], []
     for board in boards:
-        on = Series(**{**series.__dict__, "board": board})
+        on = series.on_board(board)
         before = [
             p.value for p in points(s, on, alert.metric, before_run_id=alert.change_run_id) if not p.unusable
         ]

@@ -207,10 +207,7 @@ def back_to_normal(s: Session, alert: AlertRow) -> str | None:
     energy, whose three points cannot show a level to within its minimum change)."""
     if alert.kind != "regression" or alert.before is None or alert.state not in ACTIVE:
         return None
-    series = Series(
-        alert.fingerprint, alert.source, alert.model, alert.precision, alert.batch_size, alert.scenario,
-        alert.target,
-    )  # fmt: skip
+    series = series_of(alert)
     later, _ = usable(points(s, series, alert.metric, from_run_id=alert.change_run_id + 1, rebaselined=False))
     recent = [p.value for p in later[-RESOLVE_POINTS:]]
     if len(recent) < RESOLVE_POINTS:

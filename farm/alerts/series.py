@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -41,20 +42,21 @@ class Series:
         base = f"{self.model}/{self.precision}/b{self.batch_size}/{self.scenario}/{self.target}/{self.source}"
         return f"{base}@{self.board}" if self.board else base
 
-    def without_board(self) -> Series:
-        return Series(**{**self.__dict__, "board": None})
+    def on_board(self, board: str) -> Series:
+        """The same configuration on one board only."""
+        return Series(**{**self.__dict__, "board": board})
 
 
-def series_of(run: RunRow, *, per_board: bool = False) -> Series:
+def series_of(row: Any) -> Series:
+    """The series of a run or an alert (both carry the key's fields; runs name the board type target)."""
     return Series(
-        fingerprint=run.fingerprint,
-        source=run.source,
-        model=run.model,
-        precision=run.precision,
-        batch_size=run.batch_size,
-        scenario=run.scenario,
-        target=run.target,
-        board=run.board_name if per_board else None,
+        fingerprint=row.fingerprint,
+        source=row.source,
+        model=row.model,
+        precision=row.precision,
+        batch_size=row.batch_size,
+        scenario=row.scenario,
+        target=row.target,
     )
 
 
@@ -142,7 +144,7 @@ def points(
     return rows
 
 
-def all_series(s: Session, *, sweep_id: str | None = None, per_board: bool = False) -> list[Series]:
+def all_series(s: Session, *, sweep_id: str | None = None) -> list[Series]:
     """Every series with a run (of one sweep), confirmation runs left out."""
     cols = [
         RunRow.fingerprint,
@@ -153,19 +155,12 @@ def all_series(s: Session, *, sweep_id: str | None = None, per_board: bool = Fal
         RunRow.scenario,
         RunRow.target,
     ]
-    if per_board:
-        cols.append(RunRow.board_name)
     query = (
         select(*cols).join(SweepRow, SweepRow.id == RunRow.sweep_id).where(SweepRow.purpose != CONFIRMATION)
     )
     if sweep_id is not None:
         query = query.where(RunRow.sweep_id == sweep_id)
-    out = []
-    for row in s.execute(query.distinct()):
-        values = list(row)
-        board = values.pop() if per_board else None
-        out.append(Series(*values, board=board))
-    return sorted(out, key=lambda x: x.key)
+    return sorted((Series(*row) for row in s.execute(query.distinct())), key=lambda x: x.key)
 
 
 def baselines(s: Session, fingerprint: str | None = None) -> dict[tuple[str, str, str], int]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from farm import metrics
 from farm.alerts.delivery import alert_dict, alert_docs
 from farm.alerts.detection import usable
-from farm.alerts.series import Series, points
+from farm.alerts.series import points, series_of
 from farm.db.models import AlertDeliveryRow, AlertEventRow, AlertRow, RunRow
 from farm.regressions import detect
 
@@ -60,9 +60,7 @@ def series_changes(s: Session, fingerprint: str, metric: str) -> dict[str, Any]:
         first = s.scalars(
             select(RunRow).where(RunRow.fingerprint == fingerprint, RunRow.source == source)
         ).first()
-        series = Series(
-            fingerprint, source, first.model, first.precision, first.batch_size, first.scenario, first.target
-        )
+        series = series_of(first)
         pts, skipped = usable(points(s, series, metric, rebaselined=False))
         for why, n in skipped.items():
             out["skipped"][why] = out["skipped"].get(why, 0) + n
