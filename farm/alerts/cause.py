@@ -32,7 +32,10 @@ PROVENANCE_FIELDS = (
     "loadgen_version",
     "accelerator_clock_mhz",
     "ambient_c",
+    "cpu_model",
 )
+#: ... and from the agent's environment record (INT8 figures depend on the host's ISA: VNNI or not).
+ENVIRONMENT_FIELDS = ("cpu_isa",)
 
 
 def _usual(values: list[Any]) -> Any:
@@ -41,7 +44,9 @@ def _usual(values: list[Any]) -> Any:
 
 
 def _hashable(v: Any) -> Any:
-    return tuple(sorted(v.items())) if isinstance(v, dict) else v
+    if isinstance(v, dict):
+        return tuple(sorted(v.items()))
+    return tuple(v) if isinstance(v, list) else v
 
 
 def provenance_diff(s: Session, before_runs: list[int], after_runs: list[int]) -> dict[str, dict[str, Any]]:
@@ -50,6 +55,9 @@ def provenance_diff(s: Session, before_runs: list[int], after_runs: list[int]) -
     def usual(run_ids: list[int]) -> dict[str, Any]:
         rows = list(s.scalars(select(ProvenanceRow).where(ProvenanceRow.run_id.in_(run_ids))))
         out = {f: _usual([getattr(r, f) for r in rows]) for f in PROVENANCE_FIELDS}
+        for f in ENVIRONMENT_FIELDS:
+            value = _usual([(r.environment or {}).get(f) for r in rows])
+            out[f] = " ".join(value) if isinstance(value, tuple) else value
         labels = s.execute(
             select(SweepRow).join(RunRow, RunRow.sweep_id == SweepRow.id).where(RunRow.id.in_(run_ids))
         ).scalars()

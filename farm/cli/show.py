@@ -260,6 +260,9 @@ def render_text(doc: dict[str, Any]) -> str:
     ):
         if key in prov:
             lines.append(f"  {key:<22} {_fmt(prov[key])}")
+    isa = (prov.get("environment") or {}).get("cpu_isa")
+    if isa is not None:  # INT8 results depend on it (VNNI or not: docs/stability-and-provenance.md)
+        lines.append(f"  {'cpu_isa':<22} {' '.join(isa) or 'none of the INT8-relevant features'}")
     lines.append("attachments:" + ("" if doc["attachments"] else " none"))
     for a in doc["attachments"]:
         lines.append(f"  {a['name']}  {a['size_bytes']} bytes  {a['media_type']}  sha256 {a['sha256'][:12]}")

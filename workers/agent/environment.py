@@ -44,6 +44,26 @@ def cpu_model(cpuinfo=None):
     return platform.processor() or platform.machine() or None
 
 
+#: The instruction-set features INT8 (and BF16) results depend on: ONNX Runtime's x86 U8S8 kernels sum
+#: u8 x s8 pairs into a saturating int16 without VNNI (VPMADDUBSW) and exactly with it (VPDPBUSD); ARM
+#: kernels use the dot-product (asimddp) and i8mm instructions when present.
+ISA_FEATURES = (
+    "sse4_1", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+    "avx512_bf16", "amx_int8", "amx_bf16", "neon", "asimd", "asimddp", "i8mm", "sve", "sve2", "bf16",
+)  # fmt: skip
+
+
+def cpu_isa(cpuinfo=None):
+    """The :data:`ISA_FEATURES` the CPU reports (x86 ``flags``, ARM ``Features``), in that order."""
+    cpuinfo = _cpuinfo() if cpuinfo is None else cpuinfo
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            have = set(value.split())
+            return [f for f in ISA_FEATURES if f in have]
+    return []
+
+
 def cpu_freq_mhz(cpuinfo=None):
     """Current frequency of cpu0 in MHz (cpufreq, then /proc/cpuinfo), or None."""
     khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
@@ -141,6 +161,7 @@ def collect(backend=None, loadgen_version=None, emulation=None):
         "kernel": _safe(platform.release),
         "machine": _safe(platform.machine),
         "cpu_model": _safe(lambda: cpu_model(info)),
+        "cpu_isa": _safe(lambda: cpu_isa(info), []),
         "cpu_count": _safe(os.cpu_count),
         "cpu_freq_mhz": _safe(lambda: cpu_freq_mhz(info)),
         "python": sys.version.split()[0],

@@ -442,7 +442,7 @@ _ENVIRONMENT = dict.fromkeys(
     ("runtime", "runtime_version", "loadgen_version", "hostname", "kernel", "cpu_model", "board_serial"),
     "str",
 )
-_ENVIRONMENT.update(dpu_fingerprint="str", accelerator_clock_mhz="number", ambient_c="number")
+_ENVIRONMENT.update(cpu_isa="list", dpu_fingerprint="str", accelerator_clock_mhz="number", ambient_c="number")
 _LOG = {"name": "str", "text": "str"}
 
 

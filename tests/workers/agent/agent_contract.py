@@ -6,6 +6,7 @@ ENV_KEYS = [
     "kernel",
     "machine",
     "cpu_model",
+    "cpu_isa",
     "cpu_count",
     "cpu_freq_mhz",
     "python",

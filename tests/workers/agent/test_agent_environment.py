@@ -24,6 +24,16 @@ ARM = "processor\t: 0\nBogoMIPS\t: 66.66\nFeatures\t: fp asimd\nCPU implementer\
 RPI = "processor\t: 0\nmodel name\t: ARMv7 Processor rev 4 (v7l)\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 3\n"
 
 
+def test_cpu_isa_names_the_int8_features_and_nothing_else():
+    """VNNI or not decides whether ORT's x86 INT8 kernels saturate: the ISA is provenance."""
+    avx2_only = "flags\t\t: fpu sse4_1 avx avx2 fma bmi2 adx\n"
+    vnni = "flags\t\t: fpu sse4_1 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni sha_ni\n"
+    assert environment.cpu_isa(avx2_only) == ["sse4_1", "avx", "avx2", "fma"]
+    assert "avx512_vnni" in environment.cpu_isa(vnni) and "sha_ni" not in environment.cpu_isa(vnni)
+    assert environment.cpu_isa(ARM) == ["asimd"]
+    assert environment.cpu_isa("") == []
+
+
 def test_cpu_model_parsing():
     assert environment.cpu_model(X86) == "AMD EPYC 7B13"
     assert environment.cpu_model(ARM) == "0x41 cpu part 0xd03"
