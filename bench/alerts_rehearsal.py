@@ -2,7 +2,7 @@
 confirmation runs it took. Embedded farm (SQLite, no broker), a virtual lab of one zcu104 and a real webhook
 on 127.0.0.1, driven through the `farm` CLI as an operator would:
 
-    .venv/bin/python bench/alerts_rehearsal.py [--history 10] [--time-scale 0.05] [--clock-mhz 150]
+    .venv/bin/python bench/alerts_rehearsal.py [--history 10] [--time-scale 1] [--clock-mhz 150]
 
 1. `farm lab up --boards zcu104`, a sweep of N repeats (the history), 2. `farm lab set zcu104-1
 clock_mhz=...`, 3. a sweep of 3 repeats: its first run is a candidate, the farm re-runs it and the alert
@@ -65,7 +65,7 @@ def farm(env: dict[str, str], *args: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", type=int, default=10)
-    parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--time-scale", type=float, default=1.0)  # < 1: runs are flagged, never alert
     parser.add_argument("--clock-mhz", type=float, default=150)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="farm-alerts-rehearsal-"))
@@ -75,7 +75,7 @@ def main() -> int:
     env |= {"FARM_DATA_DIR": str(work / "data"), "FARM_ALERTS": str(work / "alerts.yaml")}
     model = heavy_model(work / "heavy.onnx")
     for name, repeats in (("history", args.history), ("slow", 3), ("fixed", 3)):
-        (work / f"{name}.yaml").write_text(heavy_sweep(model, repeats=repeats))
+        (work / f"{name}.yaml").write_text(heavy_sweep(model, repeats=repeats, min_query_count=128))
     up = farm(env, "lab", "up", "--boards", "zcu104", "--time-scale", str(args.time_scale))
     env["FARM_LAB"] = next(line.split("=", 1)[1] for line in up.splitlines() if "export FARM_LAB=" in line)
     try:

@@ -156,6 +156,8 @@ class BoardType(Strict):
     notes: str = ""
     emulation: Emulation | None = None
     toolchain_image: ToolchainImage | None = None  # None: the toolchain's own image (workers/toolchains/)
+    threads: int | None = Field(default=None, ge=1)  # a board CPU target's threads (set by board_cpu_type)
+    runs_on: str | None = None  # a board CPU target's board type (set by board_cpu_type)
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +268,76 @@ class Lab(Strict):
     pools: dict[Name, list[str]] = {}
 
 
+BOARD_CPU = ":cpu"  # `<board type>:cpu[:<threads>]`: the board's own application CPU as a baseline target
+
+
+def host_type(target: str) -> str:
+    """The board type whose boards run a target: ``pynq-z2`` for ``pynq-z2:cpu:1``, else the target."""
+    return target.split(":", 1)[0]
+
+
+def board_cpu_type(parent: BoardType, target: str) -> BoardType | None:
+    """The board's own ARM CPU as a target type (issue 13): family cpu, ONNX Runtime on the board's cores
+    (``threads``: all of them, or ``:N``), its power and thermal model, price and sensors the board's; in a
+    virtual lab, timed by the calibrated ARM CPU model (``cpu_emulator``, farm/perfmodel/armcpu.py). None
+    for a target that is not ``<type>:cpu[:N]`` or a board without an ARM application CPU."""
+    rest = target.partition(":")[2]
+    head, _, threads = rest.partition(":")
+    cpu = parent.host_cpu
+    if (
+        head != "cpu"
+        or parent.family != "fpga"
+        or cpu is None
+        or not cpu.model.lower().startswith("cortex-a")
+    ):
+        return None
+    if threads and not (threads.isdigit() and 1 <= int(threads) <= cpu.cores):
+        return None
+    n = int(threads) if threads else cpu.cores
+    emulated = parent.source == "emulated"
+    return parent.model_copy(
+        update={
+            "family": "cpu",
+            "description": f"The {host_type(target)}'s own {cpu.model} ({cpu.cores} cores @ {cpu.clock_mhz:g} MHz), "
+            f"{n} thread{'s' if n > 1 else ''}, ONNX Runtime through the board's agent.",
+            "toolchain": "cpu_emulator" if emulated else "onnxruntime_cpu",
+            "backend": "emulated" if emulated else "onnxruntime_cpu",
+            "precisions": ["fp32", "int8"],
+            "accelerator": None,
+            "threads": n,
+            "runs_on": host_type(target),
+            "toolchain_image": None,
+            "emulation": Emulation(toolchain="cpu_emulator", backend="emulated")
+            if parent.emulation
+            else None,
+        }
+    )
+
+
+class BoardTypes(dict):
+    """The catalog's board types, and on demand each board's own CPU (``pynq-z2:cpu``, ``pynq-z2:cpu:1``):
+    those are looked up (``[]``, ``get``, ``in``) but not listed, so every listing of the catalog stays
+    the catalog."""
+
+    def __missing__(self, key: str) -> BoardType:
+        derived = self._derived(key)
+        if derived is None:
+            raise KeyError(key)
+        return derived
+
+    def _derived(self, key: object) -> BoardType | None:
+        if not isinstance(key, str) or BOARD_CPU not in key:
+            return None
+        parent = dict.get(self, host_type(key))
+        return board_cpu_type(parent, key) if parent is not None else None
+
+    def get(self, key, default=None):  # type: ignore[override]
+        return dict.get(self, key) or self._derived(key) or default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or self._derived(key) is not None
+
+
 @dataclass(frozen=True)
 class Inventory:
     board_types: dict[str, BoardType]
@@ -279,7 +351,8 @@ class Inventory:
         return sorted({b.type for b in self.boards})
 
     def boards_of(self, board_type: str) -> list[Board]:
-        return [b for b in self.boards if b.type == board_type]
+        """The boards that run a target (a board's own CPU ``<type>:cpu`` runs on the boards of the type)."""
+        return [b for b in self.boards if b.type == host_type(board_type)]
 
     def board(self, name: str) -> Board:
         for b in self.boards:
@@ -401,9 +474,12 @@ def _load_inventory(directory: Path, path: Path) -> Inventory:
     for i, name in enumerate(hosts):
         if counts[name] > 1:
             raise fail(f"duplicate docker host name {name!r}", ("docker_hosts", i, "name"))
-    board_types = {
-        name: (bt.emulated() if emulated_types.get(name) else bt) for name, bt in catalog.board_types.items()
-    }
+    board_types = BoardTypes(
+        {
+            name: (bt.emulated() if emulated_types.get(name) else bt)
+            for name, bt in catalog.board_types.items()
+        }
+    )
     return Inventory(
         board_types=board_types,
         boards=lab_data.boards,

@@ -17,8 +17,9 @@ SCHEDULE_TASK = "farm.schedule.fire"  # a scheduled sweep's slot (farm/schedules
 
 
 def run_queue(board_type: str) -> str:
-    """Run jobs go to one queue per board type; any board of that type may take the next job."""
-    return f"run.{board_type}"
+    """Run jobs go to one queue per board type; any board of that type may take the next job (a board's
+    own CPU, ``pynq-z2:cpu``, to its board type's queue: the same boards run it)."""
+    return f"run.{board_type.split(':', 1)[0]}"
 
 
 def board_queue(board: str) -> str:

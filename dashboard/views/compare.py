@@ -50,6 +50,13 @@ def sweep_label(value: str) -> str:
 
 
 sweep = filters.choice("Sweep", "sweep", [LATEST, *sweeps], default=LATEST, format_func=sweep_label)
+include_time_scaled = filters.flag(
+    "Include time-scaled runs",
+    "time_scaled",
+    default=False,
+    help="Runs from a virtual lab at --time-scale < 1: the host's overhead is multiplied by 1/scale in "
+    "their figures, so they are left out of comparisons unless asked (flagged time-scaled).",
+)
 sweep_id = None if sweep == LATEST else sweep
 
 
@@ -69,6 +76,7 @@ result = fetch(
     batch_size=batch_size,
     sweep_id=sweep_id,
     include_emulated=include_emulated,
+    include_time_scaled=include_time_scaled,
 )
 if isinstance(result, str):
     ui.empty(f"Nothing to compare: {result}. Tick *Include emulated* or choose another selection.")
@@ -102,6 +110,14 @@ st.caption(
     "repeats (seeded), or over one run's latency samples."
 )
 ui.emulated_banner(sum(t.source == "emulated" for t in targets))
+if sel.get("excluded_time_scaled_runs"):
+    st.info(
+        f"{sel['excluded_time_scaled_runs']} runs from a time-scaled lab are left out (their figures "
+        "multiply the host's overhead); tick *Include time-scaled runs* to see them, labelled.",
+        icon="ℹ️",
+    )
+elif include_time_scaled and any(t.noisy.get("time-scaled:") for t in targets):
+    st.warning("Time-scaled runs included: their latencies carry the host's overhead x 1/scale.", icon="⚠️")
 
 # --- which wins ---------------------------------------------------------------------------------
 st.subheader("Which wins")

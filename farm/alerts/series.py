@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from farm.db.models import BaselineRow, MetricRow, RunRow, SweepRow
 
 #: Run flags that keep a run out of every baseline (farm.services.stability's prefixes).
-UNUSABLE_FLAGS = ("noisy-host:", "unstable:")
+UNUSABLE_FLAGS = ("noisy-host:", "unstable:", "time-scaled:")  # services/results.py: TIME_SCALED
 CONFIRMATION = "confirmation"
 
 

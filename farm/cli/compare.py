@@ -40,6 +40,11 @@ SHOWN = {
 @click.option("--sweep", "sweep_id", default=None, help="Pin one sweep (id or unique prefix).")
 @click.option("--measured-only", is_flag=True, help="Leave emulated results out.")
 @click.option(
+    "--include-time-scaled",
+    is_flag=True,
+    help="Also compare runs from a lab at --time-scale < 1 (flagged time-scaled: left out by default).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
 @db_option
@@ -51,6 +56,7 @@ def compare(
     batch_size: int | None,
     sweep_id: str | None,
     measured_only: bool,
+    include_time_scaled: bool,
     fmt: str,
     db_url: str | None,
 ) -> None:
@@ -74,6 +80,7 @@ def compare(
                 batch_size=batch_size,
                 sweep_id=sweep_id,
                 include_emulated=not measured_only,
+                include_time_scaled=include_time_scaled,
             )
     except CompareError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
@@ -123,6 +130,11 @@ def render_table(doc: dict[str, Any]) -> str:
     ]
     if sel["mixed"]:
         lines.insert(0, "MIXED SELECTION: the targets come from different sweeps (see the sweep column)")
+    if sel.get("excluded_time_scaled_runs"):
+        lines.append(
+            f"left out: {sel['excluded_time_scaled_runs']} runs from a time-scaled lab (flagged time-scaled; "
+            "--include-time-scaled shows them)"
+        )
     header = [
         "target",
         "family",

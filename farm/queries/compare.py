@@ -25,6 +25,7 @@ from farm.errors import FarmError
 from farm.queries.common import iso
 from farm.queries.runs import family_of, target_families
 from farm.regressions import bootstrap as bs
+from farm.services.results import TIME_SCALED
 
 #: The headline metrics of a comparison, in the order shown (all in the catalog, farm/metrics.py).
 HEADLINE = (
@@ -218,6 +219,7 @@ def compare_targets(
     batch_size: int | None = None,
     sweep_id: str | None = None,
     include_emulated: bool = True,
+    include_time_scaled: bool = False,
     families: dict[str, str] | None = None,
     seed: int = bs.SEED,
     n_draws: int = bs.N_DRAWS,
@@ -267,6 +269,16 @@ def compare_targets(
         for r, agreement, purpose in s.execute(query)
         if pinned is not None or purpose != CONFIRMATION  # a confirmation re-run is no selection's sweep
     ]
+    scaled = [r for r in runs if any(f.startswith(TIME_SCALED) for f in r.flags)]
+    if scaled and not include_time_scaled:  # their figures carry the host's overhead x 1/scale
+        runs = [r for r in runs if r not in scaled]
+        if not runs:
+            raise CompareError(
+                f"every run of {model} {scenario} batch {batch_size} is from a time-scaled lab "
+                f"({len(scaled)} runs flagged time-scaled): their figures multiply the host's overhead by "
+                "1/scale and are not compared; run the sweep on `farm lab up --time-scale 1`, or pass "
+                "--include-time-scaled to see them (labelled)"
+            )
     ran = sorted({r.precision for r in runs})
     for p in precisions:
         _choose("precision", p, ran, None)
@@ -313,6 +325,8 @@ def compare_targets(
         ],
         "mixed": mixed,
         "include_emulated": include_emulated,
+        "include_time_scaled": include_time_scaled,
+        "excluded_time_scaled_runs": 0 if include_time_scaled else len(scaled),
         "interval": {"level": bs.LEVEL, "draws": n_draws, "seed": seed},
     }
     return Comparison(selection, targets, ratios(targets, seed=seed), winners(targets, seed=seed))

@@ -153,10 +153,10 @@ def target_families(s: Session) -> dict[str, str]:
 
 
 def family_of(target: str, families: dict[str, str]) -> str:
+    if ":cpu" in target or target == "cpu":  # a board's own CPU (`pynq-z2:cpu:1`) is a CPU baseline
+        return "cpu"
     if target in families:
         return families[target]
-    if target == "cpu":
-        return "cpu"
     if target == "gpu" or target.startswith(("jetson", "rtx", "a100", "h100", "t4")):
         return "gpu"
     return "fpga"

@@ -57,6 +57,7 @@ def agent_config(
         emulation=emulation,
         ambient_path=board.ambient_sensor if board is not None else None,
         noise_check=NOISE_CHECK_S,
+        threads=board_type.threads if board_type is not None else None,  # a board CPU target's threads
     )
 
 

@@ -17,7 +17,7 @@ from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
 from farm.fleet import host, states
 from farm.fleet.transports import forget
-from farm.inventory import Board, Inventory
+from farm.inventory import Board, Inventory, host_type
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def claim_board(
             return board
         raise BoardUnavailable(board.name, states.get_state(settings.db_url, board.name).state)
     if bound:
-        mine = [only] if only in bound else [n for n in bound if inventory.board(n).type == target]
+        mine = [only] if only in bound else [n for n in bound if inventory.board(n).type == host_type(target)]
         return _claim_on_host(settings, [inventory.board(n) for n in mine], target, job_id, received)
     candidates = [b for b in inventory.boards_of(target) if b.transport == "local"] or inventory.boards_of(
         target

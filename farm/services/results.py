@@ -199,6 +199,23 @@ def traces(report: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
+TIME_SCALED = "time-scaled:"
+
+
+def time_scaled_flags(scale: float) -> list[str]:
+    """["time-scaled: ..."] for a run of an emulated board faster than real time: its figures are wall
+    time / scale, so the host's own overhead and jitter (Python, LoadGen, the scheduler) are multiplied
+    by 1 / scale in them. Such a run is kept and shown, labelled, and left out of comparisons, alerts
+    and procurement (farm.alerts.series.UNUSABLE_FLAGS; docs/virtual-lab-usage.md)."""
+    if not scale or scale >= 1.0:
+        return []
+    return [
+        f"{TIME_SCALED} lab time scale {scale:g} (board time runs {1 / scale:g}x faster than wall time): "
+        f"host overhead and jitter are multiplied by {1 / scale:g} in its figures; "
+        "use `farm lab up --time-scale 1` for figures to compare"
+    ]
+
+
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -227,11 +244,15 @@ def store_result(
     key and writes nothing; returns False then."""
     env = section(report, "environment")  # stored whole, with the report's other provenance
     scale = time_scale(report)
-    nominal_mhz = read(report, "environment", "accelerator_clock_mhz") or _nominal_clock_mhz(settings, board)
+    nominal_mhz = (
+        None  # a board's own CPU (`pynq-z2:cpu`) does not run on the accelerator
+        if ":cpu" in job.target
+        else read(report, "environment", "accelerator_clock_mhz") or _nominal_clock_mhz(settings, board)
+    )
     run_traces = traces(report)
     samples = [s / scale for s in (read(report, "samples_ms") or [])[:SAMPLES_STORED]]
     run_metrics = _metrics(report, job.scenario or "", source, job.batch_size)
-    flags = stability.noise_flags(read(report, "noise"))
+    flags = stability.noise_flags(read(report, "noise")) + time_scaled_flags(scale)
     if job.kind == "soak":  # thermal soak: analysed here (farm/services/soak.py)
         analysis = soak.analyse_run(settings.db_url, job.sweep_id, run_traces, samples, report, nominal_mhz)
         run_traces = {**(run_traces or {}), "soak": analysis}

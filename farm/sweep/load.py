@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from farm.errors import ModelError, SweepError
-from farm.inventory import Inventory
+from farm.inventory import Inventory, host_type
 from farm.sweep.expand import planned_job_count
 from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
@@ -104,9 +104,14 @@ def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
     spec = loaded.spec
     valid_targets = inventory.targets()
     for i, target in enumerate(spec.targets):
-        if target not in valid_targets:
+        if target not in valid_targets and not (
+            host_type(target) in valid_targets and target in inventory.board_types
+        ):  # a board's own CPU (`pynq-z2:cpu`, `pynq-z2:cpu:1`) runs where a board of its type is
+            cpus = [f"{t}:cpu" for t in valid_targets if f"{t}:cpu" in inventory.board_types]
             raise fail(
-                f"unknown target {target!r}; valid targets: {', '.join(valid_targets)}", ("targets", i)
+                f"unknown target {target!r}; valid targets: {', '.join(valid_targets)}"
+                + (f" (and each board's own CPU: {', '.join(cpus)}, or :cpu:<threads>)" if cpus else ""),
+                ("targets", i),
             )
         runs = inventory.board_types[target].precisions
         skipped = [p for p in spec.precisions if p not in runs]

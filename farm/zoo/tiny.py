@@ -56,12 +56,17 @@ def heavy_model(path: Path) -> Path:
 
 
 def heavy_sweep(
-    onnx_path: Path | str, *, name: str = "nightly", repeats: int = 1, min_duration_ms: int = 200
+    onnx_path: Path | str,
+    *,
+    name: str = "nightly",
+    repeats: int = 1,
+    min_duration_ms: int = 200,
+    min_query_count: int = 16,
 ) -> str:
     """A sweep of :func:`heavy_model` on the lab's zcu104, INT8 SingleStream, quick: what clock and alert
     rehearsals submit (tests and bench/alerts_rehearsal.py)."""
     return (
         f"name: {name}\nmodels:\n  - name: heavy\n    onnx: {onnx_path}\nprecisions: [int8]\ntargets: [zcu104]\n"
         f"scenarios: [SingleStream]\nrepeats: {repeats}\nquantization:\n  calibration_samples: 8\n"
-        f"loadgen:\n  min_duration_ms: {min_duration_ms}\n  min_query_count: 16\n"
+        f"loadgen:\n  min_duration_ms: {min_duration_ms}\n  min_query_count: {min_query_count}\n"
     )

@@ -159,6 +159,7 @@ def run(raw_config):
             seed=config["seed"],
             warmup_queries=config["warmup_queries"],
             monitor=sampler,
+            time_scale=float((config.get("emulation") or {}).get("time_scale") or 1.0),
         )
         doc.update((k, v) for k, v in result.items() if k in doc)
         if sampler is not None:

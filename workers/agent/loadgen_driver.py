@@ -87,10 +87,13 @@ def _one_test(lg, backend, batches, scenario, settings, settings_record, sample_
     return sut_state, values, summary_path, detail_path
 
 
-def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
+def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir, scale=1.0):
     """The bounded Server search (:mod:`server_search`); each probe one LoadGen Server test in its own
     ``server-probe-N`` log folder. Returns the chosen test's outcome, its settings record and the search
-    record: the highest passing probe, or the lowest-QPS probe when none passed."""
+    record: the highest passing probe, or the lowest-QPS probe when none passed.
+
+    ``cfg`` is in wall time (the bound already x ``scale``); the probes' figures are in wall time too, as
+    every figure of the report, and the record's ``latency_bound_ms`` and note in board time."""
     service_ns = sorted(warmup_ns)[len(warmup_ns) // 2] if warmup_ns else None
     first, first_source = server_search.start_qps(cfg.get("server_target_qps"), service_ns)
     bound_ms = float(cfg["server_target_latency_ms"])
@@ -152,7 +155,9 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
     unreachable = best is None and any(p["unreachable"] for p in probes)
     outcome, record = tests[chosen["step"]]
     search = {
-        "latency_bound_ms": bound_ms,
+        "latency_bound_ms": bound_ms / scale,
+        "latency_bound_ms_wall": bound_ms,
+        "time_scale": scale,
         "latency_percentile": percentile,
         "first_qps": round(first, 6),
         "first_qps_source": first_source,
@@ -165,15 +170,22 @@ def _server_search(lg, backend, batches, cfg, warmup_ns, sample_count, log_dir):
         "latency_ms_at_percentile_at_max": best["latency_ms_at_percentile"] if best is not None else None,
         "chosen_step": chosen["step"],
         "unreachable": unreachable,
-        "note": _search_note(best, chosen, unreachable, percentile, bound_ms),
+        "note": _search_note(best, chosen, unreachable, percentile, bound_ms, scale),
     }
     return outcome, record, search
 
 
-def _search_note(best, chosen, unreachable, percentile, bound_ms):
-    """Why the search found no QPS (None when it found one), in words for ``farm show``."""
+def _search_note(best, chosen, unreachable, percentile, bound_ms, scale=1.0):
+    """Why the search found no QPS (None when it found one), in words for ``farm show``: in board time
+    (the wall-time figures / ``scale``)."""
     if best is not None:
         return None
+    bound_ms = bound_ms / scale
+    chosen = dict(chosen)
+    for key in ("service_ms_p50", "service_ms_at_percentile"):
+        if chosen.get(key) is not None:
+            chosen[key] = chosen[key] / scale
+    chosen["qps"] = chosen["qps"] * scale
     if unreachable:
         return (
             "no load meets the %g ms bound: one query takes %.4g ms (p%g of the service time %.4g ms at "
@@ -232,6 +244,7 @@ def run_test(
     seed=0,
     warmup_queries=10,
     monitor=None,
+    time_scale=1.0,
 ):
     """Run one scenario's LoadGen measurement on a loaded ``backend``; returns the result fields. Server
     runs the bounded search (several LoadGen tests); the others one test.
@@ -241,14 +254,20 @@ def run_test(
     figures come from, on the SUT side (``time.perf_counter_ns`` of the first issue and the last
     completion), for the monitor's figures.
 
+    ``time_scale`` (an emulated board's, < 1: faster than real time) turns the board-time settings into
+    wall time for LoadGen (:func:`protocol.wall_time_loadgen`); every figure returned stays in wall time
+    (the farm divides), except the Server search's bound and note, which say the board-time bound.
+
     Raises :class:`ModelError` if the backend fails on the model, :class:`InfraError` for the rest.
     """
     row = loadgen_scenarios.scenario(scenario)
     lg = import_loadgen()
     try:
-        cfg = protocol.normalize_loadgen(dict(loadgen_cfg or {}), warn=log.warning)
+        board_cfg = protocol.normalize_loadgen(dict(loadgen_cfg or {}), warn=log.warning)
     except protocol.ContractError as exc:
         raise InfraError(str(exc)) from exc
+    scale = float(time_scale) if time_scale and 0 < time_scale <= 1 else 1.0
+    cfg = protocol.wall_time_loadgen(board_cfg, scale)
     shape = resolve_shape(backend.input_shape, int(batch_size))
     batches = make_batches(shape, backend.input_dtype, sample_count, seed)
     prepare = getattr(backend, "prepare", None)
@@ -265,7 +284,7 @@ def run_test(
     try:
         if row.search:
             outcome, settings_record, search = _server_search(
-                lg, backend, batches, cfg, warmup_ns, sample_count, log_dir
+                lg, backend, batches, cfg, warmup_ns, sample_count, log_dir, scale
             )
         else:
             settings, settings_record = loadgen_scenarios.build_settings(
@@ -295,7 +314,7 @@ def run_test(
     )
     if search is not None:
         result["server_search"] = search
-    result["headline"] = loadgen_scenarios.headline(scenario, result, cfg)
+    result["headline"] = loadgen_scenarios.headline(scenario, result, board_cfg)
     result["loadgen_logs"] = loadgen_logs.read_log_texts(summary_path, detail_path)
     return result
 

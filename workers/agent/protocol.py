@@ -239,6 +239,8 @@ SENSOR_KINDS = (
     SensorKind("nvml", "nvml:Nvml", ("power", "thermal", "clock"),
                r"nvml(?::(?P<index>[0-9]{1,3}))?", "nvml[:index]", False, None, {"index": 0}),
     SensorKind("rapl", "rapl:Rapl", ("power",), r"rapl", "rapl", True, None, {}),
+    SensorKind("power_meter", "power_meter:PowerMeter", ("power",), r"meter", "meter", False,
+               "/var/lib/farm/power_meter_w", {}),
     SensorKind("emu_clock", "emu_clock:EmuClock", ("clock",), None, None, True, None, {}),
 )  # fmt: skip
 
@@ -385,6 +387,29 @@ def normalize_loadgen(raw, warn=None):
     if problems:
         raise ContractError("config", problems)
     return config
+
+
+#: The loadgen settings given in board time (ms, or per second) that the agent of an emulated board at
+#: ``time_scale`` < 1 gives LoadGen in wall time: latencies x scale, rates / scale. Durations
+#: (min_duration_ms) stay in wall time: a scaled lab is for speed.
+BOARD_TIME_LATENCIES = ("target_latency_ms", "server_target_latency_ms")
+BOARD_TIME_RATES = ("offline_expected_qps", "server_target_qps")
+
+
+def wall_time_loadgen(config, scale):
+    """A normalised ``loadgen`` config with its board-time settings in wall time at ``scale`` (so a Server
+    bound of 10 ms on a board at time scale 0.1 is 1 ms of wall time, and the board-time p99 the farm
+    stores, wall / scale, is under 10 ms whenever LoadGen's is under 1 ms)."""
+    out = dict(config)
+    if not scale or scale == 1.0:
+        return out
+    for key in BOARD_TIME_LATENCIES:
+        if out.get(key) is not None:
+            out[key] = float(out[key]) * scale
+    for key in BOARD_TIME_RATES:
+        if out.get(key) is not None:
+            out[key] = float(out[key]) / scale
+    return out
 
 
 def make_config(**fields):

@@ -17,6 +17,7 @@ TOOLCHAINS: dict[str, str] = {
     "onnxruntime_gpu": "farm.workers.toolchains.onnxruntime_gpu:OnnxRuntimeGpuToolchain",
     "dpu_emulator": "farm.workers.toolchains.dpu_emulator:DpuEmulatorToolchain",
     "gpu_emulator": "farm.workers.toolchains.gpu_emulator:GpuEmulatorToolchain",
+    "cpu_emulator": "farm.workers.toolchains.cpu_emulator:CpuEmulatorToolchain",
     "vitis_ai": "farm.workers.toolchains.vitis_ai:VitisAiToolchain",
 }
 

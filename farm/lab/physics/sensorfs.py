@@ -12,6 +12,7 @@ board). For each sensor spec of the board type's catalog entry:
                             ``in[4-6]_input`` (shunt mV), ``update_interval`` (ms)
 ``hwmon-temp:<chip>``       ``sys/class/hwmon/hwmonN/``: ``name``, ``temp1_input`` (millidegree C)
 ``thermal_zone``            ``sys/class/thermal/thermal_zone0/``: ``type``, ``temp`` (millidegree C)
+``meter``                   ``var/lib/farm/power_meter_w``: board power in W (an external meter's logger)
 ``xbutil``                  ``opt/xilinx/xrt/bin/xbutil``: answers ``xbutil examine -d BDF -r electrical
                             thermal -f JSON -o FILE --force`` with XRT's JSON (:mod:`farm.lab.physics.xbutil_emu`)
 ==========================  =========================================================================
@@ -58,6 +59,7 @@ INA3221_RAIL_MV = 5000
 THERMAL_ZONE_TYPES = {"pynq-z2": "xadc-thermal", "jetson-agx-xavier": "GPU-therm"}
 #: The emulated Alveo's PCIe address (a U50's user function as lspci shows it).
 XRT_BDF = "0000:3b:00.1"
+METER_PATH = "/var/lib/farm/power_meter_w"  # protocol.SENSOR_KINDS "meter": the agent reads it there
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class SensorFs:
                 hwmon += 1
             elif kind == "thermal_zone":
                 self._writers.append(self._thermal_zone(0, create))
+            elif kind == "meter":
+                self._writers.append(self._meter(create))
             elif kind == "xbutil":
                 if create:
                     self._xbutil(python)
@@ -192,6 +196,18 @@ class SensorFs:
 
         def write(state: SensorState) -> None:
             self._put(path / "temp", _int(state.temp_c * 1000.0))
+
+        return write
+
+    def _meter(self, create: bool):
+        """An external power meter on the board's supply (what a PYNQ-Z2 without an INA needs), logged by
+        the operator's logger as one number in W: here the board-level power of the simulator."""
+        path = self.root / METER_PATH.lstrip("/")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+        def write(state: SensorState) -> None:
+            self._put(path, f"{state.power_w:.4f}\n")
 
         return write
 
