@@ -134,3 +134,40 @@ def test_every_catalog_toolchain_backend_and_sensor_exists() -> None:
             assert bt.emulation.toolchain in TOOLCHAINS and bt.emulation.backend in backends, name
             board = Board(name="b", type=name, emulation=BoardEmulation(root="/tmp/emu"))
             assert len(agent_sensors(bt, board)) == len(bt.sensors), name  # every spec maps to a reader
+
+
+PYNQ_LAB = """\
+boards:
+  - name: pynq-1
+    type: pynq-z2
+  - name: local-cpu
+    type: cpu
+"""
+
+
+def test_a_boards_own_cpu_is_a_target_of_its_type(tmp_path: Path) -> None:
+    """`pynq-z2:cpu[:N]`: family cpu, runs on the pynq-z2's boards and queue, N threads (all cores by
+    default); looked up but never listed (the catalog's listing stays the catalog)."""
+    from farm.queues import run_queue
+
+    inv = _inv(tmp_path, PYNQ_LAB)
+    both, one = inv.board_types["pynq-z2:cpu"], inv.board_types.get("pynq-z2:cpu:1")
+    assert both.family == one.family == "cpu" and both.threads == 2 and one.threads == 1
+    assert both.runs_on == "pynq-z2" and both.precisions == ["fp32", "int8"] and both.accelerator is None
+    assert (
+        both.toolchain == "onnxruntime_cpu" and both.backend == "onnxruntime_cpu"
+    )  # a real board: ORT on it
+    assert both.power == inv.board_types["pynq-z2"].power  # the board's power, sensors and price
+    assert [b.name for b in inv.boards_of("pynq-z2:cpu:1")] == ["pynq-1"]
+    assert run_queue("pynq-z2:cpu:1") == run_queue("pynq-z2")
+    assert "pynq-z2:cpu:3" not in inv.board_types and "cpu:cpu" not in inv.board_types  # 2 cores; no ARM
+    assert "u50:cpu" not in inv.board_types  # an x86 host is not the board's own ARM CPU
+    assert not any(":" in name for name in inv.board_types)
+
+
+def test_an_emulated_boards_cpu_is_timed_by_the_arm_model(tmp_path: Path) -> None:
+    lab = (
+        "boards:\n  - name: pynq-1\n    type: pynq-z2\n    emulation: {root: /tmp/pynq-1, time_scale: 1.0}\n"
+    )
+    cpu = _inv(tmp_path, lab).board_types["pynq-z2:cpu:1"]
+    assert (cpu.toolchain, cpu.backend, cpu.source) == ("cpu_emulator", "emulated", "emulated")

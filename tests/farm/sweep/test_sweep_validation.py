@@ -228,3 +228,9 @@ def test_a_target_that_runs_none_of_the_precisions_is_located(tmp_path: Path) ->
         load_sweep(write_sweep(tmp_path, body), inventory)
     assert info.value.field == "targets[1]" and info.value.line == 6
     assert "runs int8 only" in str(info.value)
+
+
+def test_a_boards_own_cpu_needs_that_board_and_a_thread_count_it_has(tmp_path: Path) -> None:
+    """`zcu104:cpu` with no zcu104 in the lab is unknown; the message lists each board's own CPU."""
+    err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [cpu, 'zcu104:cpu']"))
+    assert err.field == "targets[1]" and "unknown target 'zcu104:cpu'" in str(err)

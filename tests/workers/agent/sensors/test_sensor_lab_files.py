@@ -39,7 +39,7 @@ def test_readers_read_what_the_simulator_writes(agent, tmp_path, type_name):
         finally:
             reader.close()
     assert seen["clock"] == pytest.approx(150.0)
-    if any(s.startswith(("hwmon:", "xbutil")) for s in board_type.sensors):
+    if any(s.startswith(("hwmon:", "xbutil", "meter")) for s in board_type.sensors):
         assert seen["power"] == pytest.approx(12.5, rel=0.01)
     if any(s.startswith(("hwmon-temp:", "thermal_zone", "xbutil")) for s in board_type.sensors):
         assert seen["thermal"] == pytest.approx(55.5, abs=0.51)  # xbutil reports whole degrees
