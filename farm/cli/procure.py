@@ -26,7 +26,7 @@ def _workload_options(fn: Callable) -> Callable:
         click.option("--batch", type=int, default=1, show_default=True, help="Compiled batch size of the runs."),
         click.option("--min-top1", type=float, default=None, help="Floor on top-1 accuracy (ratio)."),
         click.option("--min-agreement", type=float, default=None, help="Floor on INT8/FP32 top-1 agreement."),
-        click.option("--include-flagged", is_flag=True, help="Use runs flagged noisy-host: / unstable: too."),
+        click.option("--include-flagged", is_flag=True, help="Use runs flagged noisy-host: / unstable: / time-scaled: too."),
         click.option("--boards", default="all", show_default=True, help="Board types: all, or a comma list."),
         click.option("--costs", "costs_file", type=click.Path(path_type=Path), default=None,
                      help="costs.yaml: prices, power and economics overriding the catalog's."),
