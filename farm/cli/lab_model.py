@@ -155,7 +155,7 @@ def _load(model: str, batch: int, input_hw: tuple[int, int] | None):
     type=click.Choice(["int8", "fp32"]),
     default="int8",
     show_default=True,
-    help="GPU boards only.",
+    help="GPU boards and board CPUs (pynq-z2:cpu) only.",
 )
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
 def predict(
@@ -175,6 +175,16 @@ def predict(
     from farm.perfmodel.target import board_type
 
     hw = _parse_input(input_hw)
+    if ":cpu" in board:  # a board's own ARM CPU (docs/seeds.md)
+        if dpu is not None or cores is not None or clock_mhz is not None:
+            raise click.UsageError(f"--dpu / --cores / --clock-mhz do not apply to {board!r}")
+        try:
+            doc = {"board": board, "model": model, **_predict_cpu(board, _load(model, batch, hw), precision)}
+        except FarmError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            raise SystemExit(EXIT_FAILED) from None
+        _print_prediction(doc, fmt)
+        return
     try:
         bt = board_type(board)
     except FarmError as exc:
@@ -203,7 +213,10 @@ def predict(
     except FarmError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         raise SystemExit(EXIT_FAILED) from None
-    doc = {"board": board, "model": model, **doc}
+    _print_prediction({"board": board, "model": model, **doc}, fmt)
+
+
+def _print_prediction(doc: dict, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2))
         return
@@ -219,6 +232,7 @@ def predict(
         "utilisation_st",
         "utilisation_mt",
         "bound_mt",
+        "threads",
         "subgraphs",
     ):
         if key in doc:
@@ -231,6 +245,8 @@ def predict(
         click.echo(
             f"{'expected error':<15} fps_st ±{e['fps_st']:.1f} %, fps_mt ±{e['fps_mt']:.1f} % (held-out, {e['basis']})"
         )
+    if "expected_error" in doc:
+        click.echo(f"{'expected error':<15} {doc['expected_error']}")
     for w in doc.get("warnings", []):
         click.secho(f"warning: {w}", fg="yellow")
 
@@ -287,6 +303,34 @@ def _predict_gpu(board, graph, clock_mhz, precision) -> dict:
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
         "subgraphs": 1,
         "cpu_ops": [],
+        "warnings": [],
+    }
+
+
+def _predict_cpu(board, graph, precision) -> dict:
+    """The ARM CPU model (farm/perfmodel/armcpu.py): its expected error is its calibration points' (the
+    seed's A9 figures and ncnn's A53 / A72 ones), not a held-out figure: there are too few points."""
+    from farm.perfmodel.armcpu import MODEL_VERSION, cpu_target, predict_cpu, references
+    from farm.perfmodel.graph import analyse
+    from farm.zoo.registry import build_zoo_model
+
+    t = cpu_target(board)
+    s = predict_cpu(graph, t, precision).summary()
+    errors = []
+    for ref in references():
+        if ref.calibrated:
+            ours = predict_cpu(analyse(build_zoo_model(ref.model, 1)), ref.target, ref.precision).latency_ms
+            errors.append(abs(ours - ref.latency_ms) / ref.latency_ms * 100)
+    return {
+        "model_version": MODEL_VERSION,
+        "kind": "cpu",
+        "device": t.model,
+        "cores": t.cores,
+        "clock_mhz": t.clock_mhz,
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
+        "fps_st": round(s["batch_size"] * 1000.0 / s["latency_ms"], 4),
+        "expected_error": f"±{max(errors):.1f} % on its {len(errors)} calibration points (in-sample; no held-out "
+        "set for ARM CPUs: docs/dpu-model.md)",
         "warnings": [],
     }
 

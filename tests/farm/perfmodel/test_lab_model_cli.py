@@ -157,3 +157,13 @@ def test_calibrate_prints_the_held_out_table():
     )
     doc = json.loads(run("calibrate", "--format", "json").output)
     assert set(doc["held_out"]) == {"per_board", "per_family", "overall"}
+
+
+def test_predict_a_boards_own_cpu_with_its_expected_error() -> None:
+    args = ("--model", "mobilenet_v2", "--precision", "fp32", "--format", "json")
+    one = json.loads(run("predict", "--board", "pynq-z2:cpu:1", *args).output)
+    both = json.loads(run("predict", "--board", "pynq-z2:cpu", *args).output)
+    assert one["kind"] == "cpu" and one["threads"] == 1 and both["threads"] == 2
+    assert both["latency_ms"] < one["latency_ms"] and "calibration points" in one["expected_error"]
+    bad = run("predict", "--board", "pynq-z2:cpu", "--model", "mobilenet_v2", "--dpu", "DPUCZDX8G-B512")
+    assert bad.exit_code != 0 and "do not apply" in bad.output
