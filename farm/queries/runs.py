@@ -5,10 +5,9 @@ Every function takes an open Session and returns plain dicts and lists, for the 
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
-from sqlalchemy import distinct, func, select, true, tuple_
+from sqlalchemy import select, true, tuple_
 from sqlalchemy.orm import Session
 
 from farm import metrics
@@ -160,135 +159,6 @@ def family_of(target: str, families: dict[str, str]) -> str:
     if target == "gpu" or target.startswith(("jetson", "rtx", "a100", "h100", "t4")):
         return "gpu"
     return "fpga"
-
-
-def compare(
-    s: Session,
-    *,
-    model: str,
-    precision: str,
-    batch_size: int,
-    scenario: str,
-    include_emulated: bool = True,
-    sweep_id: str | None = None,
-) -> list[dict[str, Any]]:
-    """One row per (target, source): the median over the repeats of the latest sweep that ran it (or of
-    `sweep_id`), with the run count and the runs' ids. Metrics a run did not report are None."""
-    query = select(RunRow.id, RunRow.target, RunRow.source, RunRow.sweep_id, RunRow.created_at).where(
-        RunRow.model == model,
-        RunRow.precision == precision,
-        RunRow.batch_size == batch_size,
-        RunRow.scenario == scenario,
-    )
-    if not include_emulated:
-        query = query.where(RunRow.source != "emulated")
-    if sweep_id:
-        query = query.where(RunRow.sweep_id == sweep_id)
-    latest: dict[tuple[str, str], tuple[Any, str]] = {}
-    runs = s.execute(query).all()
-    for _id, target, source, sweep, created in runs:
-        key = (target, source)
-        if key not in latest or created > latest[key][0]:
-            latest[key] = (created, sweep)
-    chosen: dict[tuple[str, str], list[int]] = {}
-    for run_id, target, source, sweep, _created in runs:
-        if latest[(target, source)][1] == sweep:
-            chosen.setdefault((target, source), []).append(run_id)
-    values = _metric_values(s, [i for ids in chosen.values() for i in ids], COMPARE_METRICS)
-    families = target_families(s)
-    out = []
-    for (target, source), ids in sorted(chosen.items()):
-        row: dict[str, Any] = {
-            "target": target,
-            "source": source,
-            "family": family_of(target, families),
-            "label": f"{target} (emulated)" if source == "emulated" else target,
-            "runs": len(ids),
-            "sweep_id": latest[(target, source)][1],
-            "latest_at": iso(latest[(target, source)][0]),
-            "run_ids": sorted(ids),
-        }
-        for name in COMPARE_METRICS:
-            found = [values[i][name] for i in ids if name in values.get(i, {})]
-            row[name] = statistics.median(found) if found else None
-        _derive_energy(row)
-        out.append(row)
-    return out
-
-
-def sweeps_for_selection(
-    s: Session, *, model: str, precision: str, batch_size: int, scenario: str, limit: int = 200
-) -> list[dict[str, Any]]:
-    """The sweeps that ran one Compare selection, newest first (for the sweep picker): id, name, when,
-    and how many of its targets ran it."""
-    query = (
-        select(
-            RunRow.sweep_id,
-            SweepRow.name,
-            SweepRow.created_at,
-            func.count(distinct(RunRow.target)),
-        )
-        .join(SweepRow, SweepRow.id == RunRow.sweep_id)
-        .where(
-            RunRow.model == model,
-            RunRow.precision == precision,
-            RunRow.batch_size == batch_size,
-            RunRow.scenario == scenario,
-        )
-        .group_by(RunRow.sweep_id, SweepRow.name, SweepRow.created_at)
-        .order_by(SweepRow.created_at.desc(), RunRow.sweep_id)
-        .limit(limit)
-    )
-    return [
-        {"sweep_id": sweep_id, "name": name, "created_at": iso(created), "targets": targets}
-        for sweep_id, name, created, targets in s.execute(query)
-    ]
-
-
-def _metric_values(s: Session, run_ids: list[int], names: tuple[str, ...]) -> dict[int, dict[str, float]]:
-    out: dict[int, dict[str, float]] = {}
-    for start in range(0, len(run_ids), 500):
-        chunk = run_ids[start : start + 500]
-        query = select(MetricRow.run_id, MetricRow.name, MetricRow.value).where(
-            MetricRow.run_id.in_(chunk), MetricRow.name.in_(names)
-        )
-        for run_id, name, value in s.execute(query):
-            out.setdefault(run_id, {})[name] = value
-    return out
-
-
-def _derive_energy(row: dict[str, Any]) -> None:
-    """perf/W and energy per inference from power and throughput where the run did not store them."""
-    watts, ips = row.get("power_w"), row.get("throughput_ips")
-    if row.get("inferences_per_joule") is None and watts and ips:
-        row["inferences_per_joule"] = ips / watts
-    if row.get("energy_mj_per_inference") is None and watts and ips:
-        row["energy_mj_per_inference"] = 1000.0 * watts / ips
-
-
-def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each FPGA row against each CPU and GPU baseline row: throughput ratio and p50/p99 latency ratio
-    (>1 means the FPGA is faster). Emulated stays labelled on either side."""
-    out = []
-    for fpga in (r for r in rows if r["family"] == "fpga"):
-        for base in (r for r in rows if r["family"] in ("cpu", "gpu")):
-            out.append(
-                {
-                    "fpga": fpga["label"],
-                    "baseline": base["label"],
-                    "baseline_family": base["family"],
-                    "emulated": "yes" if "emulated" in (fpga["source"], base["source"]) else "no",
-                    "throughput_speedup": _ratio(fpga["throughput_ips"], base["throughput_ips"]),
-                    "p50_latency_speedup": _ratio(base["latency_ms_p50"], fpga["latency_ms_p50"]),
-                    "p99_latency_speedup": _ratio(base["latency_ms_p99"], fpga["latency_ms_p99"]),
-                    "perf_per_watt_ratio": _ratio(fpga["inferences_per_joule"], base["inferences_per_joule"]),
-                }
-            )
-    return out
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
 
 
 def latest_runs(s: Session, limit: int = 200) -> list[dict[str, Any]]:
