@@ -39,6 +39,7 @@ COMMANDS = {
     "schedule": "farm.cli.schedule:schedule",
     "procure": "farm.cli.procure:procure",
     "compare": "farm.cli.compare:compare",
+    "import": "farm.cli.imports:import_cmd",
 }
 
 

@@ -4,10 +4,15 @@
     python3 farm_agent.py --config cfg.json      # or --config - to read the config from stdin
     python3 farm_agent.py --health BACKEND       # can this board take a job? (one JSON document)
     python3 farm_agent.py --config - --serve     # job after job: one config line in, one line out (serve.py)
+    python3 farm_agent.py run --config cfg.json --out DIR   # standalone, on a host outside the fleet
 
 Exit status: 0 ok (the LoadGen result may still be INVALID: see ``result_valid``), 1 infra error,
 2 model error. Logs go to stderr. While the benchmark runs, file descriptor 1 is pointed at stderr so
 that nothing a native library prints can corrupt the JSON on stdout.
+
+``run ... --out DIR`` (standalone: a host the farm does not reach) also writes the report to
+``DIR/report.json`` (last, by rename: a report there is whole) and LoadGen's logs under ``DIR/loadgen``
+unless the config names a ``log_dir``; ``farm import DIR`` stores it (farm/services/imports.py).
 
 ``--serve`` (``--config -`` may be given with it, and the farm does, so the process reads as an agent run
 in ``ps``) keeps reading configs from stdin, one per line, and answers each with one line
@@ -65,6 +70,11 @@ def _parser():
         action="store_true",
         help="run job after job: one config per line on stdin, one result line each on stdout",
     )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="standalone: also write the report (and LoadGen logs) to DIR for `farm import`",
+    )
     parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     return parser
 
@@ -75,7 +85,13 @@ SERVE_PROTOCOL = "farm-agent-serve/1"
 
 def _parse_args(argv):
     parser = _parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    standalone = bool(argv) and argv[0] == "run"  # `run --config cfg.json --out DIR`
+    args = parser.parse_args(argv[1:] if standalone else argv)
+    if standalone and not (args.config and args.out):
+        parser.error("run needs --config FILE and --out DIR")
+    if args.out and (args.serve or args.health):
+        parser.error("--out goes with --config (one run)")
     if args.serve:
         if args.health:
             parser.error("--serve cannot be combined with --health")
@@ -102,6 +118,37 @@ def _read_config(path):
     return harness.load_config_text(text)
 
 
+def _prepare_out(out_dir, config):
+    """The --out folder, made; a folder that already holds a report is refused (one run per folder, so an
+    import of it is one run). LoadGen's logs go under it unless the config says where."""
+    report = os.path.join(out_dir, "report.json")
+    if os.path.exists(report):
+        raise InfraError("%s already holds a report: give each run its own --out folder" % out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise InfraError("cannot make --out %s: %s" % (out_dir, exc)) from exc
+    if isinstance(config, dict) and not config.get("log_dir"):
+        config["log_dir"] = os.path.join(out_dir, "loadgen")
+    artifact = config.get("artifact") if isinstance(config, dict) else None
+    if isinstance(artifact, str) and not config.get("artifact_sha256") and os.path.isfile(artifact):
+        from backends.base import sha256_file
+
+        config["artifact_sha256"] = sha256_file(artifact)  # the import's artifact identity and provenance
+    return config
+
+
+def _write_out(out_dir, doc):
+    """``DIR/report.json`` via a temporary name and a rename: whole or absent, never half."""
+    path = os.path.join(out_dir, "report.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(doc, allow_nan=False, indent=1) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def _binary_stdin():
     return getattr(sys.stdin, "buffer", sys.stdin)
 
@@ -119,6 +166,7 @@ def main(argv=None, protect_stdout=True):
     out = _redirect_stdout_to_stderr() if protect_stdout else sys.stdout
     try:
         config = None
+        out_dir = None  # --out, once the folder is ready for this run's report
         try:
             args = _parse_args(argv)
             logging.basicConfig(
@@ -138,12 +186,17 @@ def main(argv=None, protect_stdout=True):
 
                 return serve.serve(_binary_stdin(), out, sys.stderr, _PROCESS_STARTED)
             config = _read_config(args.config)
+            if args.out:
+                config = _prepare_out(args.out, config)
+                out_dir = args.out
         except InfraError as exc:
             config = exc
         except SystemExit as exc:  # --help
             return exc.code if isinstance(exc.code, int) else 0
         doc, code = harness.run(config)
         doc["process_started_at"] = harness.utc_iso(_PROCESS_STARTED)
+        if out_dir is not None:
+            _write_out(out_dir, doc)
         out.write(json.dumps(doc, allow_nan=False) + "\n")
         out.flush()
         return code
