@@ -28,7 +28,6 @@ from farm.errors import SweepError
 from farm.inventory import Board
 from farm.services.results import store_result
 from farm.workers.agent import protocol
-from farm.workers.agent.environment import AGENT_VERSION
 
 REPORT = "report.json"
 PURPOSE = "import"
@@ -75,9 +74,9 @@ def read_report(folder: Path) -> tuple[dict[str, Any], bytes]:
     if not isinstance(report, dict):
         raise ImportError_("must be a JSON object (an agent report)", path=str(path))
     version = report.get("agent_version")
-    if str(version) != AGENT_VERSION:
+    if str(version) != protocol.CONTRACT_VERSION:
         raise ImportError_(
-            f"agent contract version {version!r}, this farm reads version {AGENT_VERSION!r}: import it with a "
+            f"agent contract version {version!r}, this farm reads version {protocol.CONTRACT_VERSION!r}: import it with a "
             "farm of that version, or run the agent of this farm's version",
             path=str(path),
             field="agent_version",

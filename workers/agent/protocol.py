@@ -253,6 +253,28 @@ SENSOR_MIN_SAMPLES = 5
 SENSOR_DEFAULT_INTERVAL_S = 0.02
 SENSOR_INTERVAL_S = {"xbutil": 0.25}
 
+#: An NVIDIA GPU's clock event reasons ("throttle reasons"): the bits of NVML's
+#: ``nvmlDeviceGetCurrentClocksEventReasons`` (``...ThrottleReasons`` before driver 535), as
+#: ``(bit, name, throttling)``. The NVML reader reports the names set in any sample of the measured window
+#: (``clock.throttle_reasons``, with ``clock.throttle_samples``: how many samples had each); the farm flags
+#: a run ``throttled: gpu ...`` for the throttling ones. Idle, application clocks, sync boost (the clock of
+#: a sync-boost group of GPUs) and the display clock are not power or thermal throttling; board limit and
+#: reliability (newer drivers) are recorded, not flagged.
+GPU_CLOCK_EVENT_REASONS = (
+    (0x1, "gpu_idle", False),
+    (0x2, "applications_clocks_setting", False),
+    (0x4, "sw_power_cap", True),
+    (0x8, "hw_slowdown", True),
+    (0x10, "sync_boost", False),
+    (0x20, "sw_thermal_slowdown", True),
+    (0x40, "hw_thermal_slowdown", True),
+    (0x80, "hw_power_brake_slowdown", True),
+    (0x100, "display_clock_setting", False),
+    (0x200, "board_limit", False),
+    (0x400, "reliability", False),
+)
+GPU_THROTTLING = tuple(name for _, name, throttling in GPU_CLOCK_EVENT_REASONS if throttling)
+
 
 def sensor_kind(spec):
     """The :data:`SENSOR_KINDS` line whose ``spec`` matches catalog spec ``spec``, or None."""
@@ -501,9 +523,18 @@ REPORT = _declare(
         "samples_ms": "numbers",
         "loadgen": {},
         "loadgen_logs": {"summary": _LOG, "detail": _LOG},
-        "power": dict(_SENSOR_OBJECT, avg_w="number", peak_w="number", energy_j="number", inferences="int"),
+        "power": dict(
+            _SENSOR_OBJECT,
+            avg_w="number",
+            peak_w="number",
+            energy_j="number",
+            energy_source="str",
+            inferences="int",
+        ),
         "thermal": dict(_SENSOR_OBJECT, max_c="number", mean_c="number"),
-        "clock": dict(_SENSOR_OBJECT, min_mhz="number", max_mhz="number"),
+        "clock": dict(
+            _SENSOR_OBJECT, min_mhz="number", max_mhz="number", throttle_reasons="list", throttle_samples={}
+        ),
         "emulation": {"time_scale": "number", "model_version": "str"},
         "accuracy": {
             "int8_fp32": {"top1_agreement": "number", "samples": "int", "sqnr_db": "number"},
@@ -526,6 +557,10 @@ REPORT = _declare(
 )
 
 REPORT_REQUIRED = (("status",),)
+
+#: The contract's version, as every report says it (``agent_version``, environment.AGENT_VERSION): a farm
+#: imports reports of its own version only (farm/services/imports.py).
+CONTRACT_VERSION = "1"
 
 _KINDS = {
     "str": (lambda v: isinstance(v, str), "a string"),

@@ -73,3 +73,9 @@ def test_collect_survives_a_broken_backend():
 
     env = environment.collect(Broken())
     assert env["runtime"] is None and env["hostname"]
+
+
+def test_the_reports_version_is_the_contracts() -> None:
+    from farm.workers.agent import protocol
+
+    assert environment.AGENT_VERSION == protocol.CONTRACT_VERSION
