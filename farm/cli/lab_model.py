@@ -1,7 +1,9 @@
 """Commands of `farm lab` (see farm/cli/lab.py): the performance model behind the virtual lab.
 
-``farm lab calibrate`` compares the DPU model with every published Vitis AI Model Zoo row;
-``farm lab predict`` prices a zoo model or an .onnx file on a catalog board (DPU or GPU), optionally with
+``farm lab calibrate`` compares the DPU model with the 12 original published rows (an in-sample spot check)
+and prints its held-out error on the Vitis AI Model Zoo table (docs/dpu-model.md);
+``farm lab predict`` prices a zoo model or an .onnx file on a catalog board (DPU, GPU or a board's own CPU,
+``pynq-z2:cpu``), optionally with
 another DPU configuration, core count, clock or input size.
 """
 
@@ -31,8 +33,8 @@ def _num(value: float | None) -> str:
 @click.command(name="calibrate")
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
 def calibrate(fmt: str) -> None:
-    """Measured (published) vs predicted latency_ms, fps_st, fps_mt for every calibration row, with the
-    median absolute error per metric and per board."""
+    """Measured (published) vs predicted latency_ms, fps_st, fps_mt on the 12 original rows (in-sample),
+    the median absolute error per metric and per board, then the held-out error per architecture and board."""
     from farm.perfmodel.calibration import CALIBRATED, METRICS, evaluate, medians
 
     results = evaluate()

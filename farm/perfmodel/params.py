@@ -41,7 +41,7 @@ CALIBRATED = Params(
     host_cycles_per_elem=10.6,
 )
 
-#: Held-out median |error| (%) of (fps_st, fps_mt), bench/dpu_loao.py on 2025-12-05: each board predicted by
+#: Held-out median |error| (%) of (fps_st, fps_mt), bench/dpu_loao.py on 2026-12-05: each board predicted by
 #: a fit that never saw it (leave-one-board-out), each architecture family by a fit that never saw it
 #: (leave-one-architecture-out). None: the table publishes no such figure. What `farm lab predict` states.
 HELD_OUT_PER_BOARD: dict[str, tuple[float | None, float | None]] = {
