@@ -143,7 +143,7 @@ class BoardType(Strict):
     toolchain: str
     backend: str
     source: Literal["measured", "emulated"] = "measured"
-    precisions: list[Literal["fp32", "int8"]] = ["fp32", "int8"]
+    precisions: list[Literal["fp32", "fp16", "bf16", "int8"]] = ["fp32", "int8"]  # fp16/bf16: GPU run dtypes
     accelerator: Accelerator | None = None
     memory: Memory | None = None
     host_cpu: HostCpu | None = None

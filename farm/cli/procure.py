@@ -16,7 +16,7 @@ from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_f
 def _workload_options(fn: Callable) -> Callable:
     options = [
         click.option("--model", default=None, help="A zoo model name, as the runs store it (mobilenet_v2)."),
-        click.option("--precision", "precisions", multiple=True, type=click.Choice(["int8", "fp32"]),
+        click.option("--precision", "precisions", multiple=True, type=click.Choice(["int8", "fp16", "bf16", "fp32"]),
                      help="Allowed precision (repeatable; default: all)."),
         click.option("--p99-ms", type=float, default=None, help="Server SLA: p99 latency bound (ms), with --qps."),
         click.option("--qps", type=float, default=None, help="Server SLA: queries/s to serve, with --p99-ms."),

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from farm.errors import SweepError
 
 Kind = Literal["server", "offline", "single_stream"]
-PRECISIONS = ("int8", "fp32")
+PRECISIONS = ("int8", "fp16", "bf16", "fp32")  # fp16 / bf16: GPU runs (torch_cuda, imported)
 
 
 class ProcureError(SweepError):

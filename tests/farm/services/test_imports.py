@@ -127,3 +127,19 @@ def test_bad_folders_are_located_and_write_nothing(measured: Path, tmp_path: Pat
     out = _bad(folder("failed", failed), farm_env)
     assert "the run failed on its host (model error: Conv: bad weights)" in out
     assert "not a folder" in _bad(tmp_path / "nowhere", farm_env)
+
+
+def test_an_imported_gpu_run_is_a_gpu_baseline_in_compare(measured: Path, farm_env) -> None:
+    """The catalog's h200 (family gpu): an imported run of it is a measured GPU row in `farm compare`, at
+    the precision it ran (fp16 here is only a label on this CPU-made report: the plumbing, not a figure)."""
+    code, out = _farm("import", str(measured), "--type", "h200", "--board", "h200-1", "--precision", "fp16")
+    assert code == 0, out
+    code, out = _farm("compare", "--model", "tinynet", "--format", "json")
+    assert code == 0, out
+    (row,) = json.loads(out)["targets"]
+    assert (row["target"], row["family"], row["precision"], row["source"]) == (
+        "h200",
+        "gpu",
+        "fp16",
+        "measured",
+    )
