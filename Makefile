@@ -34,10 +34,13 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# onnx2torch (the agent's torch_cuda backend) goes in with --no-deps: its metadata requires torchvision, which
+# would pull in another torch (GBs of CUDA); the backend runs without torchvision (NMS/RoiAlign refused).
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,torch]'  # torch==2.13.0: the CPU build (tests the PyTorch export path)
+	$(PY) -m pip install -q --no-deps onnx2torch==1.5.15  # see above: no torchvision
 	touch $@
 
 demo: venv

@@ -373,7 +373,12 @@ CONFIG = _table(
         _nullable_section(EMULATION, "emulation.", "an object {root, time_scale}"),
         "EMULATION",
     ),
-    Field("gpu", None, _OBJECT, "onnxruntime_gpu's options {providers, fp16, device_id}"),
+    Field(
+        "gpu",
+        None,
+        _OBJECT,
+        "GPU backends' options: onnxruntime_gpu {providers, fp16, device_id}; torch_cuda {device, device_id, dtype, cudnn_benchmark, tf32, warmup}",
+    ),
     Field("noise_check", None, _SECONDS, "seconds of pre-run host noise check (noise.py); null or 0: none"),
     Field("ambient_path", None, _string(True), "a file holding the ambient temperature (C, or millidegrees)"),
     Field("reference", None, _pack("reference"), "FP32 reference outputs for INT8 agreement (PACK)"),

@@ -14,7 +14,18 @@ AGENT_DIR = Path(__file__).resolve().parents[3] / "workers" / "agent"
 AGENT_FILES = sorted(AGENT_DIR.rglob("*.py"))
 AGENT_MODULES = {p.stem for p in AGENT_DIR.glob("*.py")} | {p.name for p in AGENT_DIR.iterdir() if p.is_dir()}
 # Backend / sensor runtimes, each imported only by its own module: xir + vart (VART), pynvml (NVML).
-THIRD_PARTY = {"numpy", "mlperf_loadgen", "onnxruntime", "xir", "vart", "pynvml"}
+THIRD_PARTY = {
+    "numpy",
+    "mlperf_loadgen",
+    "onnxruntime",
+    "xir",
+    "vart",
+    "pynvml",
+    "torch",
+    "onnx",
+    "onnx2torch",
+    "torchvision",
+}
 # Attribute names that only exist on Python >= 3.9.
 PY39_ATTRS = {"removeprefix", "removesuffix", "is_relative_to", "with_stem", "readlink", "randbytes", "cache"}
 PY39_MODULES = {"zoneinfo", "graphlib", "tomllib"}

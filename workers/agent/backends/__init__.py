@@ -12,6 +12,7 @@ from .base import Backend, InfraError, ModelError, resolve_shape
 BACKENDS = {
     "onnxruntime_cpu": "onnxruntime_cpu:OnnxRuntimeCpuBackend",
     "onnxruntime_gpu": "onnxruntime_gpu:OnnxRuntimeGpuBackend",
+    "torch_cuda": "torch_cuda:TorchCudaBackend",
     "vart_dpu": "vart_dpu:VartDpuBackend",
     "emulated": "emulated:EmulatedBackend",
 }
