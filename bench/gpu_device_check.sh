@@ -37,16 +37,16 @@ case "$DEVICE" in cuda|cpu) ;; *) echo "--device must be cuda or cpu" >&2; exit 
 START=$(date +%s)
 mkdir -p "$OUT/models"
 
-need() {  # module, wheel name
-  if ! "$PY" -c "import $1" 2>/dev/null; then
+need() {  # distribution name (its metadata: onnx2torch cannot be imported here without torchvision), wheel name
+  if ! "$PY" -c "import importlib.metadata as m; m.version('$1')" 2>/dev/null; then
     if [ ! -d "$WHEELS" ]; then echo "$1 is missing and there is no wheels folder $WHEELS (--wheels DIR)" >&2; exit 1; fi
     "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --no-deps "$2"
   fi
 }
 "$PY" -c "import torch, onnx, numpy" || { echo "this host needs torch, onnx and numpy" >&2; exit 1; }
 need onnx2torch onnx2torch
-need mlperf_loadgen mlcommons-loadgen
-[ "$DEVICE" = cpu ] || need pynvml nvidia-ml-py
+need mlcommons-loadgen mlcommons-loadgen
+[ "$DEVICE" = cpu ] || need nvidia-ml-py nvidia-ml-py
 "$PY" - "$DEVICE" <<'EOF'
 import sys, torch
 if sys.argv[1] == "cuda" and not torch.cuda.is_available():

@@ -149,11 +149,17 @@ def _logs_meta(report: dict[str, Any]) -> dict[str, Any] | None:
 def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str, float, str]]:
     """(name, value, unit) of the power, energy, thermal and clock figures the report carries.
 
-    Energy per inference = average power x LoadGen's measured window / inferences in that window (the
-    samples LoadGen completed x the batch); the window is in board time for an emulated run."""
+    Energy per inference = the energy over LoadGen's measured window / inferences in that window (the
+    samples LoadGen completed x the batch). The energy is the report's ``energy_j`` where the agent read an
+    energy counter (``energy_source: "counter"``: RAPL, NVML's total-energy counter; ``avg_w`` is then that
+    energy over the window), else average power x the window; in wall time, so divided by the time scale
+    for an emulated run."""
     out: list[tuple[str, float, str]] = []
     avg, peak = read(report, "power", "avg_w"), read(report, "power", "peak_w")
     window = read(report, "power", "window_s")
+    energy = read(report, "power", "energy_j")
+    if read(report, "power", "energy_source") != "counter" or avg is None:
+        energy = float(avg) * float(window) if avg is not None and window else None
     if avg is not None:
         out.append(stored("power_w", float(avg)))
     if peak is not None:
@@ -161,8 +167,8 @@ def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str
     inferences = read(report, "power", "inferences")
     if inferences is None and read(report, "sample_count") is not None:
         inferences = int(read(report, "sample_count")) * batch_size
-    if avg is not None and window and inferences:
-        joules = float(avg) * float(window) / time_scale(report) / int(inferences)
+    if energy is not None and inferences:
+        joules = float(energy) / time_scale(report) / int(inferences)
         if joules > 0:
             out.append(stored("energy_mj_per_inference", joules * 1e3))
             out.append(stored("inferences_per_joule", 1.0 / joules))
@@ -173,6 +179,33 @@ def power_metrics(report: dict[str, Any], batch_size: int = 1) -> list[tuple[str
     if min_mhz is not None:
         out.append(stored("clock_mhz_min", float(min_mhz)))
     return out
+
+
+THROTTLED = "throttled:"
+
+
+def gpu_throttle_flags(report: dict[str, Any]) -> list[str]:
+    """["throttled: gpu sw_power_cap (40% of 250 samples), ..."] when the GPU said, in any sample of the
+    measured window, that power or heat held its clocks down (NVML's clock event reasons,
+    protocol.GPU_THROTTLING; idle, application clocks and sync boost are not throttling). A label, as the
+    soak's clock flag: the run is kept, compared and counted."""
+    seen = read(report, "clock", "throttle_reasons")
+    if not isinstance(seen, list):
+        return []
+    hits = [r for r in seen if r in protocol.GPU_THROTTLING]
+    if not hits:
+        return []
+    counts = section(report, "clock", "throttle_samples")
+    samples = read(report, "clock", "samples")
+
+    def share(reason: str) -> str:
+        n = counts.get(reason)
+        if not isinstance(n, int) or not samples:
+            return reason
+        pct = 100.0 * n / samples
+        return f"{reason} ({f'{pct:.0f}%' if pct >= 1 else '<1%'} of {samples} samples)"
+
+    return [f"{THROTTLED} gpu " + ", ".join(share(r) for r in hits)]
 
 
 def traces(report: dict[str, Any]) -> dict[str, Any] | None:
@@ -252,7 +285,9 @@ def store_result(
     run_traces = traces(report)
     samples = [s / scale for s in (read(report, "samples_ms") or [])[:SAMPLES_STORED]]
     run_metrics = _metrics(report, job.scenario or "", source, job.batch_size)
-    flags = stability.noise_flags(read(report, "noise")) + time_scaled_flags(scale)
+    flags = (
+        stability.noise_flags(read(report, "noise")) + time_scaled_flags(scale) + gpu_throttle_flags(report)
+    )
     if job.kind == "soak":  # thermal soak: analysed here (farm/services/soak.py)
         analysis = soak.analyse_run(settings.db_url, job.sweep_id, run_traces, samples, report, nominal_mhz)
         run_traces = {**(run_traces or {}), "soak": analysis}

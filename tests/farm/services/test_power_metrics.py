@@ -15,7 +15,7 @@ from farm.db.models import ArtifactRow, JobRow, RunRow
 from farm.db.session import session_scope
 from farm.inventory import Board, BoardEmulation, load_inventory
 from farm.services.agent_config import agent_config
-from farm.services.results import power_metrics, store_result
+from farm.services.results import gpu_throttle_flags, power_metrics, store_result
 from farm.services.submit import submit_sweep, wait_for
 from tests.conftest import TINY_SWEEP, write_sweep
 
@@ -148,6 +148,66 @@ def test_missing_figures_store_no_metric(tmp_path, farm_env, tiny_onnx):
     assert not {"power_w", "power_w_peak", "energy_mj_per_inference", "inferences_per_joule"} & set(metrics)
     assert traces["power"]["note"] == "sensor stopped answering"
     assert power_metrics(report()) == []
+
+
+def test_energy_from_a_counter_is_the_reports_energy():
+    # An NVML or RAPL counter: energy_j is the counter's difference over the window; avg_w = energy_j /
+    # window. The stored energy per inference is energy_j / inferences (not avg_w re-multiplied).
+    counter = dict(power_obj(avg=14.0, window_s=0.5), energy_j=7.000004, energy_source="counter")
+    metrics = {name: value for name, value, _ in power_metrics(report(counter))}
+    assert metrics["energy_mj_per_inference"] == pytest.approx(7.000004 / 200 * 1e3, rel=1e-12)
+    assert metrics["power_w"] == 14.0
+    # A report from an older agent (no energy_source): average power x window, as before.
+    old = power_obj(avg=14.0, window_s=0.5)
+    del old["energy_j"]
+    metrics = {name: value for name, value, _ in power_metrics(report(old))}
+    assert metrics["energy_mj_per_inference"] == pytest.approx(14.0 * 0.5 / 200 * 1e3)
+    sampled = dict(power_obj(avg=14.0, window_s=0.5), energy_source="mean power x window")
+    metrics = {name: value for name, value, _ in power_metrics(report(sampled))}
+    assert metrics["energy_mj_per_inference"] == pytest.approx(14.0 * 0.5 / 200 * 1e3)
+
+
+def _gpu_clock(reasons, counts, samples=250):
+    return {
+        "sensor": "nvml 0 (NVIDIA A2)",
+        "unit": "MHz",
+        "samples": samples,
+        "min_mhz": 1410.0,
+        "max_mhz": 1770.0,
+        "throttle_reasons": reasons,
+        "throttle_samples": counts,
+    }
+
+
+def test_gpu_throttle_flags():
+    clock = _gpu_clock(
+        ["gpu_idle", "sw_power_cap", "sync_boost", "hw_thermal_slowdown"],
+        {"gpu_idle": 3, "sw_power_cap": 100, "sync_boost": 250, "hw_thermal_slowdown": 1},
+    )
+    assert gpu_throttle_flags(report(clock=clock)) == [
+        "throttled: gpu sw_power_cap (40% of 250 samples), hw_thermal_slowdown (<1% of 250 samples)"
+    ]
+    # Idle, application clocks and sync boost are not throttling; no NVML reasons, no flag.
+    calm = _gpu_clock(["gpu_idle", "applications_clocks_setting", "sync_boost"], {"gpu_idle": 9})
+    assert gpu_throttle_flags(report(clock=calm)) == []
+    assert gpu_throttle_flags(report(clock=_gpu_clock(None, None))) == []
+    assert gpu_throttle_flags(report(clock={"sensor": "emu_clock", "min_mhz": 300.0})) == []
+    assert gpu_throttle_flags(report()) == []
+    bare = _gpu_clock(["hw_slowdown"], None)
+    assert gpu_throttle_flags(report(clock=bare)) == ["throttled: gpu hw_slowdown"]
+
+
+def test_throttled_gpu_run_is_flagged_when_stored(tmp_path, farm_env, tiny_onnx):
+    _finished_sweep(tmp_path, farm_env, tiny_onnx)
+    job, artifact, _ = _rows(farm_env)
+    board = load_inventory(farm_env.inventory_dir).boards[0]
+    clock = dict(_gpu_clock(["sw_power_cap"], {"sw_power_cap": 25}), trace=_trace(5, 1410.0, 0.5))
+    rep = report(power_obj(), clock=clock)
+    metrics, _, _, _ = _stored(farm_env, job, artifact, board, "measured", rep, "t")
+    assert metrics["clock_mhz_min"][0] == 1410.0
+    with session_scope(farm_env.db_url) as s:
+        run = s.scalars(select(RunRow).where(RunRow.idempotency_key.endswith("-t"))).one()
+        assert run.flags == ["throttled: gpu sw_power_cap (10% of 250 samples)"]
 
 
 def test_agent_config_carries_sensors_and_emulation(tmp_path):

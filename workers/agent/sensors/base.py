@@ -6,7 +6,11 @@ and reads ONE device. :meth:`Sensor.read` returns a dict of quantities, each in 
 * ``"power"``: watts (board input power or the sum of the rails the device measures),
 * ``"thermal"``: degrees Celsius,
 * ``"clock"``: MHz,
-* ``"energy_j"``: a cumulative energy counter in joules (RAPL), already unwrapped.
+* ``"energy_j"``: a cumulative energy counter in joules (RAPL, NVML's total-energy counter), already
+  unwrapped: the sampler takes the energy over the measured window from it (sensors/sampler.py).
+
+A reader may return more keys than its quantities (e.g. NVML's clock event reasons); only the reader
+itself reduces those, in :meth:`Sensor.window_figures`.
 
 A reader raises :class:`SensorError` when the device cannot be opened at all (at construction) and
 :class:`SensorGone` when a read fails mid-run (file vanished, driver unbound, tool gone). Units of the
@@ -63,6 +67,11 @@ class Sensor(object):
 
     def info(self):
         """Extra facts for the report (update interval, rail labels, ...)."""
+        return {}
+
+    def window_figures(self, quantity, samples):
+        """Extra fields for the report's ``quantity`` object from this reader's samples inside the measured
+        window (``[(t_ns, values)]`` in time order, possibly empty), e.g. the GPU's clock event reasons."""
         return {}
 
     def close(self):

@@ -10,6 +10,11 @@ LoadGen's begin and end marks): samples before the first query or after the last
   sensor is gone: its thread stops and, if that happened before the window closed, its figures are null
   with the reason in ``note``. The run itself never fails because of a sensor.
 * Fewer than :data:`MIN_SAMPLES` samples in the window: figures null, ``note`` says so.
+* A reader with an energy counter (``energy_j``: RAPL, NVML) gives the window's energy as the counter's
+  difference between the window's start and end, each found between the two readings either side of it
+  (the sampler reads a counter once more when it stops, so a reading follows the window's end); ``avg_w``
+  is that energy over the window. Other power readers: ``avg_w`` is the mean sample, the energy
+  ``avg_w`` x the window. ``energy_source`` says which ("counter" or "mean power x window").
 """
 
 from __future__ import annotations
@@ -75,24 +80,33 @@ class Sampler(object):
         failures = 0
         next_ns = self.clock()
         while not self._stop.is_set():
-            t0 = self.clock()
-            try:
-                values = ch.reader.read()
-            except Exception as exc:  # SensorGone, or anything a reader did not foresee
-                failures += 1
-                ch.read_errors += 1
-                if failures >= FAILURES_BEFORE_GONE:
-                    kind = "" if isinstance(exc, SensorGone) else "%s: " % type(exc).__name__
-                    ch.gone = (t0, "%s%s" % (kind, exc))
-                    return
-            else:
-                failures = 0
-                ch.samples.append(((t0 + self.clock()) // 2, values))
+            failures = self._read(ch, failures)
+            if ch.gone is not None:
+                return
             next_ns += interval_ns
             now = self.clock()
             if next_ns < now:  # fell behind (slow read): do not burst to catch up
                 next_ns = now
             self._stop.wait((next_ns - now) / 1e9)
+        if ch.samples and "energy_j" in ch.samples[-1][1]:
+            # A counter: one reading now that the test is over, after the measured window's end, so the
+            # window's energy is the counter's difference across it (:func:`_counter_at`).
+            self._read(ch, failures)
+
+    def _read(self, ch, failures):
+        """One reading into ``ch.samples``; returns the failures in a row (``ch.gone`` set at the limit)."""
+        t0 = self.clock()
+        try:
+            values = ch.reader.read()
+        except Exception as exc:  # SensorGone, or anything a reader did not foresee
+            failures += 1
+            ch.read_errors += 1
+            if failures >= FAILURES_BEFORE_GONE:
+                kind = "" if isinstance(exc, SensorGone) else "%s: " % type(exc).__name__
+                ch.gone = (t0, "%s%s" % (kind, exc))
+            return failures
+        ch.samples.append(((t0 + self.clock()) // 2, values))
+        return 0
 
     # ------------------------------------------------------------------ figures
 
@@ -166,6 +180,27 @@ def _cap(points, cap=MAX_TRACE_POINTS):
     return [points[int(round(i * step))] for i in range(cap)]
 
 
+def _counter_at(points, t):
+    """The cumulative counter at ``t`` (ns) from its readings ``points`` ([(t_ns, joules)] in time order):
+    linear between the reading at or before ``t`` and the one at or after it; None when either is missing."""
+    before = [p for p in points if p[0] <= t]
+    after = [p for p in points if p[0] >= t]
+    if not before or not after:
+        return None
+    (t0, e0), (t1, e1) = before[-1], after[0]
+    return e0 if t1 == t0 else e0 + (e1 - e0) * (t - t0) / float(t1 - t0)
+
+
+def _window_figures(reader, quantity, inside):
+    """The reader's own fields for ``quantity`` (:meth:`Sensor.window_figures`); a reader's bug costs
+    only those fields."""
+    try:
+        extra = reader.window_figures(quantity, inside)
+    except Exception:
+        return {}
+    return extra if isinstance(extra, dict) else {}
+
+
 def _figures(quantity, ch, window_ns):
     reader = ch.reader
     obj = _empty(quantity, reader.describe(), window_ns)
@@ -192,6 +227,8 @@ def _figures(quantity, ch, window_ns):
     if n >= 2:
         span = (inside[-1][0] - inside[0][0]) if counter else (points[-1][0] - points[0][0])
         obj["rate_hz"] = _r((n - 1) / (span / 1e9), 3) if span > 0 else None
+    for key, value in _window_figures(reader, quantity, inside).items():
+        obj.setdefault(key, value)
     if ch.gone is not None and ch.gone[0] <= w1:
         obj["note"] = (
             "sensor stopped answering %.3f s into the %.3f s measured window (%s); figures left out"
@@ -211,17 +248,26 @@ def _figures(quantity, ch, window_ns):
         return obj
     values = [v for _, v in points]
     if quantity == "power":
+        energy = None
         if counter:
-            t_first, e_first = inside[0][0], inside[0][1]["energy_j"]
-            t_last, e_last = inside[-1][0], inside[-1][1]["energy_j"]
-            avg = (e_last - e_first) / ((t_last - t_first) / 1e9) if t_last > t_first else None
+            readings = [(t, v["energy_j"]) for t, v in ch.samples if v.get("energy_j") is not None]
+            e0, e1 = _counter_at(readings, w0), _counter_at(readings, w1)
+            if e0 is not None and e1 is not None and window_s > 0:
+                energy = e1 - e0
+                avg = energy / window_s
+            else:  # no reading on one side of the window: the counter's mean power inside it
+                inner = [(t, e) for t, e in readings if w0 <= t <= w1] or [(0, 0.0)]
+                (t_first, e_first), (t_last, e_last) = inner[0], inner[-1]
+                avg = (e_last - e_first) / ((t_last - t_first) / 1e9) if t_last > t_first else None
             obj["energy_source"] = "counter"
         else:
             avg = sum(values) / len(values)
             obj["energy_source"] = "mean power x window"
+        if energy is None and avg is not None:
+            energy = avg * window_s
         obj["avg_w"] = _r(avg)
         obj["peak_w"] = _r(max(values)) if values else None
-        obj["energy_j"] = _r(avg * window_s) if avg is not None else None
+        obj["energy_j"] = _r(energy)
     elif quantity == "thermal":
         obj["max_c"] = _r(max(values), 3)
         obj["mean_c"] = _r(sum(values) / len(values), 3)
