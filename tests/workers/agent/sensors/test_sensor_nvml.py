@@ -1,16 +1,21 @@
-"""NVML reader against the FAKE pynvml (fake_pynvml.py, next to this file): units, the energy over the
+"""NVML reader against the FAKE pynvml (tests/fakes/pynvml.py): units, the energy over the
 measured window from the GPU's total-energy counter (checked against the scripted power's exact
 integral), clock event reasons, provenance, and every way NVML can be missing or refuse."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 
 import pytest
 
 from tests.workers.agent import agent_modules
-from tests.workers.agent.sensors import fake_pynvml as nv
+
+_spec = importlib.util.spec_from_file_location("fake_pynvml", f"{agent_modules.FAKES_DIR}/pynvml.py")
+nv = importlib.util.module_from_spec(_spec)
+sys.modules["fake_pynvml"] = nv  # the fake registers its error classes on its own module, as pynvml does
+_spec.loader.exec_module(nv)
 
 MS = 1_000_000  # ns
 S = 1_000_000_000  # ns
