@@ -10,7 +10,7 @@
 # 3. runs the standalone agent (workers/agent/farm_agent.py run) with the torch_cuda backend for each model in
 #    fp32 and fp16, SingleStream (batch 1) and Offline (batch 32), with the NVML sensor, one --out folder each;
 # 4. prints a summary table. Back on the farm's machine, import every folder, then compare:
-#      for d in OUT/*-*/; do farm import "$d" --type h200 --board h200-1; done   # precision: the run's dtype
+#      farm import OUT --type h200 --board h200-1      # every run folder, one sweep; precision: each run's dtype
 #      farm compare --model resnet18 --precision int8 --precision fp16 --precision fp32
 #
 # --device cpu runs the same code path on the CPU (no NVML): how it is checked where there is no GPU.

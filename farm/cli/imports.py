@@ -39,8 +39,9 @@ def import_cmd(
         python3 farm_agent.py run --config cfg.json --out DIR     # on the host (docs/agent-backends.md)
         farm import DIR --type h200 --board gpu-host-1
 
-    Importing the same DIR again adds nothing."""
-    from farm.services.imports import import_run
+    DIR may also hold several run folders (a device check's --out): they are imported as one sweep, after
+    every report has been checked. Importing the same DIR again adds nothing."""
+    from farm.services.imports import import_folder
     from farm.sweep.labels import parse_label
 
     try:
@@ -48,7 +49,7 @@ def import_cmd(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--label") from None
     settings = settings_for(db_url)
-    done = import_run(
+    imported = import_folder(
         settings,
         folder,
         model=model,
@@ -57,8 +58,9 @@ def import_cmd(
         board_name=board_name,
         labels=parsed or None,
     )
-    what = f"run {done.run_id}: {done.model} {done.precision} {done.scenario} on {done.target} ({done.board}), measured"
-    if done.added:
-        click.echo(f"imported {what}; sweep {done.sweep_id}")
-    else:
-        click.echo(f"already imported as {what}; nothing added")
+    for done in imported:
+        what = f"run {done.run_id}: {done.model} {done.precision} {done.scenario} on {done.target} ({done.board})"
+        if done.added:
+            click.echo(f"imported {what}, measured; sweep {done.sweep_id}")
+        else:
+            click.echo(f"already imported as {what}; nothing added")

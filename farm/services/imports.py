@@ -135,10 +135,12 @@ def import_run(
     board_type: str | None = None,
     board_name: str | None = None,
     labels: dict[str, str] | None = None,
+    group: Path | None = None,
 ) -> Imported:
     """Store the run in ``folder`` as measured (once). Defaults: the model is the artifact file's stem, the
     precision the backend's ``gpu.dtype`` (else fp32), the board type ``gpu`` for a GPU backend and ``cpu``
-    otherwise, the board the report's hostname."""
+    otherwise, the board the report's hostname. ``group``: the folder of folders this run was imported
+    with (one sweep for all of them: a device check's runs compare as one selection)."""
     folder = Path(folder).resolve()
     report, data = read_report(folder)
     config, env = report["config"], report.get("environment") or {}
@@ -153,25 +155,30 @@ def import_run(
     )
     board_name = _check_name(board_name or str(env.get("hostname") or "imported-host"), "board", folder)
     digest = hashlib.sha256(data).hexdigest()
-    sweep_id = str(uuid.uuid5(_NAMESPACE, digest))
+    sweep_id = str(uuid.uuid5(_NAMESPACE, f"group:{group.resolve()}" if group else digest))
     scenario, batch = str(config["scenario"]), int(config["batch_size"])
-    job_key = f"run:{model}:{precision}:{board_type}:b{batch}:{scenario}"
+    mark = f"import:{digest[:32]}:"  # this report, whatever sweep it went into
+    job_key = f"{mark}{model}:{precision}:{board_type}:b{batch}:{scenario}"[:255]
 
     with session_scope(settings.db_url) as s:
-        done = s.scalar(select(RunRow.id).where(RunRow.sweep_id == sweep_id))
+        done = s.execute(
+            select(RunRow.id, RunRow.sweep_id)
+            .join(JobRow, JobRow.id == RunRow.job_id)
+            .where(JobRow.key.startswith(mark))
+        ).first()
         if done is not None:
-            return Imported(done, sweep_id, False, model, precision, board_type, board_name, scenario)
+            return Imported(done[0], done[1], False, model, precision, board_type, board_name, scenario)
         job = s.scalar(select(JobRow).where(JobRow.sweep_id == sweep_id, JobRow.key == job_key))
         if job is None:  # first time here (else an import that stopped before its run: finish it)
             if s.get(SweepRow, sweep_id) is None:
                 s.add(
                     SweepRow(
                         id=sweep_id,
-                        name=f"import-{folder.name}"[:64],
-                        source=str(folder),
+                        name=f"import-{(group or folder).name}"[:64],
+                        source=str(group.resolve() if group else folder),
                         spec_yaml="",
                         spec_hash=digest,
-                        spec={"import": {"folder": str(folder), "report_sha256": digest, "config": config}},
+                        spec={"import": {"folder": str(group.resolve() if group else folder)}},
                         state="running",
                         labels=dict(labels or {}) or None,
                         purpose=PURPOSE,
@@ -234,7 +241,41 @@ def import_run(
     report = {**report, "farm_bytes_uploaded": 0}
     store_result(settings, job, artifact, board, "measured", report)
     with session_scope(settings.db_url) as s:
-        run_id = s.scalar(select(RunRow.id).where(RunRow.sweep_id == sweep_id))
+        run_id = s.scalar(select(RunRow.id).where(RunRow.job_id == job.id))
         sweep = s.get(SweepRow, sweep_id)
         sweep.state, sweep.finished_at = "done", utcnow()
     return Imported(run_id, sweep_id, True, model, precision, board_type, board_name, scenario)
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """The agent run folders ``folder`` holds: itself when it has a report.json, else its sub-folders that
+    do (a device check's --out). ImportError_ when it is neither."""
+    folder = Path(folder)
+    if (folder / REPORT).is_file() or not folder.is_dir():
+        return [folder]
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / REPORT).is_file())
+    if not runs:
+        return [folder]  # read_report says what is missing
+    return runs
+
+
+def import_folder(settings: Settings, folder: Path, **options: Any) -> list[Imported]:
+    """One run folder, or a folder of them (one import sweep for all): every report is checked before any
+    is stored, so a bad one among many stores nothing and names every bad file."""
+    runs = run_folders(folder)
+    problems = []
+    for run in runs:
+        try:
+            read_report(run)
+        except ImportError_ as exc:
+            problems.append(exc)
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise ImportError_(
+            f"{len(problems)} of {len(runs)} run folders cannot be imported (nothing was):\n  "
+            + "\n  ".join(str(p) for p in problems),
+            path=str(folder),
+        )
+    group = Path(folder) if len(runs) > 1 or runs[0] != Path(folder) else None
+    return [import_run(settings, run, group=group, **options) for run in runs]

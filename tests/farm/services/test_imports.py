@@ -143,3 +143,33 @@ def test_an_imported_gpu_run_is_a_gpu_baseline_in_compare(measured: Path, farm_e
         "fp16",
         "measured",
     )
+
+
+def test_a_folder_of_runs_is_one_sweep_and_all_or_nothing(measured: Path, tmp_path: Path, farm_env) -> None:
+    """A device check's --out holds one folder per run: imported as one sweep (so they compare as one
+    selection), every report checked first (one bad folder stores nothing and is named)."""
+    good = json.loads((measured / "report.json").read_text())
+    check = tmp_path / "gpu-runs"
+    for name, doc in (
+        ("a-SingleStream", good),
+        ("b-rerun", {**good, "started_at": "2026-12-06T01:00:00Z"}),  # another run: other bytes
+        ("c-broken", {**good, "latency_ms": {"p50": "fast"}}),
+    ):
+        (check / name).mkdir(parents=True)
+        (check / name / "report.json").write_text(json.dumps(doc))
+    (check / "models").mkdir()  # not a run folder: ignored
+    before = _counts(farm_env.db_url)
+    code, out = _farm("import", str(check), "--type", "cpu", "--board", "lab-pc-7")
+    assert code == 2 and "c-broken/report.json" in out and _counts(farm_env.db_url) == before
+
+    (check / "c-broken" / "report.json").unlink()
+    (check / "c-broken").rmdir()
+    code, out = _farm("import", str(check), "--type", "cpu", "--board", "lab-pc-7")
+    assert code == 0 and out.count("imported run") == 2, out
+    with session_scope(farm_env.db_url) as s:
+        sweeps = set(s.scalars(select(RunRow.sweep_id)))
+        (name,) = s.scalars(select(SweepRow.name).where(SweepRow.id.in_(sweeps)))
+    assert len(sweeps) == 1 and name == "import-gpu-runs"
+    code, out = _farm("import", str(check), "--type", "cpu", "--board", "lab-pc-7")
+    assert code == 0 and out.count("already imported") == 2  # and a single folder of it, too:
+    assert "already imported" in _farm("import", str(check / "b-rerun"), "--type", "cpu")[1]
