@@ -8,13 +8,10 @@ model, cores and clock come from the catalog's ``host_cpu``. The int8 artifact i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 
-from farm.errors import ModelError
-from farm.workers.toolchains.base import CompileResult, QuantConfig, check_precision
-from farm.workers.toolchains.emulation import EmulatorToolchain, digest, profile, write_profile
+from farm.workers.toolchains.base import Toolchain
+from farm.workers.toolchains.emulation import EmulatorToolchain, digest, profile
 
 
 class CpuEmulatorToolchain(EmulatorToolchain):
@@ -33,35 +30,11 @@ class CpuEmulatorToolchain(EmulatorToolchain):
 
         return f"cpu_emulator-{MODEL_VERSION}-{digest(parameters())}+onnxruntime-{onnxruntime.__version__}"
 
-    def compile(
-        self, model: onnx.ModelProto, precision: str, quant: QuantConfig, out_dir: Path
-    ) -> CompileResult:
-        """As ``EmulatorToolchain.compile``, with the inner ONNX Runtime toolchain quantising for an ARM
-        target: ``reduce_range`` is an x86 (VPMADDUBSW) workaround that would cost the ARM artifact a bit
-        of weight precision for nothing."""
-        from farm.workers.toolchains.onnxruntime_cpu import OnnxRuntimeCpuToolchain
-
-        check_precision(precision, self.precisions)
-        if self._target is None:
-            raise ModelError(f"{self.name} needs a target ({self.name}@<board type>:cpu[:<threads>])")
-        data, extra, warnings = self._predict(model, precision)
-        inner = OnnxRuntimeCpuToolchain()
-        inner.reduce_range = False
-        result = inner.compile(model, precision, quant, Path(out_dir))
-        write_profile(result.path, data)
-        details = {
-            **result.details,
-            "emulation": data,
-            "board": self._target.board,
-            "target_arch": self._target.arch,
-            **extra,
-        }
-        return CompileResult(
-            path=result.path,
-            fidelity=result.fidelity,
-            warnings=[*result.warnings, *warnings],
-            details=details,
-        )
+    def _inner(self, toolchain: Toolchain) -> Toolchain:
+        """The ONNX Runtime toolchain quantising for an ARM target: ``reduce_range`` is an x86 (VPMADDUBSW)
+        workaround that would cost the ARM artifact weight precision for nothing."""
+        toolchain.reduce_range = False  # type: ignore[attr-defined]
+        return toolchain
 
     def _predict(self, model: onnx.ModelProto, precision: str) -> tuple[dict, dict, list[str]]:
         from farm.perfmodel.armcpu import MODEL_VERSION, predict_cpu

@@ -85,7 +85,7 @@ class EmulatorToolchain(Toolchain):
         if self._target is None:
             raise ModelError(f"{self.name} needs a target board type ({self.name}@<board type>)")
         data, extra, warnings = self._predict(model, precision)
-        result = OnnxRuntimeCpuToolchain().compile(model, precision, quant, Path(out_dir))
+        result = self._inner(OnnxRuntimeCpuToolchain()).compile(model, precision, quant, Path(out_dir))
         write_profile(result.path, data)
         details = {
             **result.details,
@@ -100,6 +100,10 @@ class EmulatorToolchain(Toolchain):
             warnings=[*result.warnings, *warnings],
             details=details,
         )
+
+    def _inner(self, toolchain: Toolchain) -> Toolchain:
+        """The CPU toolchain that makes the artifact, as this emulator needs it (as it is, by default)."""
+        return toolchain
 
     def catalog_name(self) -> str:
         return f"{self.name}@{self.board}" if self.board else self.name
