@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from farm.errors import ModelError, SweepError
 from farm.inventory import Inventory, host_type
 from farm.sweep.expand import planned_job_count
+from farm.sweep.explain import did_you_mean, explain_all
 from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
-from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text, short
+from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
 from farm.workers.agent import protocol
 
 #: Jobs one sweep may plan unless the submitter raises it (farm submit --max-jobs, FARM_MAX_JOBS): a typo
@@ -84,12 +85,7 @@ def parse_sweep(
     try:
         spec = Sweep.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad dict key (labels:) is its own line
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "literal_error" and "input" in err:
-            msg = f"{short(err['input'])} is not allowed: {msg}"
-        raise fail(msg, loc) from None
+        raise all_at_once([fail(msg, loc) for msg, loc in explain_all(exc.errors(), Sweep)]) from None
 
     loaded = LoadedSweep(spec=spec, source=source, text=text, base_dir=base_dir)
     _check_targets(loaded, inventory, fail)
@@ -100,6 +96,19 @@ def parse_sweep(
     return _check_calibration_dataset(loaded, fail)
 
 
+def all_at_once(errors: list[SweepError]) -> SweepError:
+    """The first error (its line and field), saying every other one on a line of its own below it."""
+    errors = sorted(errors, key=lambda e: e.line or 0)  # in the file's order
+    first, rest = errors[0], errors[1:]
+    if not rest:
+        return first
+    both = SweepError(
+        first.reason + "".join(f"\n{e}" for e in rest), path=first.path, line=first.line, field=first.field
+    )
+    both.errors = errors  # type: ignore[attr-defined]
+    return both
+
+
 def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
     spec = loaded.spec
     valid_targets = inventory.targets()
@@ -108,8 +117,19 @@ def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
             host_type(target) in valid_targets and target in inventory.board_types
         ):  # a board's own CPU (`pynq-z2:cpu`, `pynq-z2:cpu:1`) runs where a board of its type is
             cpus = [f"{t}:cpu" for t in valid_targets if f"{t}:cpu" in inventory.board_types]
+            if host_type(target) in dict.keys(
+                inventory.board_types
+            ):  # known, but no board here: how to get one
+                kind = host_type(target)
+                raise fail(
+                    f"no {kind} board in this lab ({inventory.base_dir}; its targets: {', '.join(valid_targets)}): "
+                    f"start emulated ones with `farm lab up --boards {kind}` and export the FARM_LAB it prints, "
+                    f"or point FARM_LAB at a lab file that lists a {kind}",
+                    ("targets", i),
+                )
             raise fail(
-                f"unknown target {target!r}; valid targets: {', '.join(valid_targets)}"
+                f"unknown target {target!r}{did_you_mean(target, [*valid_targets, *dict.keys(inventory.board_types)])}"
+                f"; valid targets: {', '.join(valid_targets)}"
                 + (f" (and each board's own CPU: {', '.join(cpus)}, or :cpu:<threads>)" if cpus else ""),
                 ("targets", i),
             )
@@ -295,7 +315,7 @@ def _model_file(loaded: LoadedSweep, ref: ModelRef, fail, where: Path_) -> Path:
 
 
 def _check_models(loaded: LoadedSweep, fail) -> None:
-    from farm.zoo.registry import get_zoo_model
+    from farm.zoo.registry import get_zoo_model, zoo_names
     from farm.zoo.user import inspect_onnx_file
 
     spec = loaded.spec
@@ -306,7 +326,13 @@ def _check_models(loaded: LoadedSweep, fail) -> None:
         seen[ref.name] = i
         try:
             if ref.zoo:
-                get_zoo_model(ref.zoo)
+                try:
+                    get_zoo_model(ref.zoo)
+                except ModelError:
+                    raise ModelError(
+                        f"unknown zoo model {ref.zoo!r}{did_you_mean(ref.zoo, zoo_names())}; valid names: "
+                        f"{', '.join(zoo_names())}"
+                    ) from None
             elif ref.onnx:
                 info = inspect_onnx_file(_model_file(loaded, ref, fail, ("models", i, "onnx")))
                 batch = info.input_shape[0]

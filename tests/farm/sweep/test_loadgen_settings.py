@@ -76,7 +76,7 @@ def test_settings_given_are_kept_and_no_warning(tmp_path: Path) -> None:
         ("multi_stream_samples_per_query: 0", "loadgen.multi_stream_samples_per_query", "greater than 0"),
         ("server_search_probes: 0", "loadgen.server_search_probes", "greater than or equal to 1"),
         ("offline_expected_qps: -1", "loadgen.offline_expected_qps", "greater than 0"),
-        ("early_stopping: true", "loadgen.early_stopping", "not permitted"),
+        ("early_stopping: true", "loadgen.early_stopping", "unknown key 'early_stopping'"),
     ],
 )  # fmt: skip
 def test_bad_setting_is_located(tmp_path: Path, setting: str, field: str, words: str) -> None:

@@ -231,6 +231,38 @@ def test_a_target_that_runs_none_of_the_precisions_is_located(tmp_path: Path) ->
 
 
 def test_a_boards_own_cpu_needs_that_board_and_a_thread_count_it_has(tmp_path: Path) -> None:
-    """`zcu104:cpu` with no zcu104 in the lab is unknown; the message lists each board's own CPU."""
+    """`zcu104:cpu` with no zcu104 in the lab: the board is what is missing, and how to get one."""
     err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [cpu, 'zcu104:cpu']"))
-    assert err.field == "targets[1]" and "unknown target 'zcu104:cpu'" in str(err)
+    assert err.field == "targets[1]" and "no zcu104 board in this lab" in str(err)
+
+
+def test_every_mistake_at_once_with_did_you_mean_and_no_pydantic_words(tmp_path: Path) -> None:
+    """A new user's three typos in one file: each on its own located line, the schema's names suggested,
+    never "Extra inputs are not permitted" nor a regular expression."""
+    body = (
+        GOOD.replace("precisions: [fp32]", "precison: [fp32]")
+        .replace("scenarios: [SingleStream]", "scenarios: [SingleStreem]")
+        .replace("name: ", "name: 'my sweep!' #", 1)
+    )
+    err = _error(tmp_path, body)
+    text = str(err)
+    lines = text.splitlines()
+    assert len(lines) >= 3 and all(line.startswith(str(tmp_path / "sweep.yaml") + ":") for line in lines)
+    assert "unknown key 'precison' (did you mean 'precisions'?)" in text
+    assert "'SingleStreem' is not allowed (did you mean 'SingleStream'?)" in text
+    assert "'my sweep!' is not a valid value here: use letters, digits" in text
+    assert "Extra inputs" not in text and "^[" not in text and "pattern" not in text
+    assert len(err.errors) == len(lines)
+
+
+def test_a_misspelt_target_or_zoo_model_gets_the_right_name(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [cpuu]"))
+    assert "unknown target 'cpuu' (did you mean 'cpu'?)" in str(err)
+    err = _error(tmp_path, GOOD.replace("models: [resnet18]", "models: [resnet19]"))
+    assert "unknown zoo model 'resnet19' (did you mean 'resnet18'?)" in str(err)
+
+
+def test_a_known_board_type_without_a_board_says_how_to_get_one(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [zcu104]").replace("[fp32]", "[int8]"))
+    assert err.field == "targets[0]" and "no zcu104 board in this lab" in str(err)
+    assert "farm lab up --boards zcu104" in str(err) and "FARM_LAB" in str(err)
