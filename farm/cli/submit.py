@@ -118,6 +118,44 @@ def interrupted(settings, sub) -> None:
     raise SystemExit(130)
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _dry_run(sweep_file: str, max_jobs: int | None, fmt: str, db_url: str | None) -> None:
+    """The plan of a sweep, nothing written (not even a new database: farm/services/dryrun.py)."""
+    import os
+
+    from farm.config import load_settings
+    from farm.services.dryrun import plan_sweep
+
+    if db_url:
+        os.environ["FARM_DB_URL"] = db_url
+    plan = plan_sweep(load_settings(), sweep_file, max_jobs=max_jobs)
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_json(), indent=2))
+        return
+    for warning in plan.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    scenarios = sorted({sc for r in plan.rows for sc in r["runs"]})
+    header = ["model", "prec", "target", "batch", "compile", *scenarios, "est."]
+    table = [header] + [
+        [r["model"], r["precision"], r["target"], str(r["batch"]), r["compile"]]
+        + [str(r["runs"].get(sc, 0)) for sc in scenarios]
+        + [_minutes(r["estimate_s"])]
+        for r in plan.rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(
+        f"\nsweep {plan.name}: {plan.jobs} jobs, {plan.compiles} compiles ({plan.reused} with a stored artifact: "
+        f"reused if the model and toolchain are unchanged); about {_minutes(plan.estimate_s)} "
+        f"({plan.parallel}; {plan.from_history} of {plan.jobs} jobs estimated from this farm's history, the rest "
+        "from the sweep's LoadGen settings). Nothing was written: run it without --dry-run."
+    )
+
+
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option(
@@ -132,6 +170,11 @@ def interrupted(settings, sub) -> None:
     default=None,
     help=f"Refuse a sweep that would plan more jobs than this [default: FARM_MAX_JOBS, else {DEFAULT_MAX_JOBS}].",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and print the plan (jobs, reused compiles, estimated time); write and run nothing.",
+)
 @label_option
 @db_option
 @handle_errors
@@ -140,10 +183,14 @@ def submit(
     wait: bool,
     fmt: str,
     max_jobs: int | None,
+    dry_run: bool,
     labels: dict[str, str],
     db_url: str | None,
 ) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
+    if dry_run:
+        _dry_run(sweep_file, max_jobs, fmt, db_url)
+        return
     settings = settings_for(db_url)
     require_broker(
         settings
