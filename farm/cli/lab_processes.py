@@ -25,14 +25,49 @@ def _settings():
     help="Wall seconds per emulated second, in (0, 1]: 0.01 runs the boards' time 100x faster "
     "(default: the running lab's, else the template's 1.0).",
 )
-@click.option("--boards", default=None, metavar="A,B", help="Only these boards (names or board types).")
+@click.option(
+    "--boards",
+    default=None,
+    metavar="A,B",
+    help="Only these boards (names or board types), plus this machine's CPU (local-cpu) [default: all].",
+)
+@click.option(
+    "--local-cpu/--no-local-cpu",
+    default=True,
+    show_default=True,
+    help="With --boards: keep this machine's CPU (the measured baseline) in the lab.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: for people; json: the boards, the lab file and what started (notes go to stderr).",
+)
 @handle_errors
-def up(time_scale: float | None, boards: str | None) -> None:
+def up(time_scale: float | None, boards: str | None, local_cpu: bool, fmt: str) -> None:
     """Start the virtual lab: one sshd and one board simulator per emulated board (idempotent)."""
     from farm.lab import processes
 
     chosen = [b.strip() for b in boards.split(",") if b.strip()] if boards else None
-    handle = processes.up(_settings(), time_scale=time_scale, boards=chosen)
+    handle = processes.up(_settings(), time_scale=time_scale, boards=chosen, keep_local=local_cpu)
+    if fmt == "json":
+        for note in handle.notes:
+            click.secho(f"note: {note}", fg="yellow", err=True)
+        doc = {
+            "lab_file": str(handle.lab_file),
+            "export": f"export FARM_LAB={handle.lab_file}",
+            "time_scale": handle.time_scale,
+            "transport": handle.transport,
+            "started": handle.started,
+            "boards": [
+                {k: v for k, v in asdict(b).items() if k not in ("sshd_dir", "work_dir")}
+                for b in handle.boards
+            ],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
     for note in handle.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
     for line in handle.started:
@@ -62,7 +97,14 @@ def down() -> None:
 
 
 @click.command(name="status")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: for people; json: every field of every board.",
+)
 @handle_errors
 def status(fmt: str) -> None:
     """Each board of the virtual lab: sshd up? simulator up? temperature, clock and power now."""

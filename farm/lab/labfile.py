@@ -152,7 +152,11 @@ def dpu_fingerprint(board_type: BoardType) -> str:
     return "0x" + digest[:16].upper()
 
 
-def select_boards(template: Template, boards: list[str] | None) -> list[TemplateBoard]:
+def select_boards(
+    template: Template, boards: list[str] | None, keep_local: bool = True
+) -> list[TemplateBoard]:
+    """The template's boards ``boards`` names (names or types; all when None), and with ``keep_local`` its
+    real local boards too (this machine's CPU): the baseline a comparison needs stays in the lab."""
     if not boards:
         return list(template.boards)
     chosen: list[TemplateBoard] = []
@@ -164,6 +168,8 @@ def select_boards(template: Template, boards: list[str] | None) -> list[Template
             names = ", ".join(b.name for b in template.boards)
             raise FarmError(f"no board or board type {wanted!r} in the virtual lab (boards: {names})")
         chosen += [b for b in matches if b not in chosen]
+    if keep_local:
+        chosen += [b for b in template.boards if b.transport == "local" and b not in chosen]
     return chosen
 
 

@@ -181,16 +181,18 @@ def up(
     boards: list[str] | None = None,
     sshd_path: str | None = None,
     template: Path | None = None,
+    keep_local: bool = True,
 ) -> LabHandle:
     """Bring the virtual lab up (or make sure it is up): see the module docstring. ``boards`` names boards
-    or board types of the template (default: all of them); boards already running stay in the lab.
+    or board types of the template (default: all of them), and the template's local boards (this machine's
+    CPU) unless ``keep_local`` is False; boards already running stay in the lab.
     ``sshd_path`` is the OpenSSH server binary (default ``FARM_LAB_SSHD`` or /usr/sbin/sshd)."""
     if time_scale is not None and not 0 < time_scale <= 1:
         raise FarmError("the time scale must be in (0, 1] (0.01 runs emulated time 100x faster)")
     template_path = template or settings.inventory_dir / TEMPLATE
     tpl = load_template(template_path)
     catalog = load_catalog(settings.inventory_dir)
-    selected = select_boards(tpl, boards)
+    selected = select_boards(tpl, boards, keep_local)
     for tb in selected:
         board_type = catalog.get(tb.type)
         if board_type is None:

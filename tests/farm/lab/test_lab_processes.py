@@ -156,10 +156,17 @@ def test_cli_up_status_down(lab_settings: Settings, tmp_path: Path, monkeypatch:
     assert "openssh-server not found" in result.output  # said clearly (on stderr, mixed in by CliRunner)
     result = runner.invoke(cli, ["lab", "status", "--format", "json"])
     assert result.exit_code == 0
-    (row,) = json.loads(result.output)
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert set(rows) == {"kv260-1", "local-cpu"}  # --boards keeps this machine's CPU: the baseline
+    row = rows["kv260-1"]
     assert row["name"] == "kv260-1" and row["boardsim_up"] and row["clock_mhz"] == 300.0
     result = runner.invoke(cli, ["lab", "status"])
     assert "kv260-1" in result.output and "up" in result.output
+    again = runner.invoke(cli, ["lab", "up", "--boards", "kv260-1", "--format", "json"])
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)  # notes go to stderr: stdout is one JSON document
+    assert doc["started"] == [] and {b["name"] for b in doc["boards"]} == {"kv260-1", "local-cpu"}
+    assert doc["export"] == f"export FARM_LAB={processes.lab_file(lab_settings)}"
     bad = runner.invoke(cli, ["lab", "up", "--boards", "no-such-board"])
     assert bad.exit_code == 1 and "no board or board type" in bad.output
     result = runner.invoke(cli, ["lab", "down"])
