@@ -139,9 +139,10 @@ def load_template(path: Path) -> Template:
     try:
         return Template.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InventoryError(f"{where}: {err['msg']}", path=str(path)) from None
+        from farm.sweep.explain import explain_all
+
+        said = [f"{'.'.join(str(p) for p in loc)}: {msg}" for msg, loc in explain_all(exc.errors(), Template)]
+        raise InventoryError("; ".join(said), path=str(path)) from None
 
 
 def dpu_fingerprint(board_type: BoardType) -> str:

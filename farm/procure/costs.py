@@ -194,11 +194,12 @@ def parse_costs(text: str, source: str, base: Costs) -> Costs:
     try:
         spec = _CostsIn.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        from farm.sweep.explain import explain
+
+        msg, loc = explain(exc.errors()[0], _CostsIn)
         # a union's member names (int / str) are pydantic's, not the file's
         loc = tuple(p for p in loc if p not in ("int", "str", "float", "bool"))
-        raise fail(err["msg"].removeprefix("Value error, "), loc) from None
+        raise fail(msg, loc) from None
     econ = base.economics
     given = {k: v for k, v in spec.economics.model_dump().items() if v is not None and k != "spares"}
     if spec.economics.spares is not None:

@@ -71,7 +71,7 @@ def test_costs_file_overrides_and_labels(tmp_path: Path) -> None:
         ("economics:\n  pue: 0.5\n", 2, "economics.pue", "greater than or equal to 1"),
         ("economics:\n  headroom: 1\n", 2, "economics.headroom", "less than 1"),
         ("economics:\n  spares: lots\n", 2, "economics.spares", "percent"),
-        ("economics:\n  colour: red\n", 2, "economics.colour", "Extra inputs"),
+        ("economics:\n  colour: red\n", 2, "economics.colour", "unknown key 'colour'"),
         ("- 1\n", 1, None, "mapping"),
     ],
 )
