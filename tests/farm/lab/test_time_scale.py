@@ -84,9 +84,12 @@ def test_the_same_sweep_at_time_scale_1_and_0_1(tmp_path, farm_env, lab) -> None
         search = runs["Server"]["env"]["server_search"]
         assert search["latency_bound_ms"] == BOUND_MS
         assert search["latency_bound_ms_wall"] == BOUND_MS * scale
-        assert search["found"], search
-        p99 = runs["Server"]["metrics"]["server_latency_ms_p99_at_max"]
-        assert p99 <= BOUND_MS, (scale, p99, search)
+        p99 = runs["Server"]["metrics"].get("server_latency_ms_p99_at_max")
+        if search["found"]:
+            assert p99 is not None and p99 <= BOUND_MS, (scale, p99, search)
+        else:  # a busy host's jitter x 1/scale can break a tight wall bound: then no QPS is stored, never a
+            # p99 above the bound (at scale 1 the bound is 3.7x the service time: it is found)
+            assert scale < 1 and p99 is None and "server_qps_max" not in runs["Server"]["metrics"], search
 
     # comparisons leave the scaled runs out unless asked, and say so
     doc = json.loads(_farm("compare", "--model", "heavy", "--format", "json"))
