@@ -46,3 +46,30 @@ def fetch(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         st.error(f"The results database {redact(url)} cannot be read ({type(exc).__name__}): {reason}")
         st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
+
+
+def inventory() -> tuple[Any, str | None]:
+    """The inventory `farm fleet list` reads (the catalog and the lab file: FARM_LAB, default local.yaml),
+    or None and why it cannot be read (a FARM_LAB whose file `farm lab down` removed, a malformed file)."""
+    from farm.inventory import load_inventory
+
+    settings = load_settings()
+    try:
+        return load_inventory(settings.inventory_dir), None
+    except FarmError as exc:
+        return None, str(exc)
+
+
+def virtual_lab_file() -> str | None:
+    """The running virtual lab's lab file when the dashboard's inventory is another one (FARM_LAB not set
+    to it): its boards are then not the dashboard's, as they are not `farm fleet list`'s."""
+    from farm.inventory import lab_path
+    from farm.lab.labfile import lab_file
+
+    settings = load_settings()
+    path = lab_file(settings)
+    if not path.is_file():
+        return None
+    if lab_path(settings.inventory_dir).resolve() == path.resolve():
+        return None
+    return str(path)

@@ -27,16 +27,14 @@ def pick(label: str, key: str, rows: list[dict], column, default=None, extra: tu
 
 
 BEST = "best"
-cols = st.columns(5)
+LATEST = "latest"
+# One compact row of filters and one of switches, so the first screen (1366x768 included) already shows
+# which wins.
+cols = st.columns([2, 0.9, 1.5, 1.1, 3])
 model, rows = pick("Model", "model", options, cols[0])
 batch_size, rows = pick("Batch size", "batch_size", rows, cols[1], default=1)
 scenario, rows = pick("Scenario", "scenario", rows, cols[2], default="SingleStream")
 precision, rows = pick("Precision", "precision", rows, cols[3], default=BEST, extra=(BEST,))
-include_emulated = filters.flag(
-    "Include emulated", "emulated", default=True, help=ui.EMULATED_NOTE, container=cols[4]
-)
-
-LATEST = "latest"
 sweeps = {r["sweep_id"]: r for r in fetch(sweeps_for_model, model, scenario, batch_size)}
 
 
@@ -49,13 +47,20 @@ def sweep_label(value: str) -> str:
     )
 
 
-sweep = filters.choice("Sweep", "sweep", [LATEST, *sweeps], default=LATEST, format_func=sweep_label)
+sweep = filters.choice(
+    "Sweep", "sweep", [LATEST, *sweeps], default=LATEST, format_func=sweep_label, container=cols[4]
+)
+switches = st.container(horizontal=True, gap="large")
+include_emulated = filters.flag(
+    "Include emulated", "emulated", default=True, help=ui.EMULATED_NOTE, container=switches
+)
 include_time_scaled = filters.flag(
     "Include time-scaled runs",
     "time_scaled",
     default=False,
     help="Runs from a virtual lab at --time-scale < 1: the host's overhead is multiplied by 1/scale in "
     "their figures, so they are left out of comparisons unless asked (flagged time-scaled).",
+    container=switches,
 )
 sweep_id = None if sweep == LATEST else sweep
 
@@ -82,15 +87,16 @@ if isinstance(result, str):
     ui.empty(f"Nothing to compare: {result}. Tick *Include emulated* or choose another selection.")
 sel = result.selection
 targets = result.targets
-show_precision = len({t.precision for t in targets}) > 1
-
-
-def label(target: str, prec: str, source: str) -> str:
-    return f"{target}{f' {prec}' if show_precision else ''}{' (emulated)' if source == 'emulated' else ''}"
-
-
-labels = {t.label: label(t.target, t.precision, t.source) for t in targets}
+labels = ui.target_labels(targets)
 names = {s["sweep_id"]: s["name"] for s in sel["sweeps"]}
+
+# --- which wins (first: the answer before the details) --------------------------------------------
+st.subheader("Which wins")
+if result.winners:
+    ui.winners(result.winners, labels, key="compare_winners")
+else:
+    st.info("No target reported a figure to rank (latency, throughput, perf/W, energy).")
+
 if sel["mixed"]:
     st.warning(
         "**Mixed selection**: no sweep ran every target, so the rows come from different sweeps ("
@@ -118,22 +124,6 @@ if sel.get("excluded_time_scaled_runs"):
     )
 elif include_time_scaled and any(t.noisy.get("time-scaled:") for t in targets):
     st.warning("Time-scaled runs included: their latencies carry the host's overhead x 1/scale.", icon="⚠️")
-
-# --- which wins ---------------------------------------------------------------------------------
-st.subheader("Which wins")
-if result.winners:
-    columns = st.columns(len(result.winners))
-    for column, w in zip(columns, result.winners, strict=True):
-        name = labels.get(w["winner"], w["winner"])
-        if w["runner_up"] is None:
-            note = "the only target with this figure"
-        else:
-            runner = labels.get(w["runner_up"], w["runner_up"])
-            note = f"{w['margin']:.2f}x over {runner}" + (
-                "" if w["verdict"] == "wins" else ": **not distinguishable** (the interval contains 1)"
-            )
-        column.metric(w["label"], name, help=f"{catalog.get(w['metric']).better_text}")
-        column.caption(f"{w['value']:,.3g} {w['unit']} · {note}")
 
 # --- per target ---------------------------------------------------------------------------------
 table = []

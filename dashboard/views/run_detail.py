@@ -45,9 +45,10 @@ if run["flags"]:
     st.warning("Flagged for a second look: " + "; ".join(map(str, run["flags"])))
 if run["result_valid"] is False:
     st.error("LoadGen marked this result INVALID (its run did not meet the scenario's requirements).")
+started = f"{run['started_at'][:19].replace('T', ' ')} UTC" if run["started_at"] else "unknown"
 st.markdown(
     f"Board `{run['board']}` · sweep [{run['sweep_id'][:8]}]({ui.sweep_link(run['sweep_id'])}) · "
-    f"repeat {run['repeat']} · started {run['started_at'] or 'unknown'} · fingerprint `{run['fingerprint'][:12]}`"
+    f"repeat {run['repeat']} · started {started} · fingerprint `{run['fingerprint'][:12]}`"
 )
 
 left, right = st.columns([3, 2])
@@ -82,17 +83,37 @@ TRACES = tuple(
 traces = run["traces"]
 present = [(k, t, u) for k, t, u in TRACES if (traces.get(k) or {}).get("values")]
 if present:
-    suffix = " (emulated)" if emulated else ""
-    panels = [
-        charts.trace(
-            traces[key].get("t_s") or list(range(len(traces[key]["values"]))),
-            traces[key]["values"],
-            title=f"{title}{suffix}: {traces[key].get('sensor') or 'sensor'}",
-            y_title=traces[key].get("unit") or unit,
-        ).properties(width=int(640 / len(present)))
-        for key, title, unit in present
-    ]
+    width = {1: 560, 2: 400, 3: 280}.get(len(present), 240)
+    panels, ranges = [], []
+    for key, title, unit in present:
+        values = [float(v) for v in traces[key]["values"]]
+        unit = {"C": "°C"}.get(traces[key].get("unit") or unit, traces[key].get("unit") or unit)
+        panels.append(
+            charts.trace(
+                traces[key].get("t_s") or list(range(len(values))),
+                values,
+                title=title,
+                subtitle=" · ".join(
+                    [traces[key].get("sensor") or "sensor", *(["emulated"] if emulated else [])]
+                ),
+                y_title=unit,
+                zero=key == "power",  # a 0.2 W wiggle on 5 W is 4 %, not the chart's height
+                width=width,
+            )
+        )
+        lo, hi = min(values), max(values)
+        if lo == hi:
+            ranges.append(f"{title.lower()} {ui.number(lo)} {unit} throughout")
+        else:
+            spread = f", a {(hi - lo) / abs(hi) * 100:.1f} % spread" if hi else ""
+            ranges.append(f"{title.lower()} {ui.number(lo)} to {ui.number(hi)} {unit}{spread}")
     st.altair_chart(alt.hconcat(*panels), width="content")  # one Vega view for all the traces
+    st.caption(
+        "Power axes start at 0; temperature and clock axes span at least "
+        f"{charts.TRACE_MIN_SPAN:.0%} of the reading, so a small wiggle looks small. In this run: "
+        + "; ".join(ranges)
+        + "."
+    )
 missing = [t.lower() for k, t, _u in TRACES if not (traces.get(k) or {}).get("values")]
 if missing:
     st.caption(f"No {', '.join(missing)} trace for this run (the board has no such sensor, or it was off).")

@@ -112,6 +112,71 @@ def recent_sweeps(s: Session, limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
+def latest_comparable(s: Session, limit: int = 50) -> dict[str, Any] | None:
+    """The newest of the ``limit`` latest sweeps that ran one model, scenario and batch size on an FPGA and
+    on a CPU or GPU baseline: what the Overview compares (farm.queries.compare.compare_targets pinned to
+    it). Of several such selections in that sweep: SingleStream first, then batch 1, then the one with the
+    most targets, then the model's name. None when no recent sweep has both."""
+    from farm.alerts.series import CONFIRMATION
+    from farm.queries.compare import SCENARIO_ORDER
+    from farm.queries.runs import family_of, target_families
+
+    recent = list(
+        s.execute(
+            select(SweepRow.id, SweepRow.name, SweepRow.created_at)
+            .where(SweepRow.purpose != CONFIRMATION)
+            .order_by(SweepRow.created_at.desc())
+            .limit(limit)
+        )
+    )
+    if not recent:
+        return None
+    targets: dict[tuple[str, str, str, int], set[str]] = {}
+    query = (
+        select(RunRow.sweep_id, RunRow.model, RunRow.scenario, RunRow.batch_size, RunRow.target)
+        .where(RunRow.sweep_id.in_([r.id for r in recent]))
+        .distinct()
+    )
+    for sweep_id, model, scenario, batch, target in s.execute(query):
+        targets.setdefault((sweep_id, model, scenario, batch), set()).add(target)
+    families = target_families(s)
+
+    def order(key: tuple[str, str, str, int]) -> tuple:
+        _sweep, model, scenario, batch = key
+        rank = SCENARIO_ORDER.index(scenario) if scenario in SCENARIO_ORDER else len(SCENARIO_ORDER)
+        return rank, batch != 1, batch, -len(targets[key]), model
+
+    for sweep_id, name, created in recent:
+        both = [
+            key
+            for key, ts in targets.items()
+            if key[0] == sweep_id
+            and "fpga" in (fams := {family_of(t, families) for t in ts})
+            and fams & {"cpu", "gpu"}
+        ]
+        if both:
+            _sweep, model, scenario, batch = min(both, key=order)
+            return {
+                "sweep_id": sweep_id,
+                "name": name,
+                "created_at": iso(created),
+                "model": model,
+                "scenario": scenario,
+                "batch_size": batch,
+                "targets": sorted(targets[(sweep_id, model, scenario, batch)]),
+                "models": sorted({k[1] for k in both}),
+            }
+    return None
+
+
+def flagged_runs(s: Session, fingerprint: str) -> dict[int, list[str]]:
+    """Run id -> its flags, for the runs of one fingerprint that carry any (Trends marks them)."""
+    query = select(RunRow.id, RunRow.flags).where(
+        RunRow.fingerprint == fingerprint, RunRow.flags.is_not(None)
+    )
+    return {run_id: [str(f) for f in flags] for run_id, flags in s.execute(query) if flags}
+
+
 def recent_failures(s: Session, sweep_ids: list[str], limit: int = 50) -> list[dict[str, Any]]:
     """Failed jobs of the given sweeps, newest first, with the reason."""
     if not sweep_ids:

@@ -55,8 +55,17 @@ def seeded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ensure_schema(url)
     seed_small(url)
     monkeypatch.setenv("FARM_DB_URL", url)
+    monkeypatch.setenv("FARM_LAB", str(write_lab(tmp_path / "lab.yaml", list(TARGETS))))
     yield url
     dispose_engines()
+
+
+def write_lab(path: Path, targets: list[str]) -> Path:
+    """A lab file (the inventory `farm fleet list` and the Fleet page read) with the seeded board of each
+    of ``targets`` (TARGET-01): leave a target out to have its board offline, as after `farm lab down`."""
+    lines = ["boards:"] + [f"  - {{name: {t}-01, type: {t}, transport: local}}" for t in targets]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def seed_small(url: str) -> dict[str, Any]:

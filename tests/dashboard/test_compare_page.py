@@ -3,7 +3,7 @@ the mixed-selection label (farm.queries.compare underneath)."""
 
 from __future__ import annotations
 
-from tests.dashboard.test_dashboard_pages import run_page, texts
+from tests.dashboard.test_dashboard_pages import run_page, texts, winners
 from tests.farm.queries.stored import figures, runs, sweep
 
 FAST = [2.0, 2.1, 1.9, 2.05, 1.95]
@@ -16,7 +16,7 @@ def test_which_wins_ratios_verdicts_and_flags(empty_db: str) -> None:
     runs(empty_db, sid, "cpu", [figures(p, 1000 / p, 60.0) for p in SLOW], precision="fp32",
          flags=["noisy-host: load 3.1"])  # fmt: skip
     at = run_page("compare")
-    wins = {m.label: m.value for m in at.metric}
+    wins = winners(at)
     assert wins["Throughput"] == "zcu104 int8" and wins["p50 latency"] == "zcu104 int8"
     assert "5.00x over cpu fp32" in texts(at.caption)
     per_target = at.dataframe[0].value.set_index("target")

@@ -3,6 +3,8 @@ URLs. No page may raise; each shows what it is for (its title, tables, charts) o
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,12 @@ def charts(at: AppTest) -> list:
 
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
+
+
+def winners(at: AppTest) -> dict[str, str]:
+    """Metric label -> the winner's name, from the "which wins" cards (ui.winners)."""
+    found = [re.search(r'data-label="([^"]+)"[^>]*>([^<]+)<', m.value) for m in at.markdown]
+    return {html.unescape(f[1]): html.unescape(f[2]) for f in found if f}
 
 
 @pytest.mark.parametrize("page", PAGES)
