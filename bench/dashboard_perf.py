@@ -30,7 +30,7 @@ from farm.db.migrate import ensure_schema
 from farm.db.models import RunRow
 from farm.db.session import dispose_engines, redact, session_scope
 from farm.queries.compare import CompareError, compare_targets, sweeps_for_model
-from farm.queries.fleet import board_events, fleet_boards, fleet_counts, health_summary
+from farm.queries.fleet import board_events, fleet_list, health_summary
 from farm.queries.runs import (
     fingerprints,
     latest_runs,
@@ -39,6 +39,7 @@ from farm.queries.runs import (
     trend,
 )
 from farm.queries.sweeps import (
+    latest_comparable,
     recent_failures,
     recent_sweeps,
     sweep_choices,
@@ -72,12 +73,34 @@ def default_selection(options: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+def _inventory() -> Any:
+    """The lab the dashboard reads (FARM_LAB); None when it cannot be read (the page says so)."""
+    from farm.config import load_settings
+    from farm.inventory import load_inventory
+
+    try:
+        return load_inventory(load_settings().inventory_dir)
+    except Exception:
+        return None
+
+
 def page_queries(url: str, page: str) -> None:
     """The queries `page` runs on its first load."""
-    if page == "overview":
-        call(url, fleet_counts)
+    if page == "overview":  # dashboard/views/overview.py: the latest comparison first, then sweeps, fleet
+        pick = call(url, latest_comparable)
+        if pick is not None:
+            with contextlib.suppress(CompareError):
+                call(
+                    url,
+                    compare_targets,
+                    model=pick["model"],
+                    scenario=pick["scenario"],
+                    batch_size=pick["batch_size"],
+                    sweep_id=pick["sweep_id"],
+                )
         sweeps = call(url, recent_sweeps, 20)
         call(url, recent_failures, [w["sweep_id"] for w in sweeps])
+        call(url, fleet_list, _inventory())
     elif page == "compare":  # dashboard/views/compare.py: the page's own three queries
         sel = default_selection(call(url, selection_options))
         call(url, sweeps_for_model, sel["model"], sel["scenario"], sel["batch_size"])
@@ -101,9 +124,8 @@ def page_queries(url: str, page: str) -> None:
         choices = call(url, sweep_choices, 500)
         call(url, sweep_header, choices[0]["sweep_id"])
         call(url, sweep_jobs, choices[0]["sweep_id"])
-    elif page == "fleet":
-        call(url, fleet_boards)
-        call(url, fleet_counts)
+    elif page == "fleet":  # as `farm fleet list` sees it (dashboard/views/fleet.py)
+        call(url, fleet_list, _inventory())
         call(url, health_summary, 7.0)
         call(url, board_events, None, 500)
 
