@@ -56,6 +56,16 @@ def demo(db_url: str | None, keep_lab: bool) -> None:
 
     os.environ.pop("FARM_BROKER_URL", None)  # the demo needs no broker: tasks run in-process
     settings = settings_for(db_url)
+    if settings.broker_url:  # a farm.toml names one: the demo would queue to it instead of running here
+        from farm.config import effective_settings
+
+        rows, _ = effective_settings()
+        where = next((r.source for r in rows if r.key == "broker_url"), "a farm.toml")
+        raise click.UsageError(
+            f"farm demo runs in this process, without a broker, but {where} sets broker_url: run the demo "
+            "from another folder, or point FARM_CONFIG at a file without it (`farm config show` says where "
+            "each setting comes from)"
+        )
     already_up = bool(processes.status(settings))
     handle = processes.up(settings, boards=DEMO_BOARDS)
     for note in handle.notes:

@@ -37,6 +37,7 @@ COMMANDS = {
     "worker": ("farm.cli.admin:worker", "Run a Celery worker for the farm's queues."),
     "beat": ("farm.cli.admin:beat", "Run Celery beat: the reconciler, alerts and schedules."),
     "db": ("farm.cli.admin:db", "The results database schema (Alembic migrations)."),
+    "config": ("farm.cli.config:config", "Settings in force and where each came from (FARM_*, farm.toml)."),
 }
 
 

@@ -159,3 +159,16 @@ def test_bad_board_lists_are_reported(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.delenv("FARM_BOARDS_PER_WORKER")
     with pytest.raises(SettingsError, match="FARM_BOARDS=a,a: expected board names"):
         load_settings()
+
+
+def test_redact_url_hides_a_password_with_an_at_or_a_slash_and_a_password_parameter() -> None:
+    assert (
+        redact_url("postgresql+psycopg://farm:p@ss/w:rd@db:5432/farm")
+        == "postgresql+psycopg://farm:***@db:5432/farm"
+    )
+    assert redact_url("postgresql://u:pa/ss@h/db") == "postgresql://u:***@h/db"
+    assert (
+        redact_url("postgresql://u@h/db?sslmode=require&password=x")
+        == "postgresql://u@h/db?sslmode=require&password=***"
+    )
+    assert redact_url("sqlite:////var/lib/farm/farm.db") == "sqlite:////var/lib/farm/farm.db"

@@ -20,3 +20,17 @@ def test_the_demo_asks_a_procurement_question_of_its_own_runs(farm_env) -> None:
     # zcu104: 1 board (600 x 0.7 = 420 >= 400), vck190: 1, pynq-z2: ceil(400 / 47.6) = 9
     row = next(line for line in text.splitlines() if "pynq-z2 int8 (emulated)" in line and "[" in line)
     assert " 9 [" in row
+
+
+def test_the_demo_refuses_a_broker_named_in_a_farm_toml(tmp_path, monkeypatch) -> None:
+    """The demo runs in this process; a farm.toml that names a broker would send its jobs away: it says so."""
+    from click.testing import CliRunner
+
+    from farm.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FARM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FARM_BROKER_URL", raising=False)
+    (tmp_path / "farm.toml").write_text('broker_url = "redis://127.0.0.1:1/0"\n')
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 2 and "sets broker_url" in result.output and "farm.toml" in result.output

@@ -150,7 +150,7 @@ def test_a_types_image_follows_its_catalog(tmp_path, monkeypatch):
         ('{image: "xilinx/vitis-ai-cpu", version: v1}', "names no tag or digest"),
         ('{image: "--privileged", version: v1}', "is not a Docker image reference"),
         ('{image: "xilinx/vitis-ai-cpu:2.5", version: "2.5 beta"}', "is not a toolchain version"),
-        ('{image: "xilinx/vitis-ai-cpu:2.5"}', "Field required"),
+        ('{image: "xilinx/vitis-ai-cpu:2.5"}', "missing: required here"),
         ('"xilinx/vitis-ai-cpu:2.5"', "valid dictionary"),
     ],
 )
