@@ -39,7 +39,7 @@ from farm.errors import FarmError
     is_flag=True,
     help="Also run Celery beat here (one per farm): the reconciler and the scheduled sweeps (farm schedule).",
 )
-@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("-l", "--loglevel", default="INFO", show_default=True, help="Celery's log level.")
 @handle_errors
 def worker(
     queues: str | None,
@@ -114,7 +114,7 @@ def _beat_file(settings) -> object:
 
 
 @click.command()
-@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("-l", "--loglevel", default="INFO", show_default=True, help="Celery's log level.")
 @handle_errors
 def beat(loglevel: str) -> None:
     """Run Celery beat: the reconciler's periodic task and the scheduled sweeps of the schedules table

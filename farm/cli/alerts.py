@@ -13,15 +13,13 @@ import click
 from sqlalchemy import select
 
 from farm import metrics
-from farm.cli.common import EXIT_FAILED, db_option, handle_errors, settings_for
+from farm.cli.common import EXIT_FAILED, db_option, format_option, handle_errors, settings_for, wide_option
+from farm.cli.render import Column, cell, layout, local_time, table
 from farm.db.models import AlertDeliveryRow, AlertRow
 from farm.db.session import session_scope
 from farm.errors import FarmError
 
-FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-    help="table for people, json for scripts.",
-)  # fmt: skip
+FORMAT = format_option("table", "json")
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -34,23 +32,10 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{UNITS[m.group(2)]: int(m.group(1))})
 
 
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
-    return "\n".join([line([h for _, h in columns]), *(line(c) for c in cells)])
-
-
 def _cell(v: Any) -> str:
-    if v is None:
-        return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return str(v)
+    return cell(v)
 
 
 @click.group()
@@ -64,11 +49,18 @@ def alerts() -> None:
     type=click.Choice(["detected", "confirming", "open", "acknowledged", "resolved", "dismissed", "refuted"]),
     help="Only alerts in this state (default: all).",
 )
-@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100000),
+    default=200,
+    show_default=True,
+    help="At most this many, newest first.",
+)
 @FORMAT
+@wide_option
 @db_option
 @handle_errors
-def list_cmd(state: str | None, limit: int, fmt: str, db_url: str | None) -> None:
+def list_cmd(state: str | None, limit: int, fmt: str, wide: bool, db_url: str | None) -> None:
     """Alerts, newest first."""
     from farm.queries.alerts import alerts as read
 
@@ -79,30 +71,29 @@ def list_cmd(state: str | None, limit: int, fmt: str, db_url: str | None) -> Non
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        r["change"] = f"{r['change_pct']:+.1f} %" if r["change_pct"] is not None else "INVALID"
+        r["change"] = f"{r['change_pct']:+.1f}" if r["change_pct"] is not None else "INVALID"
+        unit = metrics.unit(r["metric"]) if metrics.find(r["metric"]) else ""
         r["level"] = (
-            f"{r['before']:.4g} -> {r['after']:.4g}"
+            f"{r['before']:.4g} -> {r['after']:.4g} {unit}".rstrip()
             if r["before"] is not None and r["after"] is not None
-            else "-"
+            else None
         )
         r["metric_label"] = metrics.label(r["metric"])
-        r["created"] = r["created_at"][:16].replace("T", " ")
-    click.echo(
-        _table(
-            rows,
-            [
-                ("id", "id"),
-                ("state", "state"),
-                ("kind", "kind"),
-                ("series", "series"),
-                ("metric_label", "metric"),
-                ("level", "before -> after"),
-                ("change", "change"),
-                ("confirmed", "confirmed"),
-                ("created", "created (UTC)"),
-            ],
-        )  # fmt: skip
-    )
+    click.echo(table(rows, LIST_COLUMNS, wide=wide))
+
+
+#: `farm alerts list`: newest first; the series key (what `silence` takes) whole where it fits.
+LIST_COLUMNS = [
+    ("id", "id"),
+    Column("state", "state", color=lambda v: {"open": "red", "confirming": "yellow"}.get(v)),
+    Column("kind", "kind", drop=2),
+    ("series", "series"),
+    ("metric_label", "metric"),
+    Column("level", "before -> after", drop=3),
+    Column("change", "change %", align="right"),
+    Column("confirmed", "confirmed", drop=1),
+    Column("created_at", "created", fmt=local_time, drop=4),
+]
 
 
 @alerts.command()
@@ -150,12 +141,28 @@ def show(alert_id: int, fmt: str, db_url: str | None) -> None:
         click.echo("  not used as baseline: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
     if doc["reason"]:
         click.echo(f"  reason:     {doc['reason']}")
-    for e in doc["history"]:
-        click.echo(f"  {e['at'][:19]}  {e['from'] or '-':>12} -> {e['to']:<12} {e['note'] or ''}")
-    for d in doc["deliveries"]:
-        click.echo(
-            f"  delivery to {d['channel']}: {d['state']} after {d['attempts']} attempt(s) {d['receipt'] or d['error'] or ''}"
-        )
+    if doc["history"]:
+        click.echo("history:")
+        history = layout(doc["history"], HISTORY_COLUMNS, width=118)
+        click.echo("\n".join("  " + line for line in history.lines()))
+    if doc["deliveries"]:
+        click.echo("deliveries:")
+        rows = [{**d, "said": d["receipt"] or d["error"]} for d in doc["deliveries"]]
+        click.echo("\n".join("  " + line for line in layout(rows, DELIVERY_COLUMNS, width=118).lines()))
+
+
+HISTORY_COLUMNS = [
+    Column("at", "at", fmt=local_time),
+    ("from", "from"),
+    ("to", "to"),
+    Column("note", "note", wrap=True),
+]
+DELIVERY_COLUMNS = [
+    ("channel", "channel"),
+    ("state", "state"),
+    ("attempts", "attempts"),
+    Column("said", "receipt or error", wrap=True),
+]
 
 
 @alerts.command()
@@ -173,7 +180,12 @@ def ack(alert_id: int, note: str | None, db_url: str | None) -> None:
 
 @alerts.command()
 @click.argument("alert_id", type=int)
-@click.option("--reason", type=click.Choice(["expected", "noise", "infrastructure"]), required=True)
+@click.option(
+    "--reason",
+    type=click.Choice(["expected", "noise", "infrastructure"]),
+    required=True,
+    help="expected: an intended change; noise: not a real change; infrastructure: the farm's fault.",
+)
 @click.option("--note", help="More words for the history.")
 @db_option
 @handle_errors
@@ -303,9 +315,10 @@ def check(sweep_id: str, db_url: str | None) -> None:
 
 @alerts.command()
 @FORMAT
+@wide_option
 @db_option
 @handle_errors
-def backtest(fmt: str, db_url: str | None) -> None:
+def backtest(fmt: str, wide: bool, db_url: str | None) -> None:
     """Replay stored history: the regressions that would have fired, per series and per week."""
     from farm.alerts.detection import backtest as run
 
@@ -316,20 +329,11 @@ def backtest(fmt: str, db_url: str | None) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        r["change"] = f"{r['change_pct']:+.1f} %"
+        r["change"] = f"{r['change_pct']:+.1f}"
         r["metric_label"] = metrics.label(r["metric"])
-    click.echo(
-        _table(
-            rows,
-            [
-                ("week", "week"),
-                ("series", "series"),
-                ("metric_label", "metric"),
-                ("change", "change"),
-                ("run_id", "first run"),
-            ],
-        )
-    )
+    columns = [("week", "week"), ("series", "series"), ("metric_label", "metric"),
+               Column("change", "change %", align="right"), ("run_id", "first run")]  # fmt: skip
+    click.echo(table(rows, columns, wide=wide))
     weeks: dict[str, int] = {}
     for r in rows:
         weeks[r["week"]] = weeks.get(r["week"], 0) + 1
@@ -339,9 +343,10 @@ def backtest(fmt: str, db_url: str | None) -> None:
 
 @alerts.command()
 @FORMAT
+@wide_option
 @db_option
 @handle_errors
-def deliver(fmt: str, db_url: str | None) -> None:
+def deliver(fmt: str, wide: bool, db_url: str | None) -> None:
     """Decide finished confirmations, resolve, and send due notifications now (what the beat tick does);
     lists the delivery outbox."""
     from farm.alerts import service
@@ -360,9 +365,5 @@ def deliver(fmt: str, db_url: str | None) -> None:
     click.echo(
         f"opened {len(result.opened)}, resolved {len(result.resolved)}; deliveries: {result.delivered or 'none due'}"
     )
-    click.echo(
-        _table(
-            rows,
-            [(k, k) for k in ("id", "group", "channel", "alerts", "state", "attempts", "receipt", "error")],
-        )
-    )
+    columns = [(k, k) for k in ("id", "group", "channel", "alerts", "state", "attempts", "receipt")]
+    click.echo(table(rows, [*columns, Column("error", "error", wrap=True)], wide=wide))

@@ -36,6 +36,36 @@ def db_option(fn: Callable) -> Callable:
     )(fn)
 
 
+#: What --format's help says of each choice.
+_FORMAT_HELP = {
+    "table": "table for people (local times)",
+    "json": "json for scripts (times ISO 8601 in UTC)",
+    "csv": "csv for spreadsheets",
+    "html": "html for a browser",
+}
+
+
+def format_option(*choices: str, default: str = "table", more: str = "") -> Callable[[Callable], Callable]:
+    """--format with these choices (table first), its default shown, each choice said in the help."""
+    said = "; ".join(_FORMAT_HELP.get(c, c) for c in choices)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help=f"{said[0].upper()}{said[1:]}.{' ' + more if more else ''}",
+    )
+
+
+def wide_option(fn: Callable) -> Callable:
+    return click.option(
+        "--wide",
+        is_flag=True,
+        help="Every column, whole. Without it a table keeps to 120 columns and says what it left out.",
+    )(fn)
+
+
 def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     """Every ``--label KEY=VALUE``, checked by the sweep file's rules; a bad one is a usage error (exit 2)."""
     out: dict[str, str] = {}

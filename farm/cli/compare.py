@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
+from farm.cli.common import EXIT_BAD_INPUT, db_option, format_option, handle_errors, settings_for, wide_option
+from farm.cli.render import Column, layout, short_flags
 
 #: Columns of the per-target table: metric -> header (the catalog's short names).
 SHOWN = {
@@ -44,9 +45,8 @@ SHOWN = {
     is_flag=True,
     help="Also compare runs from a lab at --time-scale < 1 (flagged time-scaled: left out by default).",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
-)
+@format_option("table", "json", "csv", more="csv: long form, one line per target and metric, then ratios.")
+@wide_option
 @db_option
 @handle_errors
 def compare(
@@ -58,6 +58,7 @@ def compare(
     measured_only: bool,
     include_time_scaled: bool,
     fmt: str,
+    wide: bool,
     db_url: str | None,
 ) -> None:
     """Compare every board type that ran a model: medians with 95 % intervals over repeats, FPGA speedup,
@@ -91,7 +92,7 @@ def compare(
     elif fmt == "csv":
         click.echo(render_csv(doc), nl=False)
     else:
-        click.echo(render_table(doc))
+        click.echo(render_table(doc, wide=wide))
 
 
 def _num(v: float | None) -> str:
@@ -109,17 +110,59 @@ def _cell(iv: dict[str, Any] | None) -> str:
     return f"{_num(iv['median'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
 
 
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
-
-
 def _valid(v: bool | None) -> str:
     return {True: "yes", False: "INVALID", None: "?"}[v]
 
 
-def render_table(doc: dict[str, Any]) -> str:
-    """The comparison for a terminal: the selection, targets, ratios with verdicts and warnings, winners."""
+def _accuracy(acc: dict[str, Any]) -> str:
+    return f"{acc['value']:.3f} {acc['label']}" if acc["value"] is not None else acc["label"]
+
+
+def target_columns(mixed: bool) -> list[Column]:
+    """The per-target table. When it is wider than 120 columns the sweep goes first (unless the selection
+    is mixed: then it is what the reader must see), then the figures a reader needs least."""
+    return [
+        Column("target", "target"),
+        Column("family", "family", drop=5),
+        Column("precision", "prec"),
+        Column("source", "source"),
+        Column("sweep_id", "sweep", fmt=lambda v: v[:8], drop=0 if mixed else 9),
+        Column("runs", "runs"),
+        Column("valid", "valid", fmt=_valid),
+        *(
+            Column(f"m:{m}", header, fmt=_cell, align="right", drop=DROP.get(m, 0))
+            for m, header in SHOWN.items()
+        ),
+        Column("accuracy", "accuracy", fmt=_accuracy, drop=7),
+        Column("flags", "flags", fmt=short_flags),
+    ]
+
+
+#: Left out first when the target table is too wide (higher first): the reciprocal, then the rest.
+DROP = {"latency_jitter_ms": 8, "energy_mj_per_inference": 6, "inferences_per_joule": 4, "latency_ms_p99": 3,
+        "power_w": 2}  # fmt: skip
+
+RATIO_COLUMNS = [
+    Column("fpga_label", "fpga"),
+    Column("baseline_label", "baseline"),
+    Column("metric", "ratio"),
+    Column("value", "value [95% interval]", align="right"),
+    Column("verdict", "verdict"),
+]
+
+WINNER_COLUMNS = [
+    Column("label", "metric"),
+    Column("winner", "winner"),
+    Column("shown", "value", align="right"),
+    Column("runner_up", "runner-up"),
+    Column("margin", "by", fmt=lambda v: "-" if v is None else f"{v:.2f}x", align="right"),
+    Column("verdict", "verdict"),
+]
+
+
+def render_table(doc: dict[str, Any], wide: bool = False) -> str:
+    """The comparison for a terminal: the selection, targets, ratios with verdicts and warnings, winners,
+    in the tables every command uses (farm/cli/render.py); each flag whole below the targets."""
     sel = doc["selection"]
     sweeps = ", ".join(f"{w['name']} ({w['sweep_id'][:8]})" for w in sel["sweeps"])
     lines = [
@@ -135,50 +178,22 @@ def render_table(doc: dict[str, Any]) -> str:
             f"left out: {sel['excluded_time_scaled_runs']} runs from a time-scaled lab (flagged time-scaled; "
             "--include-time-scaled shows them)"
         )
-    header = [
-        "target",
-        "family",
-        "prec",
-        "source",
-        "sweep",
-        "runs",
-        "valid",
-        *SHOWN.values(),
-        "accuracy",
-        "flags",
-    ]
-    rows = []
-    for t in doc["targets"]:
-        acc = t["accuracy"]
-        acc_text = f"{acc['value']:.3f} {acc['label']}" if acc["value"] is not None else acc["label"]
-        rows.append(
-            [
-                t["target"],
-                t["family"],
-                t["precision"],
-                t["source"],
-                t["sweep_id"][:8],
-                str(t["runs"]),
-                _valid(t["valid"]),
-                *(_cell(t["metrics"].get(m)) for m in SHOWN),
-                acc_text,
-                "; ".join(t["flags"]) or "-",
-            ]  # fmt: skip
-        )
+    rows = [{**t, **{f"m:{m}": iv for m, iv in t["metrics"].items()}} for t in doc["targets"]]
     lines += [
         "",
         "targets (median [95% interval]; source measured / emulated on every row):",
-        *_grid(header, rows),
+        *layout(rows, target_columns(sel["mixed"]), wide=wide).lines(),
     ]
+    for t in doc["targets"]:  # each flag whole: the table shows its name only
+        lines += [f"  ! {t['target']} {t['precision']}: {f}" for f in t["flags"]]
     if doc["ratios"]:
         lines += ["", "FPGA over baseline (above 1: the FPGA is better):"]
-        header = ["fpga", "baseline", "ratio", "value [95% interval]", "verdict"]
-        rrows = []
-        for r in doc["ratios"]:
-            cell = _cell({"median": r["ratio"], "low": r["low"], "high": r["high"]})
-            rrows.append([r["fpga_label"], r["baseline_label"], r["metric"], cell + "x", r["verdict"]])
-        grid = _grid(header, rrows)
-        lines.append(grid[0])
+        rrows = [
+            {**r, "value": _cell({"median": r["ratio"], "low": r["low"], "high": r["high"]}) + "x"}
+            for r in doc["ratios"]
+        ]
+        grid = layout(rrows, RATIO_COLUMNS, wide=wide)
+        lines.append(grid.header)
         pairs: dict[tuple[str, str], list[int]] = {}
         for i, r in enumerate(doc["ratios"]):
             pairs.setdefault((r["fpga_label"], r["baseline_label"]), []).append(i)
@@ -186,18 +201,15 @@ def render_table(doc: dict[str, Any]) -> str:
             common = [w for w in doc["ratios"][members[0]]["warnings"]
                       if all(w in doc["ratios"][i]["warnings"] for i in members)]  # fmt: skip
             for i in members:
-                lines.append(grid[i + 1])
+                lines += grid.rows[i]
                 lines += [f"    ! {w}" for w in doc["ratios"][i]["warnings"] if w not in common]
             lines += [f"  ! {w}" for w in common]
+        lines += [grid.note] if grid.note else []
     else:
         lines += ["", "no ratios: they need an FPGA target and a CPU or GPU baseline in this selection"]
     if doc["winners"]:
-        lines += ["", "which wins:"]
-        for w in doc["winners"]:
-            margin = "" if w["margin"] is None else f" by {w['margin']:.2f}x over {w['runner_up']}"
-            lines.append(
-                f"  {w['label']:<22} {w['winner']} ({_num(w['value'])} {w['unit']}){margin}: {w['verdict']}"
-            )
+        wrows = [{**w, "shown": f"{_num(w['value'])} {w['unit']}"} for w in doc["winners"]]
+        lines += ["", "which wins:", *layout(wrows, WINNER_COLUMNS, wide=wide).lines()]
     return "\n".join(lines)
 
 

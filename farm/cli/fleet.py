@@ -11,10 +11,10 @@ import sys
 import time
 
 import click
-import pandas as pd
 from sqlalchemy import select
 
-from farm.cli.common import db_option, handle_errors, require_broker, settings_for
+from farm.cli.common import db_option, format_option, handle_errors, require_broker, settings_for, wide_option
+from farm.cli.render import Column, local_time, table
 from farm.db.models import BoardRow
 from farm.db.session import session_scope
 from farm.errors import FarmError
@@ -37,11 +37,34 @@ def _inventory_and_sync(settings):
     return inventory
 
 
+#: `farm fleet list`'s table (--format json keeps every field, timestamps ISO 8601 in UTC).
+LIST_COLUMNS = [
+    ("board", "board"),
+    ("type", "type"),
+    Column("where", "where", drop=1),
+    Column("state", "state", color=lambda v: {"bad": "red", "maintenance": "yellow", "retired": "yellow"}.get(v)),
+    ("health", "health"),
+    Column("checked_at", "checked", fmt=local_time, drop=2),
+    Column("job", "job"),
+    Column("worker", "worker", drop=3),
+    Column("reason", "reason", wrap=True),
+]  # fmt: skip
+
+#: `farm fleet check`'s table: one line per board, the reason whole (it wraps) since it says what to do.
+CHECK_COLUMNS = [
+    ("board", "board"),
+    Column("result", "check", color=lambda v: {"ok": "green", "FAILED": "red"}.get(v)),
+    ("state", "state now"),
+    Column("reason", "reason", wrap=True),
+]
+
+
 @fleet.command(name="list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json")
+@wide_option
 @db_option
 @handle_errors
-def list_cmd(fmt: str, db_url: str | None) -> None:
+def list_cmd(fmt: str, wide: bool, db_url: str | None) -> None:
     """Every board in the inventory with its state, worker, current job and last health check."""
     settings = settings_for(db_url)
     inventory = _inventory_and_sync(settings)
@@ -66,34 +89,48 @@ def list_cmd(fmt: str, db_url: str | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     else:
-        click.echo(pd.DataFrame(rows).fillna("-").to_string(index=False))
+        click.echo(table(rows, LIST_COLUMNS, wide=wide, empty="no boards in the inventory"))
 
 
 @fleet.command()
 @click.argument("boards", nargs=-1)
 @click.option("--force", is_flag=True, help="Also check boards that are running a job.")
+@format_option("table", "json", more="json: one object per board (ok: true, false, or null when skipped).")
+@wide_option
 @db_option
 @handle_errors
-def check(boards: tuple[str, ...], force: bool, db_url: str | None) -> None:
+def check(boards: tuple[str, ...], force: bool, fmt: str, wide: bool, db_url: str | None) -> None:
     """Health-check boards (all by default): reachable, host key, agent runs, backend loads, sensors read,
-    free space where artifacts go. An operator's check acts at once: a pass brings a bad board back."""
+    free space where artifacts go. An operator's check acts at once: a pass brings a bad board back.
+    Exit 1 when a board fails."""
     settings = settings_for(db_url)
     inventory = _inventory_and_sync(settings)
     chosen = [inventory.board(n) for n in boards] if boards else inventory.boards
     policy = HealthPolicy.from_settings(settings)
-    failed = 0
+    rows = []
     for board in chosen:
         state = states.get_state(settings.db_url, board.name).state
         if state == "retired" or (state == "running" and not force):
-            click.echo(f"{board.name}: skipped ({state})")
+            reason = f"skipped: the board is {state}" + (" (--force checks it)" if state == "running" else "")
+            rows.append({"board": board.name, "ok": None, "result": "skipped", "state": state, "reason": reason,
+                         "checks": []})  # fmt: skip
             continue
         report = check_board(settings.db_url, inventory, board, policy=policy, by_operator=True)
-        failed += not report.ok
-        mark = click.style("ok", fg="green") if report.ok else click.style("FAILED", fg="red")
-        click.echo(
-            f"{board.name}: {mark} ({report.reason}); state {states.get_state(settings.db_url, board.name).state}"
+        rows.append(
+            {
+                "board": board.name,
+                "ok": report.ok,
+                "result": "ok" if report.ok else "FAILED",
+                "state": states.get_state(settings.db_url, board.name).state,
+                "reason": report.reason,
+                "checks": report.checks,
+            }
         )
-    if failed:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        click.echo(table(rows, CHECK_COLUMNS, wide=wide, empty="no boards to check"))
+    if any(r["ok"] is False for r in rows):
         raise SystemExit(1)
 
 
@@ -110,7 +147,9 @@ def _move(db_url: str | None, board: str, to: str, reason: str, only_from: tuple
 
 @fleet.command()
 @click.argument("board")
-@click.option("--reason", default="drained by an operator")
+@click.option(
+    "--reason", default="drained by an operator", show_default=True, help="Why, for the board's history."
+)
 @db_option
 @handle_errors
 def drain(board: str, reason: str, db_url: str | None) -> None:
@@ -167,7 +206,9 @@ def release(board: str, force: bool, db_url: str | None) -> None:
 
 @fleet.command()
 @click.argument("board")
-@click.option("--reason", default="retired by an operator")
+@click.option(
+    "--reason", default="retired by an operator", show_default=True, help="Why, for the board's history."
+)
 @db_option
 @handle_errors
 def retire(board: str, reason: str, db_url: str | None) -> None:
@@ -260,10 +301,10 @@ def worker_commands(
     "--boards-per-worker",
     type=click.IntRange(min=1),
     default=None,
-    help="Boards one worker process drives (default FARM_BOARDS_PER_WORKER, else 1). Each process costs "
+    help="Boards one worker process drives [default: FARM_BOARDS_PER_WORKER, else 1]. Each process costs "
     "~180 MB; a type's boards are kept together.",
 )
-@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("-l", "--loglevel", default="INFO", show_default=True, help="The workers' Celery log level.")
 @handle_errors
 def up(no_compile: bool, boards_per_worker: int | None, loglevel: str) -> None:
     """Start the board workers (one per board, or one per --boards-per-worker boards), a compile worker

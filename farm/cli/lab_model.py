@@ -14,14 +14,9 @@ import re
 
 import click
 
-from farm.cli.common import EXIT_FAILED
+from farm.cli.common import EXIT_FAILED, format_option, wide_option
+from farm.cli.render import Column, table
 from farm.errors import FarmError
-
-_FORMATS = click.Choice(["table", "json"])
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
 
 
 def _num(value: float | None) -> str:
@@ -31,8 +26,9 @@ def _num(value: float | None) -> str:
 
 
 @click.command(name="calibrate")
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def calibrate(fmt: str) -> None:
+@format_option("table", "json")
+@wide_option
+def calibrate(fmt: str, wide: bool) -> None:
     """Measured (published) vs predicted latency_ms, fps_st, fps_mt on the 12 original rows (in-sample),
     the median absolute error per metric and per board, then the held-out error per architecture and board."""
     from farm.perfmodel.calibration import CALIBRATED, METRICS, evaluate, medians
@@ -50,32 +46,55 @@ def calibrate(fmt: str) -> None:
         }
         click.echo(json.dumps(doc, indent=2))
         return
-    header = f"{'board':<11} {'dpu':<16} {'model':<13}"
-    for metric in METRICS:
-        header += f" | {metric + ' meas':>14} {'pred':>9} {'err':>7}"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for r in results:
-        line = f"{r.row.board:<11} {r.row.dpu:<16} {r.row.model:<13}"
-        for metric in METRICS:
-            line += f" | {_num(r.measured(metric)):>14} {_num(r.predicted(metric)):>9} {_pct(r.error_pct(metric)):>7}"
-        click.echo(line)
+    rows = [
+        {"board": r.row.board, "dpu": r.row.dpu, "model": r.row.model,
+         **{f"{m}:{k}": getattr(r, k)(m) for m in METRICS for k in ("measured", "predicted", "error_pct")}}
+        for r in results
+    ]  # fmt: skip
+    click.echo("published (measured) vs predicted, the 12 original rows (in-sample):")
+    click.echo(table(rows, _calibration_columns(METRICS), wide=wide))
     click.echo("")
-    click.echo("median absolute error: " + ", ".join(f"{m} {_med(v)}" for m, v in summary["overall"].items()))
-    for board, meds in summary["per_board"].items():
-        click.echo(f"  {board:<11} " + ", ".join(f"{m} {_med(v)}" for m, v in meds.items()))
+    click.echo("median absolute error (%), in-sample:")
+    medians_rows = [{"board": "all", **summary["overall"]}]
+    medians_rows += [{"board": board, **meds} for board, meds in summary["per_board"].items()]
+    median_columns = [
+        ("board", "board"),
+        *(Column(m, f"{m} err %", fmt=_med, align="right") for m in METRICS),
+    ]
+    click.echo(table(medians_rows, median_columns, wide=wide))
     held = _held_out_doc()
     click.echo("")
     click.echo(
-        "held-out median absolute error (Vitis AI Model Zoo table, bench/dpu_loao.py; what predictions state):"
+        "held-out median absolute error (%) (Vitis AI Model Zoo table, bench/dpu_loao.py; what predictions state):"
     )
-    click.echo(f"  {'held out':<24} {'fps_st':>7} {'fps_mt':>7}")
-    for kind, table in (("board", held["per_board"]), ("architecture", held["per_family"])):
-        for name, v in table.items():
-            click.echo(f"  {kind + ' ' + name:<24} {_med(v['fps_st']):>7} {_med(v['fps_mt']):>7}")
-    click.echo(
-        f"  {'overall (architectures)':<24} {_med(held['overall']['fps_st']):>7} {_med(held['overall']['fps_mt']):>7}"
-    )
+    held_rows = [
+        {"held out": f"{kind} {name}", **v}
+        for kind, part in (("board", held["per_board"]), ("architecture", held["per_family"]))
+        for name, v in part.items()
+    ]
+    held_rows.append({"held out": "overall (architectures)", **held["overall"]})
+    held_columns = [
+        ("held out", "held out"),
+        *(Column(m, f"{m} err %", fmt=_med, align="right") for m in ("fps_st", "fps_mt")),
+    ]
+    click.echo(table(held_rows, held_columns, wide=wide))
+
+
+#: Each calibration metric's columns: the published figure, the prediction, the error; its unit in the header.
+_CALIBRATION_HEADERS = {"latency_ms": ("latency ms", "pred ms", "ms err %"), "fps_st": ("fps st", "pred st", "st err %"),
+                        "fps_mt": ("fps mt", "pred mt", "mt err %")}  # fmt: skip
+
+
+def _calibration_columns(names: tuple[str, ...]) -> list:
+    columns: list = [("board", "board"), Column("dpu", "dpu", drop=1), ("model", "model")]
+    for m in names:
+        meas, pred, err = _CALIBRATION_HEADERS.get(m, (m, f"pred {m}", f"{m} err %"))
+        columns += [
+            Column(f"{m}:measured", meas, fmt=_num, align="right"),
+            Column(f"{m}:predicted", pred, fmt=_num, align="right"),
+            Column(f"{m}:error_pct", err, fmt=lambda v: "-" if v is None else f"{v:+.1f}", align="right"),
+        ]
+    return columns
 
 
 def _held_out_doc() -> dict:
@@ -92,7 +111,7 @@ def _held_out_doc() -> dict:
 
 
 def _med(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}%"
+    return "-" if v is None else f"{v:.1f}"
 
 
 def _model_version() -> str:
@@ -159,7 +178,7 @@ def _load(model: str, batch: int, input_hw: tuple[int, int] | None):
     show_default=True,
     help="GPU boards and board CPUs (pynq-z2:cpu) only.",
 )
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@format_option("table", "json")
 def predict(
     board: str,
     model: str,

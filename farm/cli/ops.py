@@ -20,7 +20,12 @@ from farm.services.sweeps import cancel_sweep, roll_up
 
 @click.command()
 @click.argument("sweep_id")
-@click.option("--reason", default="cancelled by an operator", show_default=True)
+@click.option(
+    "--reason",
+    default="cancelled by an operator",
+    show_default=True,
+    help="Why: stored with each cancelled job.",
+)
 @db_option
 @handle_errors
 def cancel(sweep_id: str, reason: str, db_url: str | None) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from farm.cli.common import EXIT_BAD_INPUT, db_option, handle_errors, settings_for
+from farm.cli.common import EXIT_BAD_INPUT, db_option, format_option, handle_errors, settings_for
 
 
 def _workload_options(fn: Callable) -> Callable:
@@ -120,9 +120,7 @@ def _emit(text: str, out: Path | None) -> None:
 
 @click.group(invoke_without_command=True)
 @_workload_options
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True
-)
+@format_option("table", "json", "html", more="--out FILE writes it to a file.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -157,9 +155,14 @@ def procure(ctx: click.Context, fmt: str, out: Path | None, mix: bool, **kw: Any
 
 @procure.command("sensitivity")
 @_workload_options
-@click.option("--vary", type=click.Choice(["electricity", "qps", "lifetime", "headroom"]), required=True)
+@click.option(
+    "--vary",
+    type=click.Choice(["electricity", "qps", "lifetime", "headroom"]),
+    required=True,
+    help="The assumption to vary: electricity $/kWh, the load (qps), the lifetime (years) or the headroom.",
+)
 @click.option("--values", default=None, help="Comma list of values (default: a range around today's).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @handle_errors
 def sensitivity_cmd(vary: str, values: str | None, fmt: str, **kw: Any) -> None:
     """How the ranking changes with electricity $/kWh, the load, the lifetime or the headroom, and the

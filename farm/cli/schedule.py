@@ -12,11 +12,14 @@ import click
 from farm.cli.common import (
     EXIT_FAILED,
     db_option,
+    format_option,
     handle_errors,
     label_option,
     require_broker,
     settings_for,
+    wide_option,
 )
+from farm.cli.render import Column, cell, local_time, table
 from farm.schedules.cron import CronError, parse_cron
 from farm.schedules.fire import Fired, run_due
 from farm.schedules.store import add_schedule, get_schedule, list_schedules, remove_schedule, set_enabled
@@ -67,17 +70,32 @@ def add(
     added = add_schedule(settings, sweep_file, cron, name=name, labels=labels, replace=replace)
     for warning in added.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    nxt = added.next_slot.isoformat() if added.next_slot else "never"
+    nxt = f"{local_time(added.next_slot)} local time" if added.next_slot else "never"
     click.echo(
         f"schedule {added.name} {'replaced' if added.replaced else 'added'}: {cron} (UTC), next slot {nxt}"
     )
 
 
+#: `farm schedule list`: the cron in UTC (as it is written), the slots in local time like every table.
+LIST_COLUMNS = [
+    ("name", "name"),
+    Column("enabled", "state", fmt=lambda on: "enabled" if on else "disabled",
+           color=lambda on: None if on else "yellow"),
+    ("cron", "cron (UTC)"),
+    Column("next_slot", "next slot", fmt=local_time),
+    Column("last_slot_at", "last slot", fmt=local_time, drop=1),
+    Column("last_sweep_id", "last sweep", fmt=lambda v: v[:8] if v else "-"),
+    Column("labels", "labels", drop=2),
+    Column("last_error", "last error", wrap=True, color=lambda v: "red" if v else None),
+]  # fmt: skip
+
+
 @schedule.command(name="list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json")
+@wide_option
 @db_option
 @handle_errors
-def list_cmd(fmt: str, db_url: str | None) -> None:
+def list_cmd(fmt: str, wide: bool, db_url: str | None) -> None:
     """Every schedule: cron, next slot, the last slot submitted, its sweep or its error."""
     settings = settings_for(db_url)
     rows = list_schedules(settings.db_url, datetime.now(UTC))
@@ -87,23 +105,12 @@ def list_cmd(fmt: str, db_url: str | None) -> None:
     if not rows:
         click.echo("no schedules: `farm schedule add SWEEP.yaml --cron '0 2 * * *'` adds one")
         return
-    for r in rows:
-        state = "" if r["enabled"] else " (disabled)"
-        last = (
-            f"last slot {r['last_slot_at']} -> sweep {(r['last_sweep_id'] or '-')[:8]}"
-            if r["last_slot_at"]
-            else "never fired"
-        )
-        click.echo(f"{r['name']}{state}: {r['cron']}  next {r['next_slot']}  {last}")
-        if r["labels"]:
-            click.echo("  labels: " + " ".join(f"{k}={v}" for k, v in r["labels"].items()))
-        if r["last_error"]:
-            click.secho(f"  last error: {r['last_error']}", fg="red")
+    click.echo(table(rows, LIST_COLUMNS, wide=wide))
 
 
 @schedule.command()
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json")
 @db_option
 @handle_errors
 def show(name: str, fmt: str, db_url: str | None) -> None:
@@ -116,7 +123,8 @@ def show(name: str, fmt: str, db_url: str | None) -> None:
     text = doc.pop("sweep_yaml")
     doc["labels"] = " ".join(f"{k}={v}" for k, v in doc["labels"].items()) or "none"
     for key, value in doc.items():
-        click.echo(f"{key:<14} {'-' if value is None else value}")
+        shown = local_time(value) if key.endswith(("_at", "_slot")) else cell(value)
+        click.echo(f"{key:<14} {shown}")
     click.echo("sweep:\n" + text.rstrip())
 
 

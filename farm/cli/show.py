@@ -14,7 +14,16 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from farm import metrics
-from farm.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, db_option, handle_errors, settings_for
+from farm.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    db_option,
+    format_option,
+    handle_errors,
+    settings_for,
+    wide_option,
+)
+from farm.cli.render import TABLE_WIDTH, Column, Table, layout, local_time, validity
 from farm.db.models import RunAttachmentRow, RunRow
 from farm.db.session import session_scope
 from farm.errors import FarmError
@@ -154,15 +163,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _metric_note(m: dict[str, Any]) -> str:
-    """The unit as stored (the catalog's when the row has none), then the catalog's label and direction."""
-    known = metrics.find(m["name"])
-    if known is None:
-        return m["unit"] or ""
-    return f"{m['unit'] or known.unit:<6} {known.label} ({known.better_text})"
+def _catalog_unit(name: str) -> str | None:
+    known = metrics.find(name)
+    return known.unit if known else None
 
 
-def render_text(doc: dict[str, Any]) -> str:
+def _meaning(name: str) -> str:
+    """The catalog's label and direction ("p99 latency (lower is better)"); "-" for a name it lacks."""
+    known = metrics.find(name)
+    return "-" if known is None else f"{known.label} ({known.better_text})"
+
+
+def render_text(doc: dict[str, Any], wide: bool = False) -> str:
     lines = []
     source = doc["source"] + (" (EMULATED: modelled, not measured)" if doc["emulated"] else "")
     lines.append(f"run {doc['run_id']}  {doc['idempotency_key']}")
@@ -173,40 +185,30 @@ def render_text(doc: dict[str, Any]) -> str:
     lines.append(
         f"  source: {source}" + (f", model {doc['emulation_model']}" if doc["emulation_model"] else "")
     )
-    lines.append(f"  sweep {doc['sweep_id']}  job {doc['job_id']}  valid: {_fmt(doc['result_valid'])}")
-    lines.append(f"  started {doc['started_at']}  finished {doc['finished_at']}")
+    lines.append(f"  sweep {doc['sweep_id']}  job {doc['job_id']}  loadgen: {validity(doc['result_valid'])}")
+    lines.append(f"  started {local_time(doc['started_at'])}  finished {local_time(doc['finished_at'])}")
     lines.append(f"  fingerprint {doc['fingerprint']}")
     labels = doc.get("labels") or {}
     lines.append("labels: " + (" ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"))
     lines.append("flags:" + ("" if doc["flags"] else " none"))
     lines += [f"  ! {f}" for f in doc["flags"]]
-    lines.append("metrics:")
-    for m in doc["metrics"]:
-        lines.append(f"  {m['name']:<28} {_fmt(m['value']):>14} {_metric_note(m)}")
+    lines.append("metrics:" + ("" if doc["metrics"] else " none"))
+    if doc["metrics"]:
+        # the unit as stored, the catalog's where the row has none
+        rows = [{**m, "unit": m["unit"] or _catalog_unit(m["name"])} for m in doc["metrics"]]
+        lines += _indent(layout(rows, METRIC_COLUMNS, wide=wide, width=TABLE_WIDTH - 2))
     lines.append("missing:" + ("" if doc["missing"] else " none"))
     lines += [f"  {', '.join(g['metrics'])}: {g['reason']}" for g in doc["missing"]]
     lat = doc["latency_distribution"]
     lines.append("latency distribution (ms):" + ("" if lat else " no samples"))
     if lat:
-        lines.append(
-            "  "
-            + "  ".join(f"{k} {_fmt(lat[k])}" for k in ("samples", "min", "p50", "p90", "p99", "max", "mean"))
-        )
+        lines += _indent(layout([lat], LATENCY_COLUMNS, wide=wide, width=TABLE_WIDTH - 2))
         lines.append(f"  over the run: {lat['sparkline']}")
     lines.append("traces:" + ("" if doc["traces"] else " none (no sensors)"))
-    for key, label in TRACE_NAMES:
-        tr = doc["traces"].get(key)
-        if tr is None:
-            continue
-        if not tr["samples"]:
-            lines.append(f"  {label:<12} no samples" + (f" ({tr['note']})" if tr.get("note") else ""))
-            continue
-        unit = tr["unit"] or ""
-        lines.append(
-            f"  {label:<12} min {_fmt(tr['min'])} mean {_fmt(tr['mean'])} max {_fmt(tr['max'])} {unit}"
-            f"  ({tr['samples']} samples, {tr['sensor']})"
-        )
-        lines.append(f"  {'':<12} {tr['sparkline']}")
+    traces = [{"trace": label, **doc["traces"][key]} for key, label in TRACE_NAMES if key in doc["traces"]]
+    if traces:
+        lines += _indent(layout(traces, TRACE_COLUMNS, wide=wide, width=TABLE_WIDTH - 2))
+        lines += [f"  {t['trace']:<12} {t['sparkline']}" for t in traces if t.get("sparkline")]
     soak = doc.get("soak")
     if soak:
         thr = soak.get("throttling") or {}
@@ -264,14 +266,48 @@ def render_text(doc: dict[str, Any]) -> str:
     if isa is not None:  # INT8 results depend on it (VNNI or not: docs/stability-and-provenance.md)
         lines.append(f"  {'cpu_isa':<22} {' '.join(isa) or 'none of the INT8-relevant features'}")
     lines.append("attachments:" + ("" if doc["attachments"] else " none"))
-    for a in doc["attachments"]:
-        lines.append(f"  {a['name']}  {a['size_bytes']} bytes  {a['media_type']}  sha256 {a['sha256'][:12]}")
+    if doc["attachments"]:
+        lines += _indent(layout(doc["attachments"], ATTACHMENT_COLUMNS, wide=wide, width=TABLE_WIDTH - 2))
     return "\n".join(lines)
+
+
+def _indent(table: Table) -> list[str]:
+    """A section's table, under its heading (indented: laid out within 118 columns)."""
+    return ["  " + line for line in table.lines()]
+
+
+METRIC_COLUMNS = [
+    ("name", "metric"),
+    Column("value", "value", fmt=_fmt, align="right"),
+    Column("unit", "unit", fmt=lambda v: v or "-"),
+    Column("name", "meaning", fmt=lambda name: _meaning(name)),
+]
+LATENCY_COLUMNS = [("samples", "samples")] + [
+    Column(k, f"{k} ms", fmt=_fmt) for k in ("min", "p50", "p90", "p99", "max", "mean", "stdev")
+]
+TRACE_COLUMNS = [
+    ("trace", "trace"),
+    Column("min", "min", fmt=_fmt, align="right"),
+    Column("mean", "mean", fmt=_fmt, align="right"),
+    Column("max", "max", fmt=_fmt, align="right"),
+    ("unit", "unit"),
+    ("samples", "samples"),
+    Column("span_s", "span s", fmt=_fmt, align="right"),
+    ("sensor", "sensor"),
+    Column("note", "note", wrap=True),
+]
+ATTACHMENT_COLUMNS = [
+    ("name", "name"),
+    ("size_bytes", "bytes"),
+    ("media_type", "type"),
+    Column("sha256", "sha256", fmt=lambda v: (v or "-")[:12]),
+]
 
 
 @click.command()
 @click.argument("run_ref", metavar="RUN")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json", more="json: the same as one document.")
+@wide_option
 @click.option(
     "--log",
     "log_kind",
@@ -281,7 +317,7 @@ def render_text(doc: dict[str, Any]) -> str:
 )
 @db_option
 @handle_errors
-def show(run_ref: str, fmt: str, log_kind: str | None, db_url: str | None) -> None:
+def show(run_ref: str, fmt: str, wide: bool, log_kind: str | None, db_url: str | None) -> None:
     """Print one run: identity, metrics, latency distribution, traces summarised, noise, flags, provenance.
     RUN is a run id, an idempotency key (`<sweep id>/<job key>`), or a unique prefix of either."""
     settings = settings_for(db_url)
@@ -305,4 +341,4 @@ def show(run_ref: str, fmt: str, log_kind: str | None, db_url: str | None) -> No
             return
         target = s.scalar(select(RunRow.target).where(RunRow.id == run_id)) or ""
         doc = show_document(s, run_id, board_type_of(settings.inventory_dir, target))
-    click.echo(json.dumps(doc, indent=2, default=str) if fmt == "json" else render_text(doc))
+    click.echo(json.dumps(doc, indent=2, default=str) if fmt == "json" else render_text(doc, wide=wide))

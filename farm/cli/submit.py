@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
 
 import click
 
 from farm.cli.common import (
     db_option,
+    format_option,
     handle_errors,
     label_option,
     require_broker,
     settings_for,
     warn_if_broker_down,
+    wide_option,
 )
-from farm.cli.render import render
+from farm.cli.render import Column, age, local_time, render, table
 from farm.db.session import session_scope
 from farm.errors import FarmError
 from farm.fleet.transports import cancel_all
 from farm.queries.runs import results
-from farm.queries.sweeps import latest_sweep_id, sweep_summary, sweeps
+from farm.queries.sweeps import latest_sweep_id, recent_sweeps, sweep_summary, sweeps
 from farm.services.submit import submit_sweep, wait_for
 from farm.services.sweeps import cancel_sweep
 from farm.sweep.load import DEFAULT_MAX_JOBS
@@ -72,24 +80,136 @@ def run_submit(
         return None
     if not wait:
         click.echo("no broker configured (FARM_BROKER_URL): the sweep runs in this process, waiting for it")
-    last: dict = {"done": 0}
+    last: dict = {"waits": ""}
     try:
-        with click.progressbar(length=1, label="jobs", show_pos=True, file=sys.stderr) as bar:
+        bar = ProgressLine("jobs")
+        with logs_above(bar), bar:  # the bar finishes its line before the console handlers speak again
 
             def progress(summary: dict) -> None:
-                bar.length = summary["jobs_total"]
                 waits = "; ".join(summary.get("waiting_for") or [])
-                if waits and waits != last.get("waits"):  # said once per change, on its own line
-                    click.echo(f"\nwaiting for {waits}", err=True)
+                if waits and waits != last["waits"]:  # said once per change, on its own line
+                    bar.say(f"waiting for {waits}")
                 last["waits"] = waits
-                bar.update(summary["jobs_finished"] - last["done"])
-                last["done"] = summary["jobs_finished"]
+                bar.update(summary["jobs_finished"], summary["jobs_total"])
 
             summary = wait_for(settings, sub, progress)
     except KeyboardInterrupt:
         interrupted(settings, sub)
     print_summary(summary)
     return summary
+
+
+class ProgressLine:
+    """The progress bar of `farm submit`: one line on stderr, drawn again in place as jobs finish, on a
+    terminal only (a pipe or a file gets the lines said above it, not the bar). :meth:`say` prints a line
+    above the bar: the bar's line is cleared, the line printed, the bar drawn again below it, so nothing is
+    ever written through the bar. Thread-safe: an embedded sweep's jobs log from the runner's thread."""
+
+    WIDTH = 32
+
+    def __init__(self, label: str, file: IO[str] | None = None) -> None:
+        self.label = label
+        self.file = file if file is not None else sys.stderr
+        self.live = _is_terminal(self.file)
+        self.done = self.total = 0
+        self.started = time.monotonic()
+        self._drawn = 0  # the length of the bar's line as drawn, to clear it
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> ProgressLine:
+        self._draw()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self.live and self._drawn:
+                self._draw()
+                self.file.write("\n")
+                self.file.flush()
+            self._drawn = 0
+            self.live = False  # a late line (a thread's log record) is said plainly
+
+    def update(self, done: int, total: int) -> None:
+        with self._lock:
+            self.done, self.total = done, total
+            self._draw()
+
+    def say(self, text: str, fg: str | None = None) -> None:
+        with self._lock:
+            self._clear()
+            click.secho(text, fg=fg, file=self.file)
+            self._draw()
+
+    def line(self) -> str:
+        filled = round(self.WIDTH * self.done / self.total) if self.total else 0
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        elapsed = int(time.monotonic() - self.started)
+        total = self.total or "?"
+        return f"{self.label}  [{bar}]  {self.done}/{total}  {elapsed // 60}:{elapsed % 60:02d}"
+
+    def _clear(self) -> None:
+        if self.live and self._drawn:
+            self.file.write("\r" + " " * self._drawn + "\r")
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        if not self.live:
+            return
+        text = self.line()
+        self.file.write("\r" + text + " " * max(0, self._drawn - len(text)))
+        self.file.flush()
+        self._drawn = len(text)
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
+class _AboveBar(logging.Handler):
+    """A log record, said above the progress bar: ``warning: ...`` (yellow), ``error: ...`` (red), or, for
+    `farm -v`'s INFO records, ``INFO logger: ...`` as the farm logs elsewhere."""
+
+    def __init__(self, bar: ProgressLine) -> None:
+        super().__init__()
+        self.bar = bar
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if record.levelno >= logging.WARNING:
+                fg = "red" if record.levelno >= logging.ERROR else "yellow"
+                self.bar.say(f"{record.levelname.lower()}: {text}", fg=fg)
+            else:
+                self.bar.say(f"{record.levelname} {record.name}: {text}")
+        except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
+            self.handleError(record)
+
+
+def _mute(record: logging.LogRecord) -> bool:
+    return False
+
+
+@contextmanager
+def logs_above(bar: ProgressLine) -> Iterator[None]:
+    """While the bar is up, log records (a compile's "only 16 calibration samples", a board check's
+    warning) are said above it by :class:`_AboveBar`, and the console handlers that would write them
+    through the bar (`farm`'s own, logging's last resort) say nothing meanwhile."""
+    root = logging.getLogger()
+    console = [h for h in root.handlers if type(h) is logging.StreamHandler]  # not a file's, not pytest's
+    handler = _AboveBar(bar)
+    for h in console:
+        h.addFilter(_mute)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for h in console:
+            h.removeFilter(_mute)
 
 
 def interrupted(settings, sub) -> None:
@@ -163,7 +283,8 @@ def _dry_run(sweep_file: str, max_jobs: int | None, fmt: str, db_url: str | None
     default=True,
     help="Wait with a progress bar (default) or print the sweep id and return.",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@format_option("table", "json", "csv", more="The results, once the sweep is done (--dry-run: table or json).")
+@wide_option
 @click.option(
     "--max-jobs",
     type=click.IntRange(min=1),
@@ -182,6 +303,7 @@ def submit(
     sweep_file: str,
     wait: bool,
     fmt: str,
+    wide: bool,
     max_jobs: int | None,
     dry_run: bool,
     labels: dict[str, str],
@@ -199,18 +321,26 @@ def submit(
     if summary is None:
         return
     with session_scope(settings.db_url) as s:
-        click.echo(render(results(s, summary["id"]), fmt))
+        click.echo(render(results(s, summary["id"]), fmt, wide=wide))
     if summary["state"] in ("failed", "cancelled"):
         raise SystemExit(1)
 
 
 @click.command()
 @click.argument("sweep_id", required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Without SWEEP_ID: each sweep in full (labels, compiles, failures, stability, flags) instead of a line.",
+)
+@wide_option
 @db_option
 @handle_errors
-def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
-    """Show one sweep's progress and failures, or the latest sweeps."""
+def status(sweep_id: str | None, fmt: str, verbose: bool, wide: bool, db_url: str | None) -> None:
+    """Show one sweep's progress and failures (SWEEP_ID: an id or a unique prefix), or the latest sweeps,
+    one line each."""
     settings = settings_for(db_url)
     warn_if_broker_down(settings)
     with session_scope(settings.db_url) as s:
@@ -226,14 +356,31 @@ def status(sweep_id: str | None, fmt: str, db_url: str | None) -> None:
             print_summary(summary)
         return
     with session_scope(settings.db_url) as s:
-        listing = sweeps(s)
+        listing = sweeps(s) if fmt == "json" or verbose else recent_sweeps(s)
     if fmt == "json":
         click.echo(json.dumps(listing, indent=2))
     elif not listing:
         click.echo("no sweeps yet: try `farm demo` or `farm submit SWEEP.yaml`")
-    else:
+    elif verbose:
         for summary in listing:
             print_summary(summary)
+    else:
+        rows = [{**r, "done": f"{r['finished']}/{r['jobs']}"} for r in listing]
+        click.echo(table(rows, SWEEP_LINE, wide=wide))
+
+
+#: `farm status`: one line per sweep, newest first.
+SWEEP_LINE = [
+    Column("sweep_id", "sweep", fmt=lambda v: v[:8]),
+    ("name", "name"),
+    Column(
+        "state", "state", color=lambda v: {"failed": "red", "cancelled": "yellow", "done": "green"}.get(v)
+    ),
+    Column("done", "done/jobs", align="right"),
+    ("failed", "failed"),
+    Column("created_at", "age", fmt=age, align="right"),
+    Column("created_at", "created", fmt=local_time, drop=1),
+]
 
 
 def stale(settings, sweep_id: str) -> list[dict]:
@@ -260,12 +407,13 @@ def resolve_sweep_id(s, prefix: str) -> str:
 
 
 @click.command(name="results")
-@click.option("--sweep", "sweep_id", default=None, help="A sweep id or prefix (default: the latest sweep).")
+@click.option("--sweep", "sweep_id", default=None, help="A sweep id or prefix [default: the latest sweep].")
 @click.option("--all", "all_sweeps", is_flag=True, help="Every sweep's results.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@format_option("table", "json", "csv")
+@wide_option
 @db_option
 @handle_errors
-def results_cmd(sweep_id: str | None, all_sweeps: bool, fmt: str, db_url: str | None) -> None:
+def results_cmd(sweep_id: str | None, all_sweeps: bool, fmt: str, wide: bool, db_url: str | None) -> None:
     """Print results: one row per run, measured and emulated figures labelled by `source`."""
     settings = settings_for(db_url)
     with session_scope(settings.db_url) as s:
@@ -274,4 +422,4 @@ def results_cmd(sweep_id: str | None, all_sweeps: bool, fmt: str, db_url: str | 
         else:
             chosen = resolve_sweep_id(s, sweep_id) if sweep_id else latest_sweep_id(s)
             rows = results(s, chosen) if chosen else []
-    click.echo(render(rows, fmt))
+    click.echo(render(rows, fmt, wide=wide))

@@ -57,7 +57,9 @@ def test_non_finite_and_huge_numbers_in_the_catalog(tmp_path: Path) -> None:
 def test_a_board_type_must_be_a_plain_name(tmp_path: Path) -> None:
     catalog = "board_types:\n  'cpu x':\n    family: cpu\n    toolchain: t\n    backend: b\n"
     err = _err(tmp_path, LAB, catalog)
-    assert err.field is not None and err.field.startswith("board_types") and "letters, digits" in str(err)  # no regex
+    assert (
+        err.field is not None and err.field.startswith("board_types") and "letters, digits" in str(err)
+    )  # no regex
 
 
 def test_a_lab_that_is_a_device_or_has_a_nul_in_its_name(tmp_path: Path) -> None:

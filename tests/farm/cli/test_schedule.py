@@ -45,11 +45,14 @@ def test_add_list_show_remove(tmp_path: Path, farm_env) -> None:
         ("nightly-r18", "30 3 * * *", {"owner": "lab2"}, True)
     ]
     assert listing[0]["source"] == str(path.resolve()) and listing[0]["last_slot_at"] is None
-    assert "nightly-r18: 30 3 * * *  next " in farm("schedule", "list")[1]
+    # the table: name, state, cron (UTC), next slot ...
+    header, row = farm("schedule", "list")[1].splitlines()
+    assert header.split()[:5] == ["name", "state", "cron", "(UTC)", "next"]
+    assert row.split()[:7] == ["nightly-r18", "enabled", "30", "3", "*", "*", "*"]
     shown = json.loads(farm("schedule", "show", "nightly-r18", "--format", "json")[1])
     assert shown["sweep_yaml"] == path.read_text()
     assert farm("schedule", "disable", "nightly-r18")[0] == 0
-    assert "(disabled)" in farm("schedule", "list")[1]
+    assert farm("schedule", "list")[1].splitlines()[1].split()[:2] == ["nightly-r18", "disabled"]
     assert farm("schedule", "remove", "nightly-r18") == (0, "schedule nightly-r18 removed\n")
     code, out = farm("schedule", "remove", "nightly-r18")
     assert code == 1 and "no schedule named 'nightly-r18'" in out

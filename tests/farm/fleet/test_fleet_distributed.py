@@ -216,7 +216,7 @@ def test_host_key_changed_mid_sweep(cluster: Cluster, tmp_path: Path, tiny_onnx,
     assert "pinned in" in cluster.farm("fleet", "trust", "node-0", "--yes").stdout
     checked = cluster.farm("fleet", "check", "node-0")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "state idle" in checked.stdout
+    assert checked.stdout.splitlines()[1].split()[:3] == ["node-0", "ok", "idle"]  # board, check, state now
 
 
 def _stored_on(db_url: str, board: str, timeout: float = 180) -> None:

@@ -264,7 +264,8 @@ def test_unknown_backend_lists_the_available_ones(model_path, tmp_path):
     assert doc["error"]["kind"] == "infra"
     assert "tflite_edgetpu" in doc["error"]["message"]
     assert (
-        "available backends: emulated, onnxruntime_cpu, onnxruntime_gpu, torch_cuda, vart_dpu" in doc["error"]["message"]
+        "available backends: emulated, onnxruntime_cpu, onnxruntime_gpu, torch_cuda, vart_dpu"
+        in doc["error"]["message"]
     )
 
 
