@@ -22,6 +22,19 @@ DEMO_QUESTION = {"model": "mobilenet_v2", "precisions": ["int8"], "offline_ips":
 DEMO_TYPES = ["cpu", "pynq-z2", "zcu104", "u50", "vck190", "jetson-agx-xavier"]
 
 
+def warnings_summary(said: list[str]) -> str:
+    """The demo's warnings as one summary: each distinct warning once, with how often it came (the sweep's
+    fp32-on-a-DPU skips, the compiles' few-calibration-samples notes)."""
+    import re
+    from collections import Counter
+
+    # the same warning about another model or target counts as one: "mobilenet_v2 int8: only 100 ..." -> "only 100 ..."
+    counts = Counter(re.sub(r"^[\w.-]+ (int8|fp32): ", "", w) for w in said)
+    lines = [f"{len(said)} warnings, {len(counts)} kinds (expected for the demo; `farm submit` shows each):"]
+    lines += [f"  {n} x {text}" if n > 1 else f"  {text}" for text, n in counts.most_common()]
+    return "\n".join(lines)
+
+
 def procurement_step(db_url: str) -> str:
     """The demo's last step: one procurement question answered from the runs it just stored, labelled
     emulated where the figures are (farm procure asks any other)."""
@@ -81,11 +94,14 @@ def demo(db_url: str | None, keep_lab: bool) -> None:
     started = time.monotonic()
     try:
         with resources.as_file(sweep_file) as path:
-            summary = run_submit(settings, str(path), wait=True)
+            said: list[str] = []
+            summary = run_submit(settings, str(path), wait=True, warnings_out=said)
     finally:
         if not (keep_lab or already_up):
             processes.down(settings)
     assert summary is not None
+    if said:
+        click.secho(warnings_summary(said), fg="yellow", err=True)
     with session_scope(settings.db_url) as s:
         click.echo(render(results(s, summary["id"]), "table"))
     click.echo(

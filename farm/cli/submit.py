@@ -64,10 +64,16 @@ def run_submit(
     wait: bool,
     max_jobs: int = DEFAULT_MAX_JOBS,
     labels: dict[str, str] | None = None,
+    warnings_out: list[str] | None = None,
 ) -> dict | None:
+    """Submit and (``wait``) follow the sweep with a progress bar. ``warnings_out``: the sweep's and the
+    run's warnings go there instead of the terminal (the demo says them as one summary)."""
     sub = submit_sweep(settings, sweep_file, max_jobs=max_jobs, labels=labels)
     for warning in sub.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+        if warnings_out is not None:
+            warnings_out.append(warning)
+        else:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"submitted sweep {sub.sweep_id}")
     if sub.unpublished:
         click.secho(
@@ -83,7 +89,10 @@ def run_submit(
     last: dict = {"waits": ""}
     try:
         bar = ProgressLine("jobs")
-        with logs_above(bar), bar:  # the bar finishes its line before the console handlers speak again
+        with (
+            logs_above(bar, warnings_out),
+            bar,
+        ):  # the bar finishes its line before the console handlers speak again
 
             def progress(summary: dict) -> None:
                 waits = "; ".join(summary.get("waiting_for") or [])
@@ -172,15 +181,18 @@ class _AboveBar(logging.Handler):
     """A log record, said above the progress bar: ``warning: ...`` (yellow), ``error: ...`` (red), or, for
     `farm -v`'s INFO records, ``INFO logger: ...`` as the farm logs elsewhere."""
 
-    def __init__(self, bar: ProgressLine) -> None:
+    def __init__(self, bar: ProgressLine, collect: list[str] | None = None) -> None:
         super().__init__()
         self.bar = bar
+        self.collect = collect
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-            if record.levelno >= logging.WARNING:
+            if record.levelno == logging.WARNING and self.collect is not None:
+                self.collect.append(text)
+            elif record.levelno >= logging.WARNING:
                 fg = "red" if record.levelno >= logging.ERROR else "yellow"
                 self.bar.say(f"{record.levelname.lower()}: {text}", fg=fg)
             else:
@@ -194,13 +206,13 @@ def _mute(record: logging.LogRecord) -> bool:
 
 
 @contextmanager
-def logs_above(bar: ProgressLine) -> Iterator[None]:
+def logs_above(bar: ProgressLine, collect: list[str] | None = None) -> Iterator[None]:
     """While the bar is up, log records (a compile's "only 16 calibration samples", a board check's
     warning) are said above it by :class:`_AboveBar`, and the console handlers that would write them
     through the bar (`farm`'s own, logging's last resort) say nothing meanwhile."""
     root = logging.getLogger()
     console = [h for h in root.handlers if type(h) is logging.StreamHandler]  # not a file's, not pytest's
-    handler = _AboveBar(bar)
+    handler = _AboveBar(bar, collect)
     for h in console:
         h.addFilter(_mute)
     root.addHandler(handler)

@@ -34,3 +34,18 @@ def test_the_demo_refuses_a_broker_named_in_a_farm_toml(tmp_path, monkeypatch) -
     (tmp_path / "farm.toml").write_text('broker_url = "redis://127.0.0.1:1/0"\n')
     result = CliRunner().invoke(cli, ["demo"])
     assert result.exit_code == 2 and "sets broker_url" in result.output and "farm.toml" in result.output
+
+
+def test_the_demos_warnings_are_one_summary() -> None:
+    from farm.cli.demo import warnings_summary
+
+    text = warnings_summary(
+        [
+            "resnet18 int8: only 100 calibration samples",
+            "mobilenet_v2 int8: only 100 calibration samples",
+            "fp32 skipped on zcu104 (it runs int8 only)",
+        ]  # fmt: skip
+    )
+    assert (
+        text.splitlines()[0].startswith("3 warnings, 2 kinds") and "2 x only 100 calibration samples" in text
+    )
