@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import click
 
-from farm.cli.common import handle_errors
+from farm.cli.common import format_option, handle_errors
 
 
 def _settings():
@@ -37,14 +37,7 @@ def _settings():
     show_default=True,
     help="With --boards: keep this machine's CPU (the measured baseline) in the lab.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table: for people; json: the boards, the lab file and what started (notes go to stderr).",
-)
+@format_option("table", "json", more="JSON: the boards, the lab file and what started (notes go to stderr).")
 @handle_errors
 def up(time_scale: float | None, boards: str | None, local_cpu: bool, fmt: str) -> None:
     """Start the virtual lab: one sshd and one board simulator per emulated board (idempotent)."""
@@ -97,14 +90,7 @@ def down() -> None:
 
 
 @click.command(name="status")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table: for people; json: every field of every board.",
-)
+@format_option("table", "json", more="JSON: every field of every board.")
 @handle_errors
 def status(fmt: str) -> None:
     """Each board of the virtual lab: sshd up? simulator up? temperature, clock and power now."""
