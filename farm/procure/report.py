@@ -55,11 +55,10 @@ def rows(decision: Decision) -> list[dict[str, str]]:
 
 
 def _table(data: list[dict[str, str]], columns: tuple[tuple[str, str], ...]) -> str:
-    if not data:
-        return "(none)"
-    widths = [max(len(h), *(len(r[k]) for r in data)) for k, h in columns]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
-    return "\n".join([line([h for _, h in columns]), *(line([r[k] for k, _ in columns]) for r in data)])
+    """The CLI's one table style (farm/cli/render.py: 120 columns, "-", aligned), all columns: a report."""
+    from farm.cli.render import table
+
+    return table(data, columns, wide=True)
 
 
 def text_report(decision: Decision) -> str:
