@@ -4,7 +4,6 @@ files looked for; a bad setting is one line and exit 2; and the command loads no
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,19 +13,6 @@ from click.testing import CliRunner, Result
 
 from farm.cli.config import config
 from farm.config import Settings
-
-
-@pytest.fixture
-def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.upper().startswith("FARM_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    (tmp_path / "work").mkdir()
-    (tmp_path / "xdg" / "farm").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path / "work")
-    return tmp_path
 
 
 def run(*args: str) -> Result:

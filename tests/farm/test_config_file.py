@@ -3,7 +3,6 @@ environment and above the defaults; every mistake located (file, line, key) with
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,6 @@ from farm.config import (
     locate_config,
 )
 from farm.errors import SettingsError
-
-
-@pytest.fixture
-def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No FARM_* variable, a default data dir under tmp_path (xdg/farm), and the current folder tmp_path/work."""
-    for name in list(os.environ):
-        if name.upper().startswith("FARM_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return tmp_path
 
 
 def write(path: Path, text: str) -> Path:
