@@ -136,7 +136,9 @@ def test_the_seeds_comparison_end_to_end_in_the_virtual_lab(tmp_path, farm_env, 
     assert {board for board, _, _ in runs.values()} == {"pynq-z2-1"}
     assert {source for _, source, _ in runs.values()} == {"emulated"}
     with session_scope(farm_env.db_url) as s:
-        assert all(any(f.startswith("time-scaled:") for f in r.flags or []) for r in s.scalars(select(RunRow)))
+        assert all(
+            any(f.startswith("time-scaled:") for f in r.flags or []) for r in s.scalars(select(RunRow))
+        )
     p50 = {k: m["latency_ms_p50"] for k, (_, _, m) in runs.items()}
     assert p50[("pynq-z2:cpu:1", "fp32")] == pytest.approx(SEED_A9_1T_MS, rel=0.30)
     assert p50[("pynq-z2:cpu", "fp32")] == pytest.approx(SEED_A9_2T_MS, rel=0.30)
