@@ -23,6 +23,7 @@ from pydantic import (
 from farm.config import load_settings
 from farm.errors import InventoryError
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
+from farm.targets import host_type, is_board_cpu, parse_board_cpu
 from farm.transport import TRANSPORTS
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -268,32 +269,24 @@ class Lab(Strict):
     pools: dict[Name, list[str]] = {}
 
 
-BOARD_CPU = ":cpu"  # `<board type>:cpu[:<threads>]`: the board's own application CPU as a baseline target
-
-
-def host_type(target: str) -> str:
-    """The board type whose boards run a target: ``pynq-z2`` for ``pynq-z2:cpu:1``, else the target."""
-    return target.split(":", 1)[0]
-
-
 def board_cpu_type(parent: BoardType, target: str) -> BoardType | None:
     """The board's own ARM CPU as a target type (issue 13): family cpu, ONNX Runtime on the board's cores
     (``threads``: all of them, or ``:N``), its power and thermal model, price and sensors the board's; in a
     virtual lab, timed by the calibrated ARM CPU model (``cpu_emulator``, farm/perfmodel/armcpu.py). None
     for a target that is not ``<type>:cpu[:N]`` or a board without an ARM application CPU."""
-    rest = target.partition(":")[2]
-    head, _, threads = rest.partition(":")
+    parsed = parse_board_cpu(target)
     cpu = parent.host_cpu
     if (
-        head != "cpu"
+        parsed is None
         or parent.family != "fpga"
         or cpu is None
         or not cpu.model.lower().startswith("cortex-a")
     ):
         return None
-    if threads and not (threads.isdigit() and 1 <= int(threads) <= cpu.cores):
+    threads = parsed[1]
+    if threads is not None and threads > cpu.cores:
         return None
-    n = int(threads) if threads else cpu.cores
+    n = threads or cpu.cores
     emulated = parent.source == "emulated"
     return parent.model_copy(
         update={
@@ -326,7 +319,7 @@ class BoardTypes(dict):
         return derived
 
     def _derived(self, key: object) -> BoardType | None:
-        if not isinstance(key, str) or BOARD_CPU not in key:
+        if not isinstance(key, str) or not is_board_cpu(key):
             return None
         parent = dict.get(self, host_type(key))
         return board_cpu_type(parent, key) if parent is not None else None

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from kombu import Queue
 
+from farm.targets import host_type
+
 COMPILE_QUEUE = "compile"
 CONTROL_QUEUE = "control"  # the farm's own housekeeping (the reconciler), never behind a long job
 COMPILE_TASK = "farm.compile"
@@ -19,7 +21,7 @@ SCHEDULE_TASK = "farm.schedule.fire"  # a scheduled sweep's slot (farm/schedules
 def run_queue(board_type: str) -> str:
     """Run jobs go to one queue per board type; any board of that type may take the next job (a board's
     own CPU, ``pynq-z2:cpu``, to its board type's queue: the same boards run it)."""
-    return f"run.{board_type.split(':', 1)[0]}"
+    return f"run.{host_type(board_type)}"
 
 
 def board_queue(board: str) -> str:

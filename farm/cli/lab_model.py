@@ -17,6 +17,7 @@ import click
 from farm.cli.common import EXIT_FAILED, format_option, wide_option
 from farm.cli.render import Column, table
 from farm.errors import FarmError
+from farm.targets import is_board_cpu
 
 
 def _num(value: float | None) -> str:
@@ -196,7 +197,7 @@ def predict(
     from farm.perfmodel.target import board_type
 
     hw = _parse_input(input_hw)
-    if ":cpu" in board:  # a board's own ARM CPU (docs/seeds.md)
+    if is_board_cpu(board):  # a board's own ARM CPU (docs/seeds.md)
         if dpu is not None or cores is not None or clock_mhz is not None:
             raise click.UsageError(f"--dpu / --cores / --clock-mhz do not apply to {board!r}")
         try:

@@ -61,6 +61,7 @@ from dataclasses import asdict, dataclass
 
 from farm.errors import ModelError
 from farm.perfmodel.graph import Graph, Layer
+from farm.targets import parse_board_cpu
 
 MODEL_VERSION = "farm-armcpu-perf/1"
 PRECISIONS = ("fp32", "int8")
@@ -170,19 +171,14 @@ def cpu_params(model: str) -> CpuParams:
 
 
 def parse_cpu_target(target: str) -> tuple[str, int | None]:
-    """``"pynq-z2:cpu"`` -> ("pynq-z2", None); ``"pynq-z2:cpu:1"`` -> ("pynq-z2", 1)."""
-    parts = str(target).split(":")
-    ok = len(parts) in (2, 3) and bool(parts[0]) and parts[1] == "cpu"
-    threads = None
-    if ok and len(parts) == 3:
-        ok = parts[2].isascii() and parts[2].isdigit() and int(parts[2]) >= 1
-        threads = int(parts[2]) if ok else None
-    if not ok:
+    """``"pynq-z2:cpu"`` -> ("pynq-z2", None); ``"pynq-z2:cpu:1"`` -> ("pynq-z2", 1) (farm/targets.py)."""
+    parsed = parse_board_cpu(target)
+    if parsed is None:
         raise ModelError(
             f"bad CPU target {target!r}: expected '<board type>:cpu' or '<board type>:cpu:<threads>' "
             "(threads a whole number >= 1), e.g. 'pynq-z2:cpu:1'"
         )
-    return parts[0], threads
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from farm.db.models import (
     SweepRow,
 )
 from farm.queries.common import iso
+from farm.targets import is_board_cpu
 
 # Which metrics each read names, in the catalog's order (farm/metrics.py).
 RESULT_METRICS = metrics.names(view=metrics.RESULTS)
@@ -152,7 +153,7 @@ def target_families(s: Session) -> dict[str, str]:
 
 
 def family_of(target: str, families: dict[str, str]) -> str:
-    if ":cpu" in target or target == "cpu":  # a board's own CPU (`pynq-z2:cpu:1`) is a CPU baseline
+    if is_board_cpu(target) or target == "cpu":  # a board's own CPU (`pynq-z2:cpu:1`) is a CPU baseline
         return "cpu"
     if target in families:
         return families[target]

@@ -17,7 +17,8 @@ from farm.db.session import session_scope
 from farm.errors import FarmError, InfraError
 from farm.fleet import host, states
 from farm.fleet.transports import forget
-from farm.inventory import Board, Inventory, host_type
+from farm.inventory import Board, Inventory
+from farm.targets import host_type
 
 log = logging.getLogger(__name__)
 

@@ -25,14 +25,13 @@ from farm.config import Settings
 from farm.db.models import ArtifactRow, BoardRow, JobRow, RunRow, SweepRow, utcnow
 from farm.db.session import session_scope
 from farm.errors import SweepError
-from farm.inventory import Board
+from farm.inventory import NAME, Board
 from farm.services.results import store_result
 from farm.workers.agent import protocol
 
 REPORT = "report.json"
 PURPOSE = "import"
 _NAMESPACE = uuid.UUID("6f1c2a52-4d1e-4d8b-9a57-1f0e0c6b7a11")  # farm import: sweep ids from report bytes
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # the inventory's names
 TARGET = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,50}(:cpu(:[0-9]{1,3})?)?$"  # a board type, or a board's own CPU
 
 

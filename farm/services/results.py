@@ -21,6 +21,7 @@ from farm.inventory import Board, load_inventory
 from farm.metrics import stored
 from farm.provenance import farm_version, git_sha
 from farm.services import claims, soak, stability
+from farm.targets import is_board_cpu
 from farm.transport.base import AgentOutcome
 from farm.workers.agent import protocol
 from farm.workers.agent.protocol import read, section, time_scale
@@ -279,7 +280,7 @@ def store_result(
     scale = time_scale(report)
     nominal_mhz = (
         None  # a board's own CPU (`pynq-z2:cpu`) does not run on the accelerator
-        if ":cpu" in job.target
+        if is_board_cpu(job.target)
         else read(report, "environment", "accelerator_clock_mhz") or _nominal_clock_mhz(settings, board)
     )
     run_traces = traces(report)

@@ -11,12 +11,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from farm.errors import ModelError, SweepError
-from farm.inventory import Inventory, host_type
+from farm.inventory import Inventory
 from farm.sweep.expand import planned_job_count
 from farm.sweep.explain import did_you_mean, explain_all
 from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
+from farm.targets import host_type
 from farm.workers.agent import protocol
 
 #: Jobs one sweep may plan unless the submitter raises it (farm submit --max-jobs, FARM_MAX_JOBS): a typo
