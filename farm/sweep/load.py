@@ -118,10 +118,9 @@ def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
             host_type(target) in valid_targets and target in inventory.board_types
         ):  # a board's own CPU (`pynq-z2:cpu`, `pynq-z2:cpu:1`) runs where a board of its type is
             cpus = [f"{t}:cpu" for t in valid_targets if f"{t}:cpu" in inventory.board_types]
-            if host_type(target) in dict.keys(
-                inventory.board_types
-            ):  # known, but no board here: how to get one
-                kind = host_type(target)
+            kind = host_type(target)
+            if kind in dict.keys(inventory.board_types) and kind not in valid_targets:
+                # a known type with no board here: how to get one (with one, the target itself is wrong)
                 raise fail(
                     f"no {kind} board in this lab ({inventory.base_dir}; its targets: {', '.join(valid_targets)}): "
                     f"start emulated ones with `farm lab up --boards {kind}` and export the FARM_LAB it prints, "

@@ -266,3 +266,14 @@ def test_a_known_board_type_without_a_board_says_how_to_get_one(tmp_path: Path) 
     err = _error(tmp_path, GOOD.replace("targets: [cpu]", "targets: [zcu104]").replace("[fp32]", "[int8]"))
     assert err.field == "targets[0]" and "no zcu104 board in this lab" in str(err)
     assert "farm lab up --boards zcu104" in str(err) and "FARM_LAB" in str(err)
+
+
+def test_a_board_cpu_with_more_threads_than_cores_is_the_target_not_a_missing_board(tmp_path: Path) -> None:
+    """With a pynq-z2 in the lab, `pynq-z2:cpu:3` (a dual-core A9) is an unknown target, listing the valid ones."""
+    (tmp_path / "lab.yaml").write_text("boards:\n  - {name: pynq-1, type: pynq-z2}\n")
+    inventory = load_inventory(load_settings().inventory_dir, str(tmp_path / "lab.yaml"))
+    body = GOOD.replace("targets: [cpu]", "targets: ['pynq-z2:cpu:3']").replace("[fp32]", "[int8]")
+    with pytest.raises(SweepError) as err:
+        load_sweep(write_sweep(tmp_path, body), inventory)
+    assert "unknown target 'pynq-z2:cpu:3'" in str(err.value) and "no pynq-z2 board" not in str(err.value)
+    assert "pynq-z2:cpu" in str(err.value)
