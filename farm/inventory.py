@@ -371,19 +371,13 @@ def _load(path: Path, model: type[BaseModel]) -> tuple[BaseModel, dict[Path_, in
     try:
         return model.model_validate(data), lines
     except ValidationError as exc:
-        from farm.sweep.explain import explain_all
+        from farm.sweep.explain import all_at_once, explain_all
 
-        found = [
-            InventoryError(msg, path=str(path), line=line_for(lines, loc), field=dotted(loc))
-            for msg, loc in explain_all(exc.errors(), model)
-        ]
-        found.sort(key=lambda e: e.line or 0)  # every mistake at once, in the file's order
-        first = found[0]
-        raise InventoryError(
-            first.reason + "".join(f"\n{e}" for e in found[1:]),
-            path=first.path,
-            line=first.line,
-            field=first.field,
+        raise all_at_once(
+            [
+                InventoryError(msg, path=str(path), line=line_for(lines, loc), field=dotted(loc))
+                for msg, loc in explain_all(exc.errors(), model)
+            ]
         ) from None
 
 

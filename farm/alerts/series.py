@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from farm.db.models import BaselineRow, MetricRow, RunRow, SweepRow
 
 #: Run flags that keep a run out of every baseline (farm.services.stability's prefixes).
-UNUSABLE_FLAGS = ("noisy-host:", "unstable:", "time-scaled:")  # services/results.py: TIME_SCALED
+#: A run of a lab faster than real time (farm/services/results.py: time_scaled_flags).
+TIME_SCALED = "time-scaled:"
+UNUSABLE_FLAGS = ("noisy-host:", "unstable:", TIME_SCALED)
 CONFIRMATION = "confirmation"
 
 

@@ -19,13 +19,12 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from farm import metrics
-from farm.alerts.series import CONFIRMATION, UNUSABLE_FLAGS
+from farm.alerts.series import CONFIRMATION, TIME_SCALED, UNUSABLE_FLAGS
 from farm.db.models import ArtifactRow, MetricRow, RunRow, SweepRow
 from farm.errors import FarmError
 from farm.queries.common import iso
 from farm.queries.runs import family_of, target_families
 from farm.regressions import bootstrap as bs
-from farm.services.results import TIME_SCALED
 
 #: The headline metrics of a comparison, in the order shown (all in the catalog, farm/metrics.py).
 HEADLINE = (

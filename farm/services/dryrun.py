@@ -9,6 +9,7 @@ LoadGen settings; it says which. The database is only read, and not even created
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def plan_sweep(settings: Settings, path: str | Path, *, max_jobs: int | None = N
     rows: dict[tuple, dict[str, Any]] = {}
     per_target_s: dict[str, float] = defaultdict(float)
     compile_s = 0.0
-    with session_scope(settings.db_url) if history else _Nothing() as s:
+    with session_scope(settings.db_url) if history else contextlib.nullcontext() as s:
         for job in planned:
             key = (job.model, job.precision, job.target, job.batch_size)
             row = rows.setdefault(
@@ -113,16 +114,6 @@ def plan_sweep(settings: Settings, path: str | Path, *, max_jobs: int | None = N
         )
         plan.parallel = f"distributed: {', '.join(f'{t} x{n}' for t, n in sorted(boards.items()))} boards, {hosts} compile hosts"
     return plan
-
-
-class _Nothing:
-    """A stand-in session when there is no database to read."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _stored_artifact(s: Any, job: PlannedJob) -> tuple[str | None, float | None]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from farm.accuracy.runs import accuracy_metrics
+from farm.alerts.series import TIME_SCALED
 from farm.config import Settings
 from farm.db.models import ArtifactRow, JobRow, MetricRow, ProvenanceRow, RunAttachmentRow, RunRow, utcnow
 from farm.db.session import session_scope
@@ -231,9 +232,6 @@ def traces(report: dict[str, Any]) -> dict[str, Any] | None:
     if out and scale != 1.0:
         out["time_scale"] = scale
     return out or None
-
-
-TIME_SCALED = "time-scaled:"
 
 
 def time_scaled_flags(scale: float) -> list[str]:

@@ -12,12 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from farm.errors import SweepError
+from farm.sweep.schema import NAME
 from farm.sweep.yaml_lines import Path_, short
 
 #: What a field's pattern accepts, in words (a pattern without an entry: "is not in the form this field takes").
 PATTERNS = {
-    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "letters, digits, '.', '_' and '-', starting with a letter or digit, "
-    "at most 64 characters",
+    NAME: "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters",
     r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$": "module:Class (a Python module path, a colon, a class name)",
 }
 
@@ -92,3 +93,17 @@ def explain_all(errors: list[dict[str, Any]], root: type[BaseModel]) -> list[tup
             seen.add(loc)
             out.append((msg, loc))
     return out
+
+
+def all_at_once(errors: list[SweepError]) -> SweepError:
+    """The first error in the file's order (its line and field), saying every other one on a line of its
+    own below it; of the errors' own class (a SweepError, an InventoryError)."""
+    errors = sorted(errors, key=lambda e: e.line or 0)
+    first, rest = errors[0], errors[1:]
+    if not rest:
+        return first
+    both = type(first)(
+        first.reason + "".join(f"\n{e}" for e in rest), path=first.path, line=first.line, field=first.field
+    )
+    both.errors = errors  # type: ignore[attr-defined]
+    return both

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from farm.errors import ModelError, SweepError
 from farm.inventory import Inventory
 from farm.sweep.expand import planned_job_count
-from farm.sweep.explain import did_you_mean, explain_all
+from farm.sweep.explain import all_at_once, did_you_mean, explain_all
 from farm.sweep.paths import PathError, probe, resolve_path, system_folder
 from farm.sweep.schema import ModelRef, Sweep
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
@@ -95,19 +95,6 @@ def parse_sweep(
     _check_models(loaded, fail)
     loaded = _check_dataset(loaded, fail)
     return _check_calibration_dataset(loaded, fail)
-
-
-def all_at_once(errors: list[SweepError]) -> SweepError:
-    """The first error (its line and field), saying every other one on a line of its own below it."""
-    errors = sorted(errors, key=lambda e: e.line or 0)  # in the file's order
-    first, rest = errors[0], errors[1:]
-    if not rest:
-        return first
-    both = SweepError(
-        first.reason + "".join(f"\n{e}" for e in rest), path=first.path, line=first.line, field=first.field
-    )
-    both.errors = errors  # type: ignore[attr-defined]
-    return both
 
 
 def _check_targets(loaded: LoadedSweep, inventory: Inventory, fail) -> None:
