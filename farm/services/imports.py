@@ -108,21 +108,17 @@ def _check_name(value: str, what: str, path: Path, pattern: str = NAME) -> str:
 
 
 def _family(board_type: str) -> str:
-    """The catalog's family for a known type (a board's own CPU is a cpu), else by the name."""
-    if ":cpu" in board_type:
-        return "cpu"
+    """The family the farm's other views give the type (farm.queries.runs.family_of): the catalog's for a
+    known type, cpu for a board's own CPU, else by the name."""
+    from farm.queries.runs import family_of
+
     try:
         from farm.perfmodel.target import load_catalog
 
-        return load_catalog()[board_type].family
-    except Exception:  # a type the catalog does not know (a host's GPU, say): its name decides
-        return (
-            "cpu"
-            if board_type == "cpu"
-            else "gpu"
-            if "gpu" in board_type or board_type[:1] in "ahlt"
-            else "fpga"
-        )
+        families = {name: bt.family for name, bt in load_catalog().items()}
+    except Exception:  # no readable catalog here: the name decides
+        families = {}
+    return family_of(board_type, families)
 
 
 def import_run(
