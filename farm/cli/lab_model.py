@@ -332,17 +332,11 @@ def _predict_gpu(board, graph, clock_mhz, precision) -> dict:
 def _predict_cpu(board, graph, precision) -> dict:
     """The ARM CPU model (farm/perfmodel/armcpu.py): its expected error is its calibration points' (the
     seed's A9 figures and ncnn's A53 / A72 ones), not a held-out figure: there are too few points."""
-    from farm.perfmodel.armcpu import MODEL_VERSION, cpu_target, predict_cpu, references
-    from farm.perfmodel.graph import analyse
-    from farm.zoo.registry import build_zoo_model
+    from farm.perfmodel.armcpu import MODEL_VERSION, calibration_errors, cpu_target, predict_cpu
 
     t = cpu_target(board)
     s = predict_cpu(graph, t, precision).summary()
-    errors = []
-    for ref in references():
-        if ref.calibrated:
-            ours = predict_cpu(analyse(build_zoo_model(ref.model, 1)), ref.target, ref.precision).latency_ms
-            errors.append(abs(ours - ref.latency_ms) / ref.latency_ms * 100)
+    errors = [err for _, err in calibration_errors()]
     return {
         "model_version": MODEL_VERSION,
         "kind": "cpu",

@@ -264,6 +264,23 @@ def references() -> list[Reference]:
     ]
 
 
+def calibration_errors() -> list[tuple[Reference, float]]:
+    """Each calibration point (``Reference.calibrated``) and the model's |error| (%) on it: the expected error
+    `farm lab predict` states (in-sample). Each zoo graph is built once."""
+    from farm.perfmodel.graph import analyse
+    from farm.zoo.registry import build_zoo_model
+
+    graphs: dict[str, Graph] = {}
+    out = []
+    for ref in references():
+        if ref.calibrated:
+            if ref.model not in graphs:
+                graphs[ref.model] = analyse(build_zoo_model(ref.model, 1))
+            ours = predict_cpu(graphs[ref.model], ref.target, ref.precision).latency_ms
+            out.append((ref, abs(ours - ref.latency_ms) / ref.latency_ms * 100))
+    return out
+
+
 def cpu_target(target: str) -> CpuTarget:
     """The CPU target ``<board type>:cpu[:<threads>]`` from the catalog's ``host_cpu`` (threads default to
     every core; more threads than cores is refused)."""
