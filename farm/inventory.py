@@ -343,6 +343,10 @@ class Inventory:
         """Board types a sweep may name: those with at least one board in the lab."""
         return sorted({b.type for b in self.boards})
 
+    def precisions_of(self, targets: list[str]) -> dict[str, list[str]]:
+        """Target -> the precisions its board type runs (a board's own CPU too): what a sweep expands to."""
+        return {t: self.board_types[t].precisions for t in targets}
+
     def boards_of(self, board_type: str) -> list[Board]:
         """The boards that run a target (a board's own CPU ``<type>:cpu`` runs on the boards of the type)."""
         return [b for b in self.boards if b.type == host_type(board_type)]

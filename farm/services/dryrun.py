@@ -68,7 +68,7 @@ def plan_sweep(settings: Settings, path: str | Path, *, max_jobs: int | None = N
     """The sweep's plan (SweepError for bad input, exactly as `farm submit` would say it)."""
     inventory = load_inventory(settings.inventory_dir)
     loaded = load_sweep(path, inventory, max_jobs=max_jobs or settings.max_jobs)
-    planned = expand(loaded.spec, {t: inventory.board_types[t].precisions for t in loaded.spec.targets})
+    planned = expand(loaded.spec, inventory.precisions_of(loaded.spec.targets))
     plan = Plan(name=loaded.spec.name, jobs=len(planned), warnings=list(loaded.warnings))
     history = _history_ready(settings.db_url)
     rows: dict[tuple, dict[str, Any]] = {}

@@ -49,7 +49,7 @@ def create_sweep(
     slot) that submits it: unique in the table, so a second submission of one slot raises IntegrityError
     and writes nothing (farm/schedules/fire.py)."""
     sweep_id = str(uuid.uuid4())
-    planned = expand(loaded.spec, {t: bt.precisions for t, bt in inventory.board_types.items()})
+    planned = expand(loaded.spec, inventory.precisions_of(loaded.spec.targets))
     with session_scope(db_url) as s:
         sync_boards(s, inventory)
         s.add(

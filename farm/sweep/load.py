@@ -163,8 +163,7 @@ def _check_sensor_windows(loaded: LoadedSweep, inventory: Inventory) -> None:
 
 def _check_job_count(spec: Sweep, inventory: Inventory, max_jobs: int, fail) -> None:
     """The cap on planned jobs, counted without planning them (a refused sweep costs nothing)."""
-    precisions_of = {t: bt.precisions for t, bt in inventory.board_types.items()}
-    planned = planned_job_count(spec, precisions_of)
+    planned = planned_job_count(spec, inventory.precisions_of(spec.targets))
     if planned <= max_jobs:
         return
     sizes = ", ".join(f"{len(getattr(spec, f))} {f}" for f in _FACTORS)
