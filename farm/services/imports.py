@@ -131,13 +131,15 @@ def import_run(
     board_name: str | None = None,
     labels: dict[str, str] | None = None,
     group: Path | None = None,
+    read: tuple[dict[str, Any], bytes] | None = None,
 ) -> Imported:
     """Store the run in ``folder`` as measured (once). Defaults: the model is the artifact file's stem, the
     precision the backend's ``gpu.dtype`` (else fp32), the board type ``gpu`` for a GPU backend and ``cpu``
     otherwise, the board the report's hostname. ``group``: the folder of folders this run was imported
-    with (one sweep for all of them: a device check's runs compare as one selection)."""
+    with (one sweep for all of them: a device check's runs compare as one selection). ``read``: the report
+    as :func:`read_report` gave it already (a folder of runs checks them all first)."""
     folder = Path(folder).resolve()
-    report, data = read_report(folder)
+    report, data = read or read_report(folder)
     config, env = report["config"], report.get("environment") or {}
     artifact_path = str(config.get("artifact") or "model.onnx")
     model = _check_name(model or Path(artifact_path).stem, "model", folder)
@@ -150,7 +152,8 @@ def import_run(
     )
     board_name = _check_name(board_name or str(env.get("hostname") or "imported-host"), "board", folder)
     digest = hashlib.sha256(data).hexdigest()
-    sweep_id = str(uuid.uuid5(_NAMESPACE, f"group:{group.resolve()}" if group else digest))
+    source = str(group.resolve() if group else folder)
+    sweep_id = str(uuid.uuid5(_NAMESPACE, f"group:{source}" if group else digest))
     scenario, batch = str(config["scenario"]), int(config["batch_size"])
     mark = f"import:{digest[:32]}:"  # this report, whatever sweep it went into
     job_key = f"{mark}{model}:{precision}:{board_type}:b{batch}:{scenario}"[:255]
@@ -170,10 +173,10 @@ def import_run(
                     SweepRow(
                         id=sweep_id,
                         name=f"import-{(group or folder).name}"[:64],
-                        source=str(group.resolve() if group else folder),
+                        source=source,
                         spec_yaml="",
                         spec_hash=digest,
-                        spec={"import": {"folder": str(group.resolve() if group else folder)}},
+                        spec={"import": {"folder": source}},
                         state="running",
                         labels=dict(labels or {}) or None,
                         purpose=PURPOSE,
@@ -258,10 +261,10 @@ def import_folder(settings: Settings, folder: Path, **options: Any) -> list[Impo
     """One run folder, or a folder of them (one import sweep for all): every report is checked before any
     is stored, so a bad one among many stores nothing and names every bad file."""
     runs = run_folders(folder)
-    problems = []
+    problems, reports = [], []
     for run in runs:
         try:
-            read_report(run)
+            reports.append(read_report(run))
         except ImportError_ as exc:
             problems.append(exc)
     if problems:
@@ -273,4 +276,7 @@ def import_folder(settings: Settings, folder: Path, **options: Any) -> list[Impo
             path=str(folder),
         )
     group = Path(folder) if len(runs) > 1 or runs[0] != Path(folder) else None
-    return [import_run(settings, run, group=group, **options) for run in runs]
+    return [
+        import_run(settings, run, group=group, read=read, **options)
+        for run, read in zip(runs, reports, strict=True)
+    ]
