@@ -254,7 +254,7 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _dry_run(sweep_file: str, max_jobs: int | None, fmt: str, db_url: str | None) -> None:
+def _dry_run(sweep_file: str, max_jobs: int | None, fmt: str, db_url: str | None, wide: bool = False) -> None:
     """The plan of a sweep, nothing written (not even a new database: farm/services/dryrun.py)."""
     import os
 
@@ -270,16 +270,11 @@ def _dry_run(sweep_file: str, max_jobs: int | None, fmt: str, db_url: str | None
     for warning in plan.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     scenarios = sorted({sc for r in plan.rows for sc in r["runs"]})
-    header = ["model", "prec", "target", "batch", "compile", *scenarios, "est."]
-    table = [header] + [
-        [r["model"], r["precision"], r["target"], str(r["batch"]), r["compile"]]
-        + [str(r["runs"].get(sc, 0)) for sc in scenarios]
-        + [_minutes(r["estimate_s"])]
-        for r in plan.rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    rows = [{**r, **{f"runs:{sc}": r["runs"].get(sc, 0) for sc in scenarios}} for r in plan.rows]
+    columns = [("model", "model"), ("precision", "prec"), ("target", "target"), ("batch", "batch"),
+               ("compile", "compile"), *((f"runs:{sc}", sc) for sc in scenarios),
+               Column("estimate_s", "est.", fmt=_minutes)]  # fmt: skip
+    click.echo(table(rows, columns, wide=wide))
     click.echo(
         f"\nsweep {plan.name}: {plan.jobs} jobs, {plan.compiles} compiles ({plan.reused} with a stored artifact: "
         f"reused if the model and toolchain are unchanged); about {_minutes(plan.estimate_s)} "
@@ -323,7 +318,7 @@ def submit(
 ) -> None:
     """Validate SWEEP_FILE, plan its jobs and run them (through the broker when one is configured)."""
     if dry_run:
-        _dry_run(sweep_file, max_jobs, fmt, db_url)
+        _dry_run(sweep_file, max_jobs, fmt, db_url, wide)
         return
     settings = settings_for(db_url)
     require_broker(
