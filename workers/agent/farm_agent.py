@@ -35,7 +35,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import harness  # noqa: E402
-from backends.base import InfraError  # noqa: E402
+from backends.base import InfraError, sha256_file  # noqa: E402
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -132,8 +132,6 @@ def _prepare_out(out_dir, config):
         config["log_dir"] = os.path.join(out_dir, "loadgen")
     artifact = config.get("artifact") if isinstance(config, dict) else None
     if isinstance(artifact, str) and not config.get("artifact_sha256") and os.path.isfile(artifact):
-        from backends.base import sha256_file
-
         config["artifact_sha256"] = sha256_file(artifact)  # the import's artifact identity and provenance
     return config
 
