@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
@@ -121,6 +121,8 @@ EXPECTED = {
     "lab": "a lab file name or path",
     "alerts": "the path of an alerts.yaml file",
     "lab_sshd": "the path of an sshd binary",
+    "containers_dir": "a folder path",
+    "containers_storage": "vfs or overlay",
     "board": "a board name",
     "boards": "board names separated by commas",
     "boards_per_worker": "a whole number >= 1",
@@ -146,6 +148,10 @@ DESCRIPTIONS = {
     "lab": "the lab file: a name in the inventory directory, or a path",
     "alerts": "the alerts' notification channels file (docs/notify.md)",
     "lab_sshd": "the OpenSSH server the virtual lab runs",
+    "containers_dir": "this machine's podman image store and containers.conf (the compile image, a lab's "
+    "container compile host)",
+    "containers_storage": "podman's storage driver there (vfs works everywhere; overlay is faster where the "
+    "kernel allows it)",
     "board": "set by `farm worker --board NAME`: the one board this worker drives",
     "boards": "set by `farm worker --board A --board B`: the boards a worker host drives",
     "boards_per_worker": "how many boards `farm fleet up` gives one worker process",
@@ -171,13 +177,14 @@ DEFAULT_TEXT = {
     "lab": "`local.yaml`",
     "alerts": "`alerts.yaml` in the inventory directory; if absent too, the terminal",
     "lab_sshd": "`/usr/sbin/sshd`",
+    "containers_dir": "`containers` in the user's cache dir (`~/.cache/farm/containers` on Linux)",
     "board": "unset",
     "boards": "unset",
 }
 
 #: Settings that are paths: relative in a farm.toml, they are relative to its folder. (lab is not: a lab
 #: name is looked up in the inventory directory, from a file as from FARM_LAB.)
-PATH_FIELDS = ("data_dir", "artifact_dir", "inventory_dir", "alerts", "lab_sshd")
+PATH_FIELDS = ("data_dir", "artifact_dir", "inventory_dir", "alerts", "lab_sshd", "containers_dir")
 
 #: Fields whose variable is not FARM_<FIELD NAME>.
 ALIASES = {"inventory_dir": "FARM_INVENTORY"}
@@ -203,6 +210,10 @@ class Settings(BaseSettings):
     lab: Annotated[str, AfterValidator(_name)] | None = None
     alerts: PathValue | None = None  # farm/notify/config.py
     lab_sshd: PathValue | None = None
+    containers_dir: PathValue = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("farm")) / "containers"
+    )
+    containers_storage: Literal["vfs", "overlay"] = "vfs"
     board: Annotated[str, AfterValidator(_name)] | None = None
     # NoDecode: the variable is "A,B", not JSON
     boards: Annotated[

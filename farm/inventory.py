@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from farm.config import load_settings
+from farm.containers.engine import ComputeLimits, ContainerEngine
 from farm.errors import InventoryError
 from farm.sweep.yaml_lines import Path_, dotted, line_for, load_with_lines, read_yaml_text
 from farm.targets import host_type, is_board_cpu, parse_board_cpu
@@ -257,6 +258,8 @@ class DockerHost(Strict):
     ssh: SshEndpoint
     runner: Literal["docker", "host"] = "docker"
     images: list[str] = []
+    engine: ContainerEngine = ContainerEngine()  # runner: docker: the engine's CLI (farm/containers/engine.py)
+    limits: ComputeLimits = ComputeLimits()  # runner: docker: per-compile container limits
 
 
 class Catalog(Strict):

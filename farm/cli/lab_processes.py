@@ -37,14 +37,26 @@ def _settings():
     show_default=True,
     help="With --boards: keep this machine's CPU (the measured baseline) in the lab.",
 )
+@click.option(
+    "--compile-host",
+    type=click.Choice(["none", "container"]),
+    default=None,
+    help="container: compile in the farm's compile image (podman) on a compile host reached over SSH, "
+    "as a lab with Docker hosts does (builds the image once per machine); none: in the workers "
+    "[default: the running lab's, else none].",
+)
 @format_option("table", "json", more="JSON: the boards, the lab file and what started (notes go to stderr).")
 @handle_errors
-def up(time_scale: float | None, boards: str | None, local_cpu: bool, fmt: str) -> None:
+def up(
+    time_scale: float | None, boards: str | None, local_cpu: bool, compile_host: str | None, fmt: str
+) -> None:
     """Start the virtual lab: one sshd and one board simulator per emulated board (idempotent)."""
     from farm.lab import processes
 
     chosen = [b.strip() for b in boards.split(",") if b.strip()] if boards else None
-    handle = processes.up(_settings(), time_scale=time_scale, boards=chosen, keep_local=local_cpu)
+    handle = processes.up(
+        _settings(), time_scale=time_scale, boards=chosen, keep_local=local_cpu, compile_host=compile_host
+    )
     if fmt == "json":
         for note in handle.notes:
             click.secho(f"note: {note}", fg="yellow", err=True)
@@ -54,6 +66,7 @@ def up(time_scale: float | None, boards: str | None, local_cpu: bool, fmt: str) 
             "time_scale": handle.time_scale,
             "transport": handle.transport,
             "started": handle.started,
+            "compile_host": handle.compile_host,
             "boards": [
                 {k: v for k, v in asdict(b).items() if k not in ("sshd_dir", "work_dir")}
                 for b in handle.boards
@@ -71,6 +84,11 @@ def up(time_scale: float | None, boards: str | None, local_cpu: bool, fmt: str) 
         where = f"{b.host}:{b.port}" if b.transport == "ssh" else "local"
         kind = f"emulated, {b.serial}" if b.emulated else "real (this machine)"
         click.echo(f"  {b.name:<22} {b.type:<18} {where:<22} {kind}")
+    ch = handle.compile_host
+    if ch:
+        where = f"{ch['host']}:{ch['port']}"
+        image = f"{ch['image']} ({ch['image_digest'] or ch['image_id']})"
+        click.echo(f"  {'lab-compile':<22} {'compile host':<18} {where:<22} podman, {image}")
     click.echo(f"time scale {handle.time_scale:g}; lab file {handle.lab_file}")
     click.echo("use it with:")
     click.echo(f"  export FARM_LAB={handle.lab_file}")
@@ -94,10 +112,11 @@ def down() -> None:
 @handle_errors
 def status(fmt: str) -> None:
     """Each board of the virtual lab: sshd up? simulator up? temperature, clock and power now."""
-    from farm.lab import processes
+    from farm.lab import compile_host, processes
 
     settings = _settings()
     rows = processes.status(settings)
+    builder = compile_host.from_state(processes.read_lab_state(settings))
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
@@ -131,6 +150,13 @@ def status(fmt: str) -> None:
             f"{r.name:<22} {r.type:<18} {r.where:<22} {mark(r.sshd_up):<5} {mark(r.boardsim_up):<5} "
             f"{temp:>7} {clock:>10} {power:>8}  {note}"
         )
+    if builder is not None:
+        up_ = compile_host.is_up(builder)
+        click.echo(
+            f"{'lab-compile':<22} {'compile host':<18} {f'{builder.host}:{builder.port}':<22} "
+            f"{'up' if up_ else 'DOWN':<5} {'-':<5} {'-':>7} {'-':>10} {'-':>8}  "
+            f"podman, {builder.image} ({builder.image_digest or builder.image_id})"
+        )
     click.echo(f"lab file: {processes.lab_file(settings)}")
 
 
@@ -154,12 +180,12 @@ def set_(board: str, settings: tuple[str, ...], reset: bool) -> None:
       farm lab set pynq-z2-1 ambient_c=60
       farm lab set zcu104-1 --reset
     """
-    from farm.lab import processes
+    from farm.lab import board_set
 
     try:
-        values = processes.parse_settings(list(settings))
-        state = processes.set_board(_settings(), board, values, reset=reset)
-    except processes.BadSetting as exc:
+        values = board_set.parse_settings(list(settings))
+        state = board_set.set_board(_settings(), board, values, reset=reset)
+    except board_set.BadSetting as exc:
         raise click.BadParameter(str(exc), param_hint="BOARD SETTINGS") from None
     clock = f"clock {state.clock_mhz:g} MHz" + (" (set)" if state.clock_set_mhz is not None else " (nominal)")
     what = "reset to the catalog's values" if reset else "set"

@@ -265,6 +265,15 @@ def render_text(doc: dict[str, Any], wide: bool = False) -> str:
     isa = (prov.get("environment") or {}).get("cpu_isa")
     if isa is not None:  # INT8 results depend on it (VNNI or not: docs/stability-and-provenance.md)
         lines.append(f"  {'cpu_isa':<22} {' '.join(isa) or 'none of the INT8-relevant features'}")
+    compiled = doc.get("compile")
+    lines.append("compile:" + ("" if compiled else " no artifact on record"))
+    if compiled:
+        where = compiled.get("runner") or "-"
+        if compiled.get("host"):
+            where += f" on {compiled['host']}"
+        lines.append(f"  {'runner':<22} {where}")
+        lines.append(f"  {'image':<22} {_fmt(compiled.get('image'))}")
+        lines.append(f"  {'compile_seconds':<22} {_fmt(compiled.get('seconds'))}")
     lines.append("attachments:" + ("" if doc["attachments"] else " none"))
     if doc["attachments"]:
         lines += _indent(layout(doc["attachments"], ATTACHMENT_COLUMNS, wide=wide, width=TABLE_WIDTH - 2))

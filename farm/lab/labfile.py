@@ -82,6 +82,7 @@ class LabHandle:
     boards: list[LabBoard]
     notes: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
+    compile_host: dict | None = None  # farm/lab/compile_host.py's CompileHost, as the state keeps it
 
     @property
     def env(self) -> dict[str, str]:
@@ -182,13 +183,18 @@ def read_lab_state(settings: Settings) -> dict:
 
 
 def write_lab_state(
-    settings: Settings, time_scale: float, boards: dict[str, LabBoard], transport: str
+    settings: Settings,
+    time_scale: float,
+    boards: dict[str, LabBoard],
+    transport: str,
+    compile_host: dict | None = None,
 ) -> None:
     doc = {
         "time_scale": time_scale,
         "transport": transport,
         "lab_file": str(lab_file(settings)),
         "boards": [asdict(b) for b in boards.values()],
+        "compile_host": compile_host,
     }
     write_atomic(state_file(settings), json.dumps(doc, indent=2) + "\n")
 
@@ -206,8 +212,13 @@ def next_address(boards: dict[str, LabBoard]) -> str:
 
 
 def render(
-    settings: Settings, boards: dict[str, LabBoard], client: ClientKey | None, time_scale: float
+    settings: Settings,
+    boards: dict[str, LabBoard],
+    client: ClientKey | None,
+    time_scale: float,
+    docker_hosts: list[str] = (),  # type: ignore[assignment]
 ) -> str:
+    """The lab file: the boards, and ``docker_hosts`` (the compile host's lines, farm/lab/compile_host.py)."""
     lines = [
         "# Rendered by `farm lab up` from inventory/virtual-lab.yaml: do not edit (`farm lab down` removes it).",
         f"# export FARM_LAB={lab_file(settings)}",
@@ -232,7 +243,7 @@ def render(
             lines.append(f"    serial: {b.serial}")
         if b.emulated:
             lines.append(f"    emulation: {{root: {b.root}, time_scale: {b.time_scale!r}}}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *docker_hosts]) + "\n"
 
 
 def user() -> str:

@@ -17,18 +17,14 @@ restarts the simulators only when the time scale changes. ``down`` stops what ``
 named in the state file, checked by their command line, and commands left over from the boards' SSH
 sessions) and removes the lab file. A lock file keeps two ``up``/``down`` from running at once.
 
-``set_board`` (``farm lab set BOARD clock_mhz=N ambient_c=N | --reset``) changes a running emulated board:
-it writes ``emu/clock_set_mhz`` / ``emu/ambient_c`` under the board's root, which its simulator re-reads
-every tick, and waits until the simulator shows the new values, so the next run on the board is already
-slower (the emulated backend stretches its clock-bound time by nominal / clock) or hotter. ``down`` removes
-what was set, so a lab comes up again with the catalog's values.
+``farm lab set`` lives in farm/lab/board_set.py; ``--compile-host container`` (a compile host with the
+farm's compile image in podman, reached over SSH) in farm/lab/compile_host.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import signal
@@ -40,6 +36,8 @@ from pathlib import Path
 from farm.config import Settings, load_settings
 from farm.errors import FarmError
 from farm.inventory import REMOTE_DIR, BoardType, load_inventory
+from farm.lab import compile_host as compile_hosts
+from farm.lab.board_set import clear_settings, is_boardsim, nominal_clock
 from farm.lab.labfile import (
     TEMPLATE,
     BoardStatus,
@@ -56,17 +54,16 @@ from farm.lab.labfile import (
     render,
     select_boards,
     state_file,
+    user,
     write_lab_state,
 )
 from farm.lab.physics.boardsim import load_catalog
 from farm.lab.physics.sensorfs import (
     AMBIENT_FILE,
     BOARD_FILE,
-    CLOCK_SET_FILE,
     LOAD_FILE,
     STATE_FILE,
     SensorFs,
-    SensorState,
     read_setting,
     read_state,
     write_atomic,
@@ -84,22 +81,10 @@ from farm.lab.sshd import (
 
 SSHD_ENV = "FARM_LAB_SSHD"
 BOARDSIM_READY_S = 20.0
-#: What `farm lab set` may change, and the files the simulator reads them from.
-SETTABLE = {"clock_mhz": CLOCK_SET_FILE, "ambient_c": AMBIENT_FILE}
-CLOCK_MAX_FACTOR = 1.5  # a set clock may exceed nominal by this much (overclocking a DPU, within reason)
-AMBIENT_RANGE_C = (-40.0, 85.0)  # the industrial temperature range
-SET_APPLIED_S = 5.0  # how long `set` waits for the simulator to show the new values
 
 
 def default_sshd() -> str:
     return str(load_settings().lab_sshd or SSHD)
-
-
-def _is_boardsim(pid: int | None, root: str | None) -> bool:
-    if not pid or not root or not pid_alive(pid):
-        return False
-    argv = cmdline(pid).split(b"\0")
-    return b"farm.lab.physics.boardsim" in argv and root.encode() in argv
 
 
 def _sshd_server(board: LabBoard, client: ClientKey, sshd_path: str, port: int | None) -> SshdServer:
@@ -152,7 +137,7 @@ def _start_boardsim(settings: Settings, board: LabBoard, log: Path) -> int:
 
 
 def _stop_boardsim(pid: int | None, root: str | None, timeout_s: float = 5.0) -> bool:
-    if not _is_boardsim(pid, root):
+    if not is_boardsim(pid, root):
         return False
     assert pid
     with contextlib.suppress(ProcessLookupError):
@@ -182,11 +167,16 @@ def up(
     sshd_path: str | None = None,
     template: Path | None = None,
     keep_local: bool = True,
+    compile_host: str | None = None,
 ) -> LabHandle:
     """Bring the virtual lab up (or make sure it is up): see the module docstring. ``boards`` names boards
     or board types of the template (default: all of them), and the template's local boards (this machine's
     CPU) unless ``keep_local`` is False; boards already running stay in the lab.
-    ``sshd_path`` is the OpenSSH server binary (default ``FARM_LAB_SSHD`` or /usr/sbin/sshd)."""
+    ``sshd_path`` is the OpenSSH server binary (default ``FARM_LAB_SSHD`` or /usr/sbin/sshd).
+    ``compile_host``: ``"container"`` (compiles in the farm's image over SSH, farm/lab/compile_host.py),
+    ``"none"`` (in the workers), or None (what the running lab has; none for a new lab)."""
+    if compile_host not in (None, "none", "container"):
+        raise FarmError(f"unknown compile host kind {compile_host!r} (none or container)")
     if time_scale is not None and not 0 < time_scale <= 1:
         raise FarmError("the time scale must be in (0, 1] (0.01 runs emulated time 100x faster)")
     template_path = template or settings.inventory_dir / TEMPLATE
@@ -227,6 +217,7 @@ def up(
         current = boards_from(state)
         scale = time_scale if time_scale is not None else float(state.get("time_scale") or tpl.time_scale)
         client = ClientKey.create(directory / "ssh" / "id_ed25519", "farm-virtual-lab") if use_sshd else None
+        builder = compile_hosts.from_state(state)
         try:
             for tb in selected:
                 if tb.transport == "local":
@@ -253,12 +244,22 @@ def up(
                     down_board(board, simulator=False)
                 board.transport = transport
                 _ensure_boardsim(settings, directory, board, scale, started)
+            kind = compile_host or (builder.kind if builder else "none")
+            if kind == "container":
+                builder = compile_hosts.ensure(
+                    settings, directory, builder, client, sshd_path, started, notes
+                )
+            elif builder is not None:
+                started += [f"stopped {line}" for line in compile_hosts.down(settings, builder)]
+                builder = None
         finally:
             order = {b.name: i for i, b in enumerate(tpl.boards)}
             current = dict(sorted(current.items(), key=lambda kv: order.get(kv[0], len(order))))
-            write_lab_state(settings, scale, current, transport)
+            kept = builder.as_state() if builder is not None else None
+            write_lab_state(settings, scale, current, transport, kept)
         path = lab_file(settings)
-        write_atomic(path, render(settings, current, client, scale))
+        hosts = compile_hosts.lab_lines(settings, builder, client, user())
+        write_atomic(path, render(settings, current, client, scale, hosts))
         try:
             load_inventory(settings.inventory_dir, lab=str(path))
         except FarmError as exc:
@@ -271,6 +272,7 @@ def up(
         boards=list(current.values()),
         notes=notes,
         started=started,
+        compile_host=builder.as_state() if builder is not None else None,
     )
 
 
@@ -320,7 +322,7 @@ def _ensure_boardsim(
     settings: Settings, directory: Path, board: LabBoard, scale: float, started: list[str]
 ) -> None:
     """Keep the board's simulator if it runs at this time scale; else (re)start it."""
-    if _is_boardsim(board.boardsim_pid, board.root) and board.time_scale == scale:
+    if is_boardsim(board.boardsim_pid, board.root) and board.time_scale == scale:
         return
     _stop_boardsim(board.boardsim_pid, board.root)
     board.boardsim_pid = None
@@ -369,7 +371,8 @@ def down(settings: Settings) -> list[str]:
         stopped: list[str] = []
         for board in boards_from(state).values():
             stopped += down_board(board)
-            _clear_settings(board)
+            clear_settings(board)
+        stopped += compile_hosts.down(settings, compile_hosts.from_state(state))
         for path in (lab_file(settings), state_file(settings)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -401,7 +404,7 @@ def status(settings: Settings) -> list[BoardStatus]:
             transport=board.transport,
             where=where,
             sshd_up=sshd_up,
-            boardsim_up=_is_boardsim(board.boardsim_pid, board.root) if board.emulated else None,
+            boardsim_up=is_boardsim(board.boardsim_pid, board.root) if board.emulated else None,
         )
         sensed = read_state(board.root) if board.emulated and board.root else None
         if sensed is not None:
@@ -413,126 +416,9 @@ def status(settings: Settings) -> list[BoardStatus]:
             row.clock_set_mhz = sensed.clock_set_mhz
             row.ambient_c = round(sensed.ambient_c, 1)
             row.ambient_set = board.root is not None and read_setting(board.root, AMBIENT_FILE) is not None
-            row.nominal_clock_mhz = _nominal_clock(catalog, board.type)
+            row.nominal_clock_mhz = nominal_clock(catalog, board.type)
         rows.append(row)
     return rows
-
-
-def _nominal_clock(catalog: dict[str, BoardType], type_name: str) -> float | None:
-    board_type = catalog.get(type_name)
-    accelerator = board_type.accelerator if board_type else None
-    return float(accelerator.clock_mhz) if accelerator and accelerator.clock_mhz else None
-
-
-class BadSetting(FarmError):
-    """`farm lab set` was asked for something that cannot be: a board, key or value to fix (exit 2)."""
-
-
-def parse_settings(items: list[str]) -> dict[str, float]:
-    """``["clock_mhz=150", "ambient_c=40"]`` -> {key: value}; BadSetting names the item that is wrong."""
-    out: dict[str, float] = {}
-    for item in items:
-        key, eq, raw = item.partition("=")
-        key = key.strip()
-        if not eq:
-            raise BadSetting(f"{item!r}: expected KEY=VALUE (keys: {', '.join(SETTABLE)})")
-        if key not in SETTABLE:
-            raise BadSetting(f"{item!r}: unknown key {key!r} (keys: {', '.join(SETTABLE)})")
-        if key in out:
-            raise BadSetting(f"{key} is given twice")
-        try:
-            value = float(raw)
-        except ValueError:
-            raise BadSetting(f"{item!r}: {raw.strip()!r} is not a number") from None
-        if not math.isfinite(value):
-            raise BadSetting(f"{item!r}: not a finite number")
-        out[key] = value
-    return out
-
-
-def set_board(
-    settings: Settings, name: str, values: dict[str, float] | None = None, *, reset: bool = False
-) -> SensorState:
-    """Change a running emulated board (see the module docstring): ``values`` from :func:`parse_settings`,
-    or ``reset`` to the catalog's. Returns the simulator's first state that shows the change.
-
-    BadSetting for an unknown or non-emulated board or a value out of range; FarmError when the lab or the
-    board's simulator is not running, or the simulator does not apply it within ``SET_APPLIED_S``."""
-    values = dict(values or {})
-    if reset == bool(values):
-        raise BadSetting(
-            "give KEY=VALUE settings (clock_mhz, ambient_c) or --reset, not "
-            + ("both" if reset else "neither")
-        )
-    boards = boards_from(read_lab_state(settings))
-    if not boards:
-        raise FarmError("the virtual lab is not up (farm lab up starts it)")
-    board = boards.get(name)
-    if board is None:
-        raise BadSetting(f"no board {name!r} in the virtual lab (boards: {', '.join(boards)})")
-    emulated = [b.name for b in boards.values() if b.emulated]
-    if not board.emulated or not board.root:
-        raise BadSetting(
-            f"{name} is a real board of this machine, not emulated: only emulated boards can be set "
-            f"({', '.join(emulated) or 'none in this lab'})"
-        )
-    catalog = load_catalog(settings.inventory_dir)
-    board_type = catalog.get(board.type)
-    if board_type is None or board_type.thermal is None:
-        raise FarmError(f"board type {board.type!r} of {name} is not in the catalog, or has no thermal model")
-    nominal = _nominal_clock(catalog, board.type)
-    if "clock_mhz" in values:
-        if nominal is None:
-            raise BadSetting(f"{name} ({board.type}) has no accelerator clock in the catalog to change")
-        top = nominal * CLOCK_MAX_FACTOR
-        if not 0 < values["clock_mhz"] <= top:
-            raise BadSetting(
-                f"clock_mhz={values['clock_mhz']:g}: out of range for {name} (> 0 and <= {top:g} MHz, "
-                f"{CLOCK_MAX_FACTOR:g} x its nominal {nominal:g} MHz)"
-            )
-    if "ambient_c" in values:
-        low, high = AMBIENT_RANGE_C
-        if not low <= values["ambient_c"] <= high:
-            raise BadSetting(f"ambient_c={values['ambient_c']:g}: out of range ({low:g} to {high:g} C)")
-    if not _is_boardsim(board.boardsim_pid, board.root):
-        raise FarmError(f"the board simulator of {name} is not running (farm lab up restarts it)")
-    root = Path(board.root)
-    if reset:
-        _clear_settings(board)
-    for key, value in values.items():
-        write_atomic(root / SETTABLE[key], f"{value!r}\n")
-    want_clock = None if reset else values.get("clock_mhz", read_setting(root, CLOCK_SET_FILE))
-    want_ambient = read_setting(root, AMBIENT_FILE)
-    if want_ambient is None:
-        want_ambient = board_type.thermal.ambient_c
-    return _applied(board, want_clock, want_ambient)
-
-
-def _applied(board: LabBoard, clock_mhz: float | None, ambient_c: float) -> SensorState:
-    """The first simulator state that shows these settings: from then on every run sees them."""
-    assert board.root
-    deadline = time.monotonic() + SET_APPLIED_S
-    while True:
-        state = read_state(board.root)
-        if state is not None and _same(state.clock_set_mhz, clock_mhz) and _same(state.ambient_c, ambient_c):
-            return state
-        if time.monotonic() > deadline:
-            raise FarmError(
-                f"the board simulator of {board.name} has not applied the setting within {SET_APPLIED_S:g} s "
-                f"(see its log beside {board.root})"
-            )
-        time.sleep(0.02)
-
-
-def _same(a: float | None, b: float | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and math.isclose(a, b, abs_tol=1e-9))
-
-
-def _clear_settings(board: LabBoard) -> None:
-    if board.root:
-        for name in SETTABLE.values():
-            with contextlib.suppress(FileNotFoundError):
-                (Path(board.root) / name).unlink()
 
 
 def _banner(host: str, port: int) -> bool:

@@ -191,6 +191,16 @@ def run_detail(s: Session, run_id: int) -> dict[str, Any] | None:
         {"name": m.name, "value": m.value, "unit": m.unit, "source": m.source}
         for m in s.scalars(select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.name))
     ]
+    artifact = s.get(ArtifactRow, run.artifact_key) if run.artifact_key else None
+    compiled = None
+    if artifact is not None:  # where the artifact was built: the runner, its host and image (digest)
+        compiled = {
+            "runner": artifact.compile_runner,
+            "host": artifact.compile_host,
+            "image": artifact.toolchain_image,
+            "toolchain_version": artifact.toolchain_version,
+            "seconds": artifact.compile_seconds,
+        }
     prov = s.get(ProvenanceRow, run_id)
     provenance = None
     if prov is not None:
@@ -217,6 +227,7 @@ def run_detail(s: Session, run_id: int) -> dict[str, Any] | None:
         "samples_ms": list(run.samples_ms or []),
         "traces": dict(run.traces or {}),
         "provenance": provenance,
+        "compile": compiled,
     }
 
 

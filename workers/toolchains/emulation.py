@@ -12,6 +12,7 @@ from pathlib import Path
 
 import onnx
 
+from farm.containers.names import compile_image
 from farm.errors import ModelError
 from farm.workers.agent import protocol
 from farm.workers.toolchains.base import CompileResult, QuantConfig, Toolchain, check_precision
@@ -64,6 +65,11 @@ class EmulatorToolchain(Toolchain):
         self.board = target or None
         self._target = self._resolve(self.board) if self.board else None
         self.target_arch = self._target.arch if self._target else self.name.replace("_", "-")
+
+    @property
+    def container_image(self) -> str:  # type: ignore[override]
+        """Farm code like the CPU toolchain it compiles with: the farm's compile image."""
+        return compile_image()
 
     def _resolve(self, board: str):
         """The board type's device description (``farm.perfmodel.target.DpuTarget`` or ``GpuTarget``)."""

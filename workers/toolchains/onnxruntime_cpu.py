@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from farm.containers.names import compile_image
 from farm.errors import ModelError
 from farm.workers.toolchains.base import (
     CompileResult,
@@ -50,7 +51,6 @@ from farm.workers.toolchains.base import (
 from farm.zoo.inputs import synthetic_inputs
 
 MODEL_FILE = "model.onnx"
-CONTAINER_REPOSITORY = "farm/toolchain-onnxruntime"
 FIDELITY_SAMPLES = 32
 QUANT_CACHE_FORMAT = 1  # bump when _quantise_int8 changes what it writes
 FIDELITY_SEED_OFFSET = 1000
@@ -265,10 +265,9 @@ class OnnxRuntimeCpuToolchain(Toolchain):
 
     @property
     def container_image(self) -> str:  # type: ignore[override]
-        """The image built from workers/toolchains/docker/onnxruntime.Dockerfile for this ORT version."""
-        import onnxruntime
-
-        return f"{CONTAINER_REPOSITORY}:{onnxruntime.__version__}"
+        """The farm's compile image for this ORT version (farm/containers/image.py builds it; on a Docker
+        host, workers/toolchains/docker/onnxruntime.Dockerfile does)."""
+        return compile_image()
 
     # -- sessions -----------------------------------------------------------------------------------
     def _session_options(self):

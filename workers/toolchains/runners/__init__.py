@@ -4,7 +4,7 @@
 * :class:`HostRunner` (``host.py``): over SSH on an inventory Docker host with ``runner: host``, with the
   toolchain (and farm) installed on it.
 * :class:`DockerRunner` (``docker.py``): over SSH on a Docker host with ``runner: docker``, ``docker run``
-  of the toolchain's ``container_image``.
+  of the toolchain's ``container_image`` with the host's ``engine`` (Docker, or podman) and ``limits``.
 
 :func:`runner_for` picks one for a toolchain from the inventory:
 
@@ -98,4 +98,6 @@ def runner_for(
     transport = transport_for(inventory, host, connect_timeout_s)
     if host.runner == "host":
         return HostRunner(transport, host_name=host.name, timeout_s=timeout_s)
-    return DockerRunner(transport, host_name=host.name, timeout_s=timeout_s)
+    return DockerRunner(
+        transport, host_name=host.name, timeout_s=timeout_s, docker=host.engine, limits=host.limits
+    )

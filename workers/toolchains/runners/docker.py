@@ -1,21 +1,26 @@
-"""Compiles in the toolchain's Docker image on a compile host over SSH (inventory ``runner: docker``).
+"""Compiles in the toolchain's container image on a compile host over SSH (inventory ``runner: docker``).
 
 Same job folder, transfers, checks and clean-up as :mod:`farm.workers.toolchains.runners.host`; the command is
 
-    docker run --rm --name farm-compile-<job> --network none --pull never
+    [env K=V ...] docker [engine options] run --rm --name farm-compile-<job> --network none --pull never
+        [--memory M --memory-swap M --cpus C --pids-limit P]
         -v <job dir>:/work -w /work [--user <uid>:<gid> --env HOME=/work]
         <image> <Toolchain.container_command("/work/in/model.onnx", "/work/out", ...)>
 
 built as a list (:func:`docker_run_argv`) and quoted word by word. No network (a compile needs none and
 must not fetch anything), ``--pull never`` (the image must already be on the host: the inventory's
 ``images`` says which are, and an image pulled behind our back would change the artifact), and the
-SSH user's uid:gid so the job folder stays removable. Before anything is sent, ``docker image inspect``
-checks the engine and the image and gives the image id and registry digest recorded as provenance. The
+SSH user's uid:gid so the job folder stays removable. Before anything is sent, ``image inspect``
+checks the engine and the image and gives the image id and digest recorded as provenance. The
 toolchain's ``container_inputs`` (e.g. the Vitis AI driver) are uploaded beside the model.
 
-The host needs the Docker engine usable by the SSH user and ``python3`` (for the command guard); farm
-itself lives in the image. On a timeout the guard kills the ``docker`` client, which does not stop the
-container: the runner removes it by name (``docker rm -f``).
+The engine is configuration (the inventory's ``engine:`` and ``limits:``, farm/containers/engine.py):
+Docker by default; podman, or podman-docker's ``docker``, with the options and environment it needs.
+The same argv works on both (podman's CLI is Docker's).
+
+The host needs the engine usable by the SSH user and ``python3`` (for the command guard); farm
+itself lives in the image. On a timeout the guard kills the engine's client, which does not stop the
+container (dockerd, or podman's conmon, keeps it): the runner removes it by name (``rm -f``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from farm.containers.engine import ComputeLimits, ContainerEngine
 from farm.errors import FarmError, InfraError
 from farm.transport.remote import UnsafeRemoteValue, validate_name, validate_remote_path
 from farm.transport.ssh_host import SshHost
@@ -39,6 +45,10 @@ log = logging.getLogger(__name__)
 CONTAINER_WORK = "/work"
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}")
 _USER = re.compile(r"[0-9]{1,10}:[0-9]{1,10}")
+#: How Docker and podman say an image is missing.
+_NO_IMAGE = ("No such image", "No such object", "image not known", "failed to find image")
+#: How a full disk shows in an engine's or a toolchain's output (ENOSPC's text, and podman's wording).
+NO_SPACE = ("No space left on device", "no space left on device")
 _UNREACHABLE = (
     "Cannot connect to the Docker daemon",
     "Is the docker daemon running",
@@ -61,10 +71,15 @@ def docker_run_argv(
     name: str,
     job_dir: str | None = None,
     user: str | None = None,
-    docker: str = "docker",
+    docker: str | ContainerEngine = "docker",
+    limits: ComputeLimits | None = None,
 ) -> list[str]:
-    """``docker run`` of ``command`` in ``image``, with ``job_dir`` (a host path) mounted at /work."""
-    argv = [docker, "run", "--rm", "--name", validate_name(name), "--network", "none", "--pull", "never"]
+    """``docker run`` of ``command`` in ``image``, with ``job_dir`` (a host path) mounted at /work.
+    ``docker``: the CLI's name, or a :class:`ContainerEngine` (its env, command and global options)."""
+    engine = docker if isinstance(docker, ContainerEngine) else ContainerEngine(command=docker)
+    argv = [*engine.argv(), "run", "--rm", "--name", validate_name(name), "--network", "none", "--pull", "never"]
+    if limits is not None:
+        argv += limits.argv()
     if job_dir is not None:
         validate_remote_path(job_dir)
         if ":" in job_dir:  # -v SRC:DST[:OPTS] cannot say where a path with a colon ends
@@ -92,11 +107,14 @@ class DockerRunner(HostRunner):
         host_name: str | None = None,
         timeout_s: float = DEFAULT_COMPILE_TIMEOUT_S,
         user: str | None = "auto",
-        docker: str = "docker",
+        docker: str | ContainerEngine = "docker",
+        limits: ComputeLimits | None = None,
     ) -> None:
         super().__init__(transport, host_name=host_name, timeout_s=timeout_s)
         self.user = user
-        self.docker = docker
+        self.engine = docker if isinstance(docker, ContainerEngine) else ContainerEngine(command=docker)
+        self.docker = self.engine.command  # the CLI's name, for messages
+        self.limits = limits or ComputeLimits()
         self.image: str | None = None
         self.image_id: str | None = None
         self.image_digest: str | None = None
@@ -128,7 +146,7 @@ class DockerRunner(HostRunner):
         if image in self._checked:
             return
         rc, out, err = self.transport.exec(
-            [self.docker, "image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}", image],
+            [*self.engine.argv(), "image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}", image],
             SHORT_TIMEOUT_S,
         )
         if rc != 0:
@@ -159,7 +177,8 @@ class DockerRunner(HostRunner):
             name=_container_name(job_id),
             job_dir=job_dir,
             user=user,
-            docker=self.docker,
+            docker=self.engine,
+            limits=self.limits,
         )
 
     def job_inputs(self, toolchain_name: str) -> dict[str, Path]:
@@ -174,12 +193,13 @@ class DockerRunner(HostRunner):
             self.image_for(toolchain_name),
             tc.container_version_command(),
             name=_container_name(job_id),
-            docker=self.docker,
+            docker=self.engine,
+            limits=self.limits,
         )
 
     def _after_failure(self, job_id: str) -> None:
         try:
-            self.transport.exec([self.docker, "rm", "-f", _container_name(job_id)], SHORT_TIMEOUT_S)
+            self.transport.exec([*self.engine.argv(), "rm", "-f", _container_name(job_id)], SHORT_TIMEOUT_S)
         except FarmError as exc:
             log.warning(
                 "could not remove container %s on %s: %s", _container_name(job_id), self.host_name, exc
@@ -187,8 +207,21 @@ class DockerRunner(HostRunner):
 
     def _explain(self, what: str, rc: int, stderr: str) -> str:
         where = f"compile host {self.host_name}"
+        if any(marker in stderr for marker in NO_SPACE):
+            return (
+                f"{where}: no space left on device during {what}: free space in {self.transport.work_dir} "
+                f"(the job folder) or in the engine's image store on the host: {tail(stderr)}"
+            )
+        if rc == 137 and self.limits.memory_mb is not None:
+            return (
+                f"{where}: {what} was killed (exit 137), most likely at its container memory limit of "
+                f"{self.limits.memory_mb} MB (the compile host's limits.memory_mb): {tail(stderr)}"
+            )
         if rc == 125:
-            return f"{where}: `docker run` itself failed for {what} (exit 125): {tail(stderr)}"
+            return (
+                f"{where}: `{self.docker} run` itself failed for {what} (exit 125: the engine could not "
+                f"start the container): {tail(stderr)}"
+            )
         if rc in (126, 127):
             return (
                 f"{where}: {what}: the command cannot be run inside {self.image} (exit {rc}; is the toolchain "
@@ -200,8 +233,9 @@ class DockerRunner(HostRunner):
         where = f"compile host {self.host_name}"
         if rc == 127 or ("not found" in err.lower() and self.docker in err):
             return (
-                f"{where}: no Docker engine: `{self.docker}` is not installed ({tail(err)}). A host without Docker "
-                f"can run toolchains installed on it: give it `runner: host` in the inventory."
+                f"{where}: no container engine: `{self.docker}` is not installed ({tail(err)}). Install Docker "
+                f"(or podman, with the host's engine: in the inventory), or give the host `runner: host` to run "
+                f"toolchains installed on it."
             )
         if any(marker in err for marker in _UNREACHABLE):
             return (
@@ -209,12 +243,14 @@ class DockerRunner(HostRunner):
                 f"running daemon as user {self.transport.user!r} ({tail(err)}). Start dockerd, give the user "
                 f"access to its socket, or use `runner: host` for this host."
             )
-        if "No such image" in err or "No such object" in err:
+        if any(marker in err for marker in _NO_IMAGE):
             return (
-                f"{where}: image {image} is not on the host (the runner never pulls): run `docker pull {image}` "
-                f"(or build it) there; the inventory's images list says it is present."
+                f"{where}: image {image} is not on the host (the runner never pulls): run `{self.docker} pull "
+                f"{image}` (or build it) there; the inventory's images list says it is present."
             )
-        return f"{where}: `docker image inspect {image}` failed (exit {rc}): {tail(err)}"
+        if any(marker in err for marker in NO_SPACE):
+            return f"{where}: no space left on device for the engine ({tail(err)})"
+        return f"{where}: `{self.docker} image inspect {image}` failed (exit {rc}): {tail(err)}"
 
 
 def _container_name(job_id: str) -> str:
@@ -233,7 +269,7 @@ def _repo_digest(image: str, digests_json: str) -> str | None:
         repo = repo[: len(repo) - len(last)] + last.split(":")[0]
     for entry in digests:
         name, _, digest = str(entry).partition("@")
-        if digest and name in (repo, f"docker.io/{repo}", f"docker.io/library/{repo}"):
+        if digest and name in (repo, f"docker.io/{repo}", f"docker.io/library/{repo}", f"localhost/{repo}"):
             return digest
     first = str(digests[0]).partition("@")[2] if digests else ""
     return first or None
