@@ -258,7 +258,9 @@ class DockerHost(Strict):
     ssh: SshEndpoint
     runner: Literal["docker", "host"] = "docker"
     images: list[str] = []
-    engine: ContainerEngine = ContainerEngine()  # runner: docker: the engine's CLI (farm/containers/engine.py)
+    engine: ContainerEngine = (
+        ContainerEngine()
+    )  # runner: docker: the engine's CLI (farm/containers/engine.py)
     limits: ComputeLimits = ComputeLimits()  # runner: docker: per-compile container limits
 
 

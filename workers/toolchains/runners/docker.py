@@ -77,7 +77,17 @@ def docker_run_argv(
     """``docker run`` of ``command`` in ``image``, with ``job_dir`` (a host path) mounted at /work.
     ``docker``: the CLI's name, or a :class:`ContainerEngine` (its env, command and global options)."""
     engine = docker if isinstance(docker, ContainerEngine) else ContainerEngine(command=docker)
-    argv = [*engine.argv(), "run", "--rm", "--name", validate_name(name), "--network", "none", "--pull", "never"]
+    argv = [
+        *engine.argv(),
+        "run",
+        "--rm",
+        "--name",
+        validate_name(name),
+        "--network",
+        "none",
+        "--pull",
+        "never",
+    ]
     if limits is not None:
         argv += limits.argv()
     if job_dir is not None:
