@@ -2,12 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver
+# podman, runc and mmdebstrap: the compile image and a container compile host (docs/compile-hosts.md).
+SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver podman runc mmdebstrap
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test wheel-check lint format system-deps venv demo bench clean
+.PHONY: test wheel-check lint format system-deps venv demo bench clean compile-image
 
-test: system-deps venv
+test: system-deps venv compile-image
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory wheel-check
 
@@ -33,6 +34,11 @@ system-deps:
 	fi
 
 venv: $(VENV)/.installed
+
+# The farm's compile image in this machine's podman: built once per machine (the base is cached by its
+# recipe's hash, the farm-code layer by the code's), in seconds when nothing changed.
+compile-image: system-deps venv
+	$(VENV)/bin/farm lab image build --if-possible
 
 # onnx2torch (the agent's torch_cuda backend) goes in with --no-deps: its metadata requires torchvision, which
 # would pull in another torch (GBs of CUDA); the backend runs without torchvision (NMS/RoiAlign refused).

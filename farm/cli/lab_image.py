@@ -20,11 +20,23 @@ def image() -> None:
 
 @image.command(name="build")
 @click.option("--rebuild", is_flag=True, help="Rebuild the image even when it is current (not the base).")
+@click.option(
+    "--if-possible",
+    is_flag=True,
+    help="Where no container engine can run here, say why and exit 0 (make test: the container tests then "
+    "skip with that reason).",
+)
 @handle_errors
-def build(rebuild: bool) -> None:
+def build(rebuild: bool, if_possible: bool) -> None:
     """Build the compile image if its recipe or farm's code changed (cached by the recipe's hash)."""
     from farm.config import load_settings
     from farm.containers.image import ensure_image
+    from farm.containers.podman import engine_problem
+
+    problem = engine_problem()
+    if problem and if_possible:
+        click.echo(f"compile image not built: {problem}")
+        return
 
     def say(line: str) -> None:
         click.echo(line, err=True)

@@ -169,7 +169,7 @@ def test_default_container_command_is_this_cli():
     argv = tc.container_command("/work/in/model.onnx", "/work/out", "int8", quant)
 
     assert tc.catalog_name() == "onnxruntime_cpu"
-    assert tc.container_image == f"farm/toolchain-onnxruntime:{ort.__version__}"
+    assert tc.container_image == f"farm/compile:{ort.__version__}"
     assert argv == [
         "python3",
         "-m",

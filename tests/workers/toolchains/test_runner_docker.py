@@ -1,7 +1,8 @@
 """The Docker compile runner: the command line as built, and a host without a usable Docker engine.
 
 There is no Docker engine on the test machine (the ``docker`` CLI, where installed, is only a client),
-and none is faked: ``docker run`` is tested as the argv list the runner would send.
+and none is faked: here ``docker run`` is tested as the argv list the runner would send; the same runner
+against a real engine (podman) is test_runner_podman.py.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from farm.workers.toolchains.runners.docker import _repo_digest
 from tests.conftest import tiny_model
 from tests.sshd import SshdServer
 
-IMAGE = f"farm/toolchain-onnxruntime:{ort.__version__}"
+IMAGE = f"farm/compile:{ort.__version__}"
 JOB = "0123456789abcdef0123456789abcdef"
 
 
@@ -287,7 +288,7 @@ def test_host_without_docker_cli_is_a_clear_infra_error(sshd_host, make_docker_r
 
     with pytest.raises(
         InfraError,
-        match=r"compile host docker-1: no Docker engine: `/nonexistent/bin/docker` is not installed",
+        match=r"compile host docker-1: no container engine: `/nonexistent/bin/docker` is not installed",
     ):
         runner.compile("onnxruntime_cpu", tiny_path, "fp32", QuantConfig(), tmp_path / "out")
     assert not (sshd_host.work_dir / "compile").exists()

@@ -162,6 +162,8 @@ class DockerRunner(HostRunner):
         if rc != 0:
             raise InfraError(self._docker_problem(rc, err or out, image))
         image_id, _, digests = out.strip().partition(" ")
+        if re.fullmatch(r"[0-9a-f]{64}", image_id):  # podman prints the bare hex, Docker "sha256:<hex>"
+            image_id = f"sha256:{image_id}"
         self.image_id = image_id or None
         self.image_digest = _repo_digest(image, digests)
         if self.user == "auto":
