@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# podman, runc and mmdebstrap: the compile image and a container compile host (docs/compile-hosts.md).
-SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver podman runc mmdebstrap
+# podman, runc, mmdebstrap and podman-docker (a `docker` backed by podman): the compile image and a container compile host (docs/compile-hosts.md).
+SYSTEM_PACKAGES := redis-server openssh-server chromium chromium-driver podman runc mmdebstrap podman-docker
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: test wheel-check lint format system-deps venv demo bench clean compile-image

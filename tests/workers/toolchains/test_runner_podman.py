@@ -279,3 +279,19 @@ def test_the_image_is_reproducible_and_cached(engine):
     )
     labels = json.loads(inspect.stdout)
     assert labels["farm.recipe"] == first.recipe_hash and labels["farm.code"] == first.code_hash
+
+
+PODMAN_DOCKER = Path("/usr/bin/docker")  # podman-docker's `docker`: a shell script that execs podman
+
+
+def test_podman_dockers_docker_command_runs_the_same_compile(
+    make_runner, sshd_host, tiny_path, tmp_path, engine
+):
+    if not PODMAN_DOCKER.is_file() or b"podman" not in PODMAN_DOCKER.read_bytes()[:400]:
+        pytest.skip("podman-docker is not installed (/usr/bin/docker is not its script)")
+    as_docker = engine.model_copy(update={"command": str(PODMAN_DOCKER)})
+    runner = make_runner(sshd_host, docker=as_docker)
+
+    result = runner.compile("onnxruntime_cpu", tiny_path, "fp32", QuantConfig(), tmp_path / "o")
+
+    assert result.runner["image_digest"].startswith("sha256:") and onnx.load(result.path).graph.node
