@@ -40,7 +40,7 @@ from pathlib import Path
 from farm.config import Settings
 from farm.containers.engine import ContainerEngine
 from farm.containers.names import compile_image
-from farm.containers.podman import engine_problem, local_engine, run
+from farm.containers.podman import engine_problem, local_engine, run, storage_driver
 from farm.errors import FarmError
 
 __all__ = ["BuiltImage", "ImageError", "ensure_image", "image_status", "recipe", "recipe_hash"]
@@ -365,7 +365,7 @@ def image_status(settings: Settings) -> dict:
     engine = local_engine(settings)
     labels = _labels(engine, compile_image())
     doc["engine"] = engine.argv()
-    doc["store"] = str(Path(settings.containers_dir) / settings.containers_storage)
+    doc["store"] = str(Path(settings.containers_dir) / storage_driver(settings))
     if labels is None:
         return doc
     image_id, digest = _identity(engine, compile_image())
