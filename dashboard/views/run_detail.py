@@ -124,8 +124,12 @@ if prov is None:
     st.warning("This run has no provenance record: it is not comparable with other runs.")
 else:
     environment = prov.pop("environment", None)
+    compiled = run.get("compile") or {}
     facts = {
         "artifact": run["artifact_key"],
+        # where the artifact was built: local, a compile host, or a container image (with its digest)
+        "compiled by": " on ".join(x for x in (compiled.get("runner"), compiled.get("host")) if x) or None,
+        "compile image": compiled.get("image"),
         "job": run["job_id"],
         "created_at": run["created_at"],
         "finished_at": run["finished_at"],
