@@ -130,8 +130,11 @@ def down(settings: Settings, ch: CompileHost | None) -> list[str]:
                 engine, "ps", "-a", "--filter", "name=farm-compile-", "--format", "{{.Names}}", timeout_s=60
             )
             for name in listed.stdout.decode().split():
-                run(engine, "rm", "--force", name, timeout_s=60)
-                stopped.append(f"{NAME}: container {name}")
+                mounts = run(engine, "inspect", "--format", "{{range .Mounts}}{{.Source}} {{end}}", name)
+                if ch.work_dir and ch.work_dir in mounts.stdout.decode():  # this lab's compiles only
+                    run(engine, "kill", name, timeout_s=60)
+                    run(engine, "rm", "--force", name, timeout_s=60)
+                    stopped.append(f"{NAME}: container {name}")
     ch.sshd_pid = None
     return stopped
 

@@ -210,12 +210,13 @@ class DockerRunner(HostRunner):
         )
 
     def _after_failure(self, job_id: str) -> None:
+        # kill (SIGKILL on both engines), then remove: podman's `rm -f` alone first waits 10 s on SIGTERM
+        name = _container_name(job_id)
         try:
-            self.transport.exec([*self.engine.argv(), "rm", "-f", _container_name(job_id)], SHORT_TIMEOUT_S)
+            self.transport.exec([*self.engine.argv(), "kill", name], SHORT_TIMEOUT_S)
+            self.transport.exec([*self.engine.argv(), "rm", "-f", name], SHORT_TIMEOUT_S)
         except FarmError as exc:
-            log.warning(
-                "could not remove container %s on %s: %s", _container_name(job_id), self.host_name, exc
-            )
+            log.warning("could not remove container %s on %s: %s", name, self.host_name, exc)
 
     def _explain(self, what: str, rc: int, stderr: str) -> str:
         where = f"compile host {self.host_name}"
