@@ -95,6 +95,7 @@ class SshConnection:
         *,
         name: str | None = None,
         keepalive_s: int = 30,
+        role: str = "board",
     ) -> None:
         if not host or any(c in host for c in "\x00\n\r\t /@"):
             raise FarmError(f"invalid SSH host {host!r}")
@@ -105,6 +106,7 @@ class SshConnection:
         self.known_hosts = str(known_hosts)
         self.connect_timeout_s = float(connect_timeout_s)
         self.name = name or host
+        self.role = role  # what the host is, in messages: "board", "compile host"
         self.keepalive_s = keepalive_s
         #: How many times an SSH connection was opened (1 + reconnects).
         self.connects = 0
@@ -133,7 +135,7 @@ class SshConnection:
         return self._conn is not None and self._conn.is_connected
 
     def _where(self) -> str:
-        return f"board {self.name} ({known_hosts_name(self.host, self.port)})"
+        return f"{self.role} {self.name} ({known_hosts_name(self.host, self.port)})"
 
     def _new_connection(self) -> Connection:
         config = Config(

@@ -83,9 +83,18 @@ class SshHost(SshConnection):
         *,
         name: str | None = None,
         keepalive_s: int = 30,
+        role: str = "board",
     ) -> None:
         super().__init__(
-            host, port, user, key_file, known_hosts, connect_timeout_s, name=name, keepalive_s=keepalive_s
+            host,
+            port,
+            user,
+            key_file,
+            known_hosts,
+            connect_timeout_s,
+            name=name,
+            keepalive_s=keepalive_s,
+            role=role,
         )
         self.work_dir = validate_remote_path(work_dir)
         quote_arg(python)  # rejects NUL; the word is always quoted where it is used

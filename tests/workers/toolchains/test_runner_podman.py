@@ -58,6 +58,7 @@ def make_runner(engine: ContainerEngine) -> Iterator[Callable[..., DockerRunner]
             connect_timeout_s=5,
             python=sys.executable,
             name="podman-1",
+            role="compile host",
         )
         kwargs.setdefault("docker", engine)
         runner = DockerRunner(transport, host_name="podman-1", **kwargs)  # type: ignore[arg-type]
@@ -149,6 +150,7 @@ def test_a_container_past_its_time_limit_is_killed_and_removed(engine, sshd_host
         connect_timeout_s=5,
         python=sys.executable,
         name="podman-1",
+        role="compile host",
     )
     runner = _SlowRunner(transport, host_name="podman-1", timeout_s=4, docker=engine)
     try:
@@ -157,7 +159,7 @@ def test_a_container_past_its_time_limit_is_killed_and_removed(engine, sshd_host
             runner.compile("onnxruntime_cpu", tiny_path, "fp32", QuantConfig(), tmp_path / "o")
     finally:
         runner.close()
-    assert "compile job" in str(err.value)
+    assert str(err.value).startswith("compile host podman-1 (")  # named as what it is, not as a board
     assert _containers(engine) == []  # removed by name after the client was killed
 
 
@@ -214,6 +216,7 @@ def test_a_full_disk_on_the_compile_host_is_named(engine, sshd_host, tiny_path, 
             connect_timeout_s=5,
             python=sys.executable,
             name="podman-1",
+            role="compile host",
         )
         runner = _FillingRunner(transport, host_name="podman-1", docker=engine)
         runner.small = small

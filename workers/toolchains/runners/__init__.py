@@ -80,6 +80,7 @@ def transport_for(inventory: Inventory, host: DockerHost, connect_timeout_s: flo
         connect_timeout_s=connect_timeout_s,
         python=ssh.python,
         name=host.name,
+        role="compile host",
     )
 
 
