@@ -1,5 +1,5 @@
-"""farm.toml: where the files are looked for (FARM_CONFIG or ./farm.toml, then the data dir's), and reading one
-into values by field with every problem located (file, line, key), never an exception.
+"""farm.toml: where the files are looked for (FARM_CONFIG or ./farm.toml, then the data dir's), and reading
+one into values by field with every problem located (file, line, key), never an exception.
 
 Apart from the model (farm.config_model) and the loader (farm.config): this is the part that touches the file
 system and TOML, and the part most of the messages come from. farm.config re-exports its public names.

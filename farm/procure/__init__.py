@@ -7,18 +7,10 @@ farm is, from its own results (docs/procurement.md).
 """
 
 from farm.procure.costs import BoardCost, Costs, CostsError, Economics, from_catalog, load_costs
-from farm.procure.rank import (
-    Candidate,
-    Decision,
-    Mix,
-    RuledOut,
-    Sensitivity,
-    Verdict,
-    cheapest_mix,
-    decide,
-    sensitivity,
-)
+from farm.procure.decision import Candidate, Decision, Mix, RuledOut, Verdict
+from farm.procure.rank import decide
 from farm.procure.report import render_html
+from farm.procure.reprice import Sensitivity, cheapest_mix, sensitivity
 from farm.procure.workload import ProcureError, Workload, workload
 
 __all__ = [

@@ -5,186 +5,67 @@ says so), each target at one precision with its accuracy beside its speed, every
 median with a bootstrap interval, and each FPGA's ratios over each CPU and GPU baseline with an interval
 and a verdict. Flags, LoadGen validity and the source (measured / emulated) travel with every row, and a
 ratio over a flagged or INVALID side carries a warning. Pure functions over a Session; nothing is written.
+
+This module makes the selection and answers the entry points; one target's figures are in
+farm.queries.compare_figures, the result types and the verdicts (ratios, winners) in
+farm.queries.compare_ratios. Every public name of those is importable from here.
 """
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from farm import metrics
-from farm.alerts.series import CONFIRMATION, TIME_SCALED, UNUSABLE_FLAGS
-from farm.db.models import ArtifactRow, MetricRow, RunRow, SweepRow
+from farm.alerts.series import CONFIRMATION, TIME_SCALED
+from farm.db.models import ArtifactRow, RunRow, SweepRow
 from farm.errors import FarmError
 from farm.queries.common import iso
+from farm.queries.compare_figures import summarise
+from farm.queries.compare_ratios import (
+    ACCURACY,
+    HEADLINE,
+    PRECISION_ORDER,
+    RATIOS,
+    SCENARIO_ORDER,
+    UNDISTINGUISHED,
+    WINNER_METRICS,
+    CompareError,
+    Comparison,
+    Interval,
+    Ratio,
+    RatioSpec,
+    SelectedRun,
+    Target,
+    ratios,
+    verdict,
+    winners,
+)
 from farm.queries.runs import family_of, target_families
 from farm.regressions import bootstrap as bs
 
-#: The headline metrics of a comparison, in the order shown (all in the catalog, farm/metrics.py).
-HEADLINE = (
-    "latency_ms_p50",
-    "latency_ms_p99",
-    "throughput_ips",
-    "power_w",
-    "inferences_per_joule",
-    "energy_mj_per_inference",
-    "latency_jitter_ms",
-)
-ACCURACY = ("accuracy_top1", "int8_fp32_top1_agreement")
-#: "Best available precision": the most faithful one a target ran (an FPGA's DPU runs INT8 only).
-PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8")
-SCENARIO_ORDER = ("SingleStream", "MultiStream", "Server", "Offline")
-
-
-@dataclass(frozen=True)
-class RatioSpec:
-    """One FPGA-over-baseline ratio, oriented so that above 1 the FPGA is better."""
-
-    name: str
-    metric: str
-    invert: bool  # baseline / FPGA (a lower-is-better metric)
-    words: tuple[str, str]  # the verdict when the FPGA is better, when it is worse
-    meaning: str
-
-
-RATIOS = (
-    RatioSpec("speedup_p50", "latency_ms_p50", True, ("faster", "slower"), "baseline p50 / FPGA p50 latency"),
-    RatioSpec("speedup_p99", "latency_ms_p99", True, ("faster", "slower"), "baseline p99 / FPGA p99 latency"),
-    RatioSpec("throughput", "throughput_ips", False, ("faster", "slower"), "FPGA / baseline throughput"),
-    RatioSpec(
-        "perf_per_watt", "inferences_per_joule", False, ("better", "worse"), "FPGA / baseline inferences/J"
-    ),
-    RatioSpec(
-        "energy_per_inference",
-        "energy_mj_per_inference",
-        True,
-        ("better", "worse"),
-        "baseline / FPGA energy per inference",
-    ),
-)
-#: What the "which wins" summary ranks.
-WINNER_METRICS = (
-    "latency_ms_p50",
-    "throughput_ips",
-    "inferences_per_joule",
-    "energy_mj_per_inference",
-    "latency_jitter_ms",
-)
-UNDISTINGUISHED = "not distinguishable"
-
-
-class CompareError(FarmError):
-    """A selection the database cannot answer (unknown model, sweep, scenario ...): bad input, exit 2."""
-
-
-@dataclass
-class Interval:
-    median: float | None
-    low: float | None = None
-    high: float | None = None
-
-    def to_json(self) -> dict[str, float | None]:
-        return {"median": self.median, "low": self.low, "high": self.high}
-
-
-@dataclass
-class Target:
-    """One board type at one precision and source, from one sweep: its repeats summarised."""
-
-    target: str
-    family: str
-    precision: str
-    source: str
-    sweep_id: str
-    run_ids: list[int]
-    flags: list[str]
-    valid: bool | None  # False: some run LoadGen INVALID; None: validity unknown
-    invalid_runs: int
-    noisy: dict[str, int]  # noise flag prefix -> runs flagged with it
-    metrics: dict[str, Interval]
-    accuracy: dict[str, Any]
-    interval_from: str  # repeats | latency samples (one run) | none
-    draws: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    @property
-    def label(self) -> str:
-        return f"{self.target} {self.precision}" + (" (emulated)" if self.source == "emulated" else "")
-
-    def value(self, name: str) -> float | None:
-        return self.metrics[name].median if name in self.metrics else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "label": self.label,
-            "family": self.family,
-            "precision": self.precision,
-            "source": self.source,
-            "sweep_id": self.sweep_id,
-            "runs": len(self.run_ids),
-            "run_ids": self.run_ids,
-            "flags": self.flags,
-            "valid": self.valid,
-            "interval_from": self.interval_from,
-            "metrics": {name: iv.to_json() for name, iv in self.metrics.items()},
-            "accuracy": self.accuracy,
-        }
-
-
-@dataclass
-class Ratio:
-    fpga: str
-    baseline: str
-    fpga_label: str
-    baseline_label: str
-    metric: str
-    meaning: str
-    ratio: float | None
-    low: float | None
-    high: float | None
-    verdict: str
-    warnings: list[str]
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Comparison:
-    selection: dict[str, Any]
-    targets: list[Target]
-    ratios: list[Ratio]
-    winners: list[dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "selection": self.selection,
-            "targets": [t.to_json() for t in self.targets],
-            "ratios": [r.to_json() for r in self.ratios],
-            "winners": self.winners,
-        }
-
-
-# --- the selection --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Run:
-    id: int
-    target: str
-    precision: str
-    source: str
-    sweep_id: str
-    created_at: datetime
-    result_valid: bool | None
-    flags: tuple[str, ...]
-    agreement: float | None
+__all__ = [
+    "ACCURACY",
+    "HEADLINE",
+    "PRECISION_ORDER",
+    "RATIOS",
+    "SCENARIO_ORDER",
+    "UNDISTINGUISHED",
+    "WINNER_METRICS",
+    "CompareError",
+    "Comparison",
+    "Interval",
+    "Ratio",
+    "RatioSpec",
+    "Target",
+    "compare_targets",
+    "ratios",
+    "resolve_sweep",
+    "sweeps_for_model",
+    "verdict",
+    "winners",
+]
 
 
 def _choose(label: str, given: Any, available: list[Any], default: Any) -> Any:
@@ -254,7 +135,7 @@ def compare_targets(
     if not include_emulated:
         query = query.where(RunRow.source != "emulated")
     runs = [
-        _Run(
+        SelectedRun(
             r.id,
             r.target,
             r.precision,
@@ -296,7 +177,7 @@ def compare_targets(
                 best[key] = r.precision
         runs = [r for r in runs if best[(r.target, r.source)] == r.precision]
 
-    units: dict[tuple[str, str, str], list[_Run]] = {}
+    units: dict[tuple[str, str, str], list[SelectedRun]] = {}
     for r in runs:
         units.setdefault((r.target, r.precision, r.source), []).append(r)
     sweep_rows = {
@@ -307,7 +188,7 @@ def compare_targets(
     targets = []
     for key in sorted(units, key=lambda k: (_family_rank(family_of(k[0], fams)), k)):
         mine = [r for r in units[key] if r.sweep_id == chosen[key]]
-        targets.append(_summarise(s, key, family_of(key[0], fams), chosen[key], mine, seed, n_draws))
+        targets.append(summarise(s, key, family_of(key[0], fams), chosen[key], mine, seed, n_draws))
     used = sorted(set(chosen.values()), key=lambda i: (sweep_rows[i].created_at, i), reverse=True)
     selection = {
         "model": model,
@@ -352,7 +233,7 @@ def _families(s: Session) -> dict[str, str]:
 
 
 def _pick_sweeps(
-    units: dict[tuple[str, str, str], list[_Run]], sweeps: dict[str, SweepRow]
+    units: dict[tuple[str, str, str], list[SelectedRun]], sweeps: dict[str, SweepRow]
 ) -> tuple[dict[tuple[str, str, str], str], bool]:
     """unit -> its sweep. The newest sweep that ran every unit; failing that (mixed), the sweep that ran
     the most units (newest first) for those, then the next, so as few sweeps as possible are mixed."""
@@ -372,237 +253,6 @@ def _pick_sweeps(
         top = max(newest(set(counts)), key=lambda i: counts[i])  # max keeps the first (newest) of a tie
         chosen |= {k: top for k in left if top in ran[k]}
     return chosen, len(set(chosen.values())) > 1
-
-
-# --- one target's figures -------------------------------------------------------------------------
-
-
-def _summarise(
-    s: Session, key: tuple[str, str, str], family: str, sweep_id: str, runs: list[_Run], seed: int, n: int
-) -> Target:
-    target, precision, source = key
-    ids = sorted(r.id for r in runs)
-    per_run: dict[int, dict[str, float]] = {i: {} for i in ids}
-    names = (*HEADLINE, *ACCURACY)
-    for run_id, name, value in s.execute(
-        select(MetricRow.run_id, MetricRow.name, MetricRow.value).where(
-            MetricRow.run_id.in_(ids), MetricRow.name.in_(names)
-        )
-    ):
-        if value is not None and np.isfinite(value):
-            per_run[run_id][name] = float(value)
-    for m in per_run.values():
-        _derive(m)
-    values = {name: [per_run[i][name] for i in ids if name in per_run[i]] for name in names}
-    label = "/".join(key)
-    draws: dict[str, np.ndarray] = {}
-    interval_from = "none"
-    reported = [i for i in ids if per_run[i]]  # a run that stored nothing adds no repeat
-    if len(reported) > 1:
-        for name in HEADLINE:
-            d = bs.median_draws(values[name], bs.generator(seed, label, name), n)
-            if d is not None:
-                draws[name] = d
-        interval_from = "repeats" if draws else "none"
-    elif reported:
-        samples = s.scalar(select(RunRow.samples_ms).where(RunRow.id == reported[0])) or []
-        draws = _sample_draws(per_run[reported[0]], [float(x) for x in samples], seed, label, n)
-        interval_from = "latency samples (one run)" if draws else "none"
-    summary: dict[str, Interval] = {}
-    for name in HEADLINE:
-        if not values[name]:
-            continue
-        iv = Interval(statistics.median(values[name]))
-        if name in draws:
-            iv.low, iv.high = bs.interval(draws[name])
-        summary[name] = iv
-    flags = sorted({f for r in runs for f in r.flags})
-    noisy: dict[str, int] = {}
-    for r in runs:
-        for prefix in {f.split(":")[0] + ":" for f in r.flags if f.startswith(UNUSABLE_FLAGS)}:
-            noisy[prefix] = noisy.get(prefix, 0) + 1
-    invalid = sum(r.result_valid is False for r in runs)
-    valid = False if invalid else (None if any(r.result_valid is None for r in runs) else True)
-    return Target(
-        target, family, precision, source, sweep_id, ids, flags, valid, invalid, noisy, summary,
-        _accuracy(precision, values, [r.agreement for r in runs]), interval_from, draws,
-    )  # fmt: skip
-
-
-def _derive(m: dict[str, float]) -> None:
-    """perf/W, energy per inference and jitter from one run's own figures where it did not store them."""
-    watts, ips = m.get("power_w"), m.get("throughput_ips")
-    if watts and ips:
-        m.setdefault("inferences_per_joule", ips / watts)
-        m.setdefault("energy_mj_per_inference", 1000.0 * watts / ips)
-    if "latency_ms_p50" in m and "latency_ms_p99" in m:
-        m["latency_jitter_ms"] = m["latency_ms_p99"] - m["latency_ms_p50"]
-
-
-def _sample_draws(
-    m: dict[str, float], samples: list[float], seed: int, label: str, n: int
-) -> dict[str, np.ndarray]:
-    """One run: its latency samples carry the within-run spread (percentiles resampled; the throughput by
-    its mean latency); power has no samples here and stays a point, so perf/W moves with throughput."""
-    out: dict[str, np.ndarray] = {}
-    if len(samples) < 20:
-        return out
-    ordered = np.sort(np.asarray(samples))
-    for name, q in (("latency_ms_p50", 0.5), ("latency_ms_p99", 0.99)):
-        d = bs.quantile_draws(samples, q, bs.generator(seed, label, name), n)
-        at = float(ordered[min(len(ordered) - 1, int(len(ordered) * q))])
-        if d is not None and name in m and at > 0:
-            out[name] = d * (m[name] / at)  # the spread of the samples, around the stored figure
-    if "latency_ms_p50" in out and "latency_ms_p99" in out:
-        out["latency_jitter_ms"] = out["latency_ms_p99"] - out["latency_ms_p50"]
-    means = bs.mean_draws(samples, bs.generator(seed, label, "mean"), n)
-    if means is not None and "throughput_ips" in m and float(np.mean(samples)) > 0:
-        out["throughput_ips"] = m["throughput_ips"] * float(np.mean(samples)) / np.maximum(means, 1e-12)
-        watts = m.get("power_w")
-        if watts:
-            out["inferences_per_joule"] = out["throughput_ips"] / watts
-            out["energy_mj_per_inference"] = 1000.0 * watts / out["throughput_ips"]
-    return out
-
-
-def _accuracy(
-    precision: str, values: dict[str, list[float]], agreements: list[float | None]
-) -> dict[str, Any]:
-    """Top-1 accuracy, else INT8-vs-FP32 agreement on the run's inputs, else the artifact's compile-time
-    agreement; an FP32 target without a labelled set is the reference itself."""
-    for name in ACCURACY:
-        if values[name]:
-            return {"metric": name, "label": metrics.label(name), "value": statistics.median(values[name])}
-    found = [a for a in agreements if a is not None]
-    if precision == "int8" and found:
-        name = "int8_top1_agreement"
-        return {"metric": name, "label": metrics.label(name), "value": statistics.median(found)}
-    if precision == "fp32":
-        return {"metric": None, "label": "the FP32 reference", "value": None}
-    return {"metric": None, "label": "not measured", "value": None}
-
-
-# --- ratios and winners ---------------------------------------------------------------------------
-
-
-def ratios(targets: list[Target], *, seed: int = bs.SEED) -> list[Ratio]:
-    """Each FPGA over each CPU and GPU baseline, per RATIOS: the ratio of medians, its bootstrap interval
-    (the two sides' draws are independent) and the verdict: the interval above 1 (the FPGA is better),
-    below 1, or containing 1 (not distinguishable)."""
-    out = []
-    for f in (t for t in targets if t.family == "fpga"):
-        for b in (t for t in targets if t.family in ("cpu", "gpu")):
-            common = _pair_warnings(f, b)
-            for spec in RATIOS:
-                fv, bv = f.value(spec.metric), b.value(spec.metric)
-                if fv is None or bv is None or fv <= 0 or bv <= 0:
-                    continue
-                num, den = (bv, fv) if spec.invert else (fv, bv)
-                fd, bd = f.draws.get(spec.metric), b.draws.get(spec.metric)
-                warnings = list(common)
-                low = high = None
-                if fd is None and bd is None:
-                    warnings.append("no interval: one run on each side and no latency samples for it")
-                else:
-                    if fd is None or bd is None:
-                        side = f.label if fd is None else b.label
-                        warnings.append(f"{side}: a point (one run, no samples): the interval is one-sided")
-                    fd, bd = _paired(fd, fv, bd, bv)
-                    low, high = bs.interval(bd / fd if spec.invert else fd / bd)
-                out.append(
-                    Ratio(
-                        f.target,
-                        b.target,
-                        f.label,
-                        b.label,
-                        spec.name,
-                        spec.meaning,
-                        num / den,
-                        low,
-                        high,
-                        verdict(low, high, spec.words),
-                        warnings,
-                    )  # fmt: skip
-                )
-    return out
-
-
-def _paired(
-    a: np.ndarray | None, a_point: float, b: np.ndarray | None, b_point: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two sides' draws of equal length, a side without draws held at its point, kept above zero."""
-    n = len(a) if a is not None else len(b) if b is not None else 1
-    a = a if a is not None else np.full(n, a_point)
-    b = b if b is not None else np.full(n, b_point)
-    return np.maximum(a, 1e-12), np.maximum(b, 1e-12)
-
-
-def verdict(low: float | None, high: float | None, words: tuple[str, str] = ("faster", "slower")) -> str:
-    """Above 1: the first word; below 1: the second; an interval containing 1 (or none): not distinguishable."""
-    if low is not None and low > 1.0:
-        return words[0]
-    if high is not None and high < 1.0:
-        return words[1]
-    return UNDISTINGUISHED
-
-
-def _pair_warnings(f: Target, b: Target) -> list[str]:
-    out = []
-    for role, t in (("baseline", b), ("FPGA", f)):
-        k = len(t.run_ids)
-        for prefix, count in sorted(t.noisy.items()):
-            out.append(f"{role} {t.label} flagged {prefix.rstrip(':')} ({count} of {k} runs)")
-        if t.invalid_runs:
-            out.append(f"{role} {t.label} LoadGen INVALID ({t.invalid_runs} of {k} runs)")
-        if t.source == "emulated":
-            out.append(f"{role} {t.label} is emulated: modelled, not measured")
-        if t.interval_from.startswith("latency samples"):
-            out.append(f"{role} {t.label}: one run: within-run spread only")
-    if f.sweep_id != b.sweep_id:
-        out.append(f"different sweeps: {f.sweep_id[:8]} vs {b.sweep_id[:8]}")
-    if f.precision != b.precision:
-        out.append(f"across precisions: {f.precision} vs {b.precision} (compare their accuracy)")
-    return out
-
-
-def winners(targets: list[Target], *, seed: int = bs.SEED) -> list[dict[str, Any]]:
-    """Per WINNER_METRICS: the best target by its median and the catalog's better direction, and whether
-    it is distinguishable from the runner-up (the interval of best over runner-up, oriented so above 1 is
-    better, excludes 1)."""
-    out = []
-    for name in WINNER_METRICS:
-        lower = metrics.better(name) == "lower"
-        have = [t for t in targets if t.value(name) is not None and t.value(name) > 0]
-        if not have:
-            continue
-        ranked = sorted(have, key=lambda t: t.value(name) if lower else -t.value(name))
-        best = ranked[0]
-        row: dict[str, Any] = {
-            "metric": name,
-            "label": metrics.label(name),
-            "unit": metrics.unit(name),
-            "winner": best.label,
-            "source": best.source,
-            "value": best.value(name),
-            "runner_up": None,
-            "margin": None,
-            "low": None,
-            "high": None,
-            "verdict": "only target",
-        }
-        if len(ranked) > 1:
-            second = ranked[1]
-            a, b = best.value(name), second.value(name)
-            margin = b / a if lower else a / b
-            low = high = None
-            da, db = best.draws.get(name), second.draws.get(name)
-            if da is not None or db is not None:
-                da, db = _paired(da, a, db, b)
-                low, high = bs.interval(db / da if lower else da / db)
-            v = verdict(low, high, ("wins", "wins"))
-            row |= {"runner_up": second.label, "margin": margin, "low": low, "high": high, "verdict": v}
-        out.append(row)
-    return out
 
 
 def sweeps_for_model(

@@ -9,13 +9,33 @@ Declared here, each once: the agent config (every key, its default, what it may 
 :data:`REPORT`), the scenarios and their headline metric, and the emulation profile an emulated artifact
 carries (:data:`PROFILE_KEYS`). Both ends validate what they receive the same way: every bad field is
 collected and named (:class:`ContractError`), never a first-problem-only message or a KeyError.
+
+How a declaration is checked (:class:`ContractError`, the field checks, the walk over a declared tree) is
+protocol_checks.py, beside this file and shipped with it. This file imports it as a sibling both ways: as
+part of the package on the farm, by bare name on the board.
 """
 
 import collections
-import copy
 import os
 import posixpath
 import re
+
+if __package__:  # the farm: farm.workers.agent.protocol
+    from . import protocol_checks as checks
+else:  # the board: by bare name, the agent's folder first on sys.path (farm_agent.py)
+    import protocol_checks as checks
+
+ContractError = checks.ContractError
+Field = checks.Field
+REQUIRED = checks.REQUIRED
+
+# The checks the declarations below are written with, under short names so each declaration stays one line.
+_table, _integer, _positive, _percentile, _string, _one_of = (
+    checks.fields_table, checks.integer, checks.positive, checks.percentile, checks.string, checks.one_of,
+)  # fmt: skip
+_ABSOLUTE_PATH, _TIME_SCALE, _NON_EMPTY = checks.ABSOLUTE_PATH, checks.TIME_SCALE, checks.NON_EMPTY
+_OBJECT, _SECONDS, _INTERVAL = checks.OBJECT, checks.SECONDS, checks.INTERVAL
+
 
 #: The contract's version; a report names the version it was written under.
 VERSION = 1
@@ -53,133 +73,6 @@ def headline_metric(scenario, multistream_percentile=DEFAULT_MULTISTREAM_PERCENT
     if scenario == "Offline":
         return "throughput_ips"
     raise ValueError("unknown scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ContractError(ValueError):
-    """A config or report that breaks the contract. ``problems`` holds ``(field, message)`` for every bad
-    field (each message names its field); the text is all of them, so one look shows everything to fix."""
-
-    def __init__(self, what, problems):
-        self.what = what
-        self.problems = list(problems)
-        missing = [field for field, message in self.problems if message is None]
-        parts = ["%s is missing required field(s): %s" % (what, ", ".join(missing))] if missing else []
-        parts += ["%s %s" % (what, message) for _, message in self.problems if message is not None]
-        super(ContractError, self).__init__("; ".join(parts))
-
-    @property
-    def fields(self):
-        """The names of the bad fields, in the order found (dotted for nested ones: ``loadgen.seed``)."""
-        return [field for field, _ in self.problems]
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _rule(test, wants, nullable=False):
-    """A field check from a predicate; the problem reads ``<field> must be <wants>, got <value>``."""
-
-    def check(value, name, problems, warn):
-        if not ((nullable and value is None) or test(value)):
-            problems.append((name, "%s must be %s, got %r" % (name, wants, value)))
-        return value
-
-    return check
-
-
-def _integer(minimum, nullable=False):
-    wants = "an integer >= %d%s" % (minimum, " or null" if nullable else "")
-    return _rule(lambda v: _is_int(v) and v >= minimum, wants, nullable)
-
-
-def _positive():
-    return _rule(lambda v: _is_number(v) and v > 0, "a positive number or null", nullable=True)
-
-
-def _percentile():
-    return _rule(lambda v: _is_number(v) and 0 < v < 100, "a percentile in (0, 100)")
-
-
-def _string(nullable=False, wants="a string"):
-    return _rule(lambda v: isinstance(v, str), wants + (" or null" if nullable else ""), nullable)
-
-
-_ABSOLUTE_PATH = _rule(lambda v: isinstance(v, str) and os.path.isabs(v), "an absolute path")
-_TIME_SCALE = _rule(lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
-_NON_EMPTY = _rule(lambda v: isinstance(v, str) and v != "", "a non-empty string")
-_OBJECT = _rule(lambda v: isinstance(v, dict), "an object", True)
-_SECONDS = _rule(lambda v: _is_number(v) and v >= 0, "a number >= 0", True)
-_INTERVAL = _rule(lambda v: _is_number(v) and v > 0, "a positive number", True)
-
-
-def _one_of(values, noun):
-    def check(value, name, problems, warn):
-        if not isinstance(value, str):
-            problems.append((name, "%s must be a string, got %r" % (name, value)))
-        elif values is not None and value not in values:
-            problems.append((name, "%s %r is unknown; %s: %s" % (name, value, noun, ", ".join(values))))
-        return value
-
-    return check
-
-
-#: One config key: its default (:data:`REQUIRED` for none), its check, what it means, and whether null
-#: stands for the default.
-Field = collections.namedtuple("Field", "name default check doc null_default", defaults=(False,))
-
-
-#: The default of a field the config must give.
-REQUIRED = object()
-
-
-def _table(*fields):
-    return dict((f.name, f) for f in fields)
-
-
-def _section(table, prefix, what):
-    """The check of a nested object: its fields filled in and checked (unknown keys warned about)."""
-
-    def check(value, name, problems, warn):
-        if not isinstance(value, dict):
-            problems.append((name, "%s must be %s, got %r" % (name, what, value)))
-            return value
-        return _normalize(table, value, prefix, problems, warn)
-
-    return check
-
-
-def _normalize(table, raw, prefix, problems, warn):
-    unknown = sorted(set(raw) - set(table))
-    if unknown and warn is not None:
-        warn(
-            "ignoring unknown %sfield(s): %s"
-            % (prefix.replace(".", " ") if prefix else "config ", ", ".join(unknown))
-        )
-    out = {}
-    for field in table.values():
-        name = prefix + field.name
-        value = raw.get(field.name)
-        if field.default is REQUIRED and (value is None or value == ""):
-            problems.append((name, None))  # rendered together: "missing required field(s): a, b"
-            out[field.name] = value
-            continue
-        if field.default is not REQUIRED and (
-            field.name not in raw or (value is None and field.null_default)
-        ):
-            value = copy.copy(field.default)
-        out[field.name] = field.check(value, name, problems, warn)
-    return out
 
 
 # --------------------------------------------------------------------------- the agent config
@@ -335,22 +228,13 @@ def _sensors(value, name, problems, warn):
     return value
 
 
-def _nullable_section(table, prefix, what):
-    inner = _section(table, prefix, what + " or null")
-
-    def check(value, name, problems, warn):
-        return None if value is None else inner(value, name, problems, warn)
-
-    return check
-
-
 def _pack(name):
-    return _nullable_section(PACK, name + ".", "an object {path, sha256}")
+    return checks.nullable_section_check(PACK, name + ".", "an object {path, sha256}")
 
 
 def _loadgen(value, name, problems, warn):
     """Null or an empty value: every LoadGen default."""
-    return _section(LOADGEN, name + ".", "an object")(value or {}, name, problems, warn)
+    return checks.section_check(LOADGEN, name + ".", "an object")(value or {}, name, problems, warn)
 
 
 #: The agent config, top level. ``backend`` is checked against the agent's backend registry at the agent.
@@ -370,7 +254,7 @@ CONFIG = _table(
     Field(
         "emulation",
         None,
-        _nullable_section(EMULATION, "emulation.", "an object {root, time_scale}"),
+        checks.nullable_section_check(EMULATION, "emulation.", "an object {root, time_scale}"),
         "EMULATION",
     ),
     Field(
@@ -401,7 +285,7 @@ def normalize_config(raw, backends=None, warn=None):
         table = dict(
             CONFIG, backend=CONFIG["backend"]._replace(check=_one_of(sorted(backends), "available backends"))
         )
-    config = _normalize(table, raw, "", problems, warn)
+    config = checks.normalize(table, raw, "", problems, warn)
     if problems:
         raise ContractError("config", problems)
     return config
@@ -498,21 +382,11 @@ _ENVIRONMENT.update(cpu_isa="list", dpu_fingerprint="str", accelerator_clock_mhz
 _LOG = {"name": "str", "text": "str"}
 
 
-def _declare(tree, path=()):
-    """``{"a": {"b": "str"}}`` -> ``{("a",): "object", ("a", "b"): "str"}``."""
-    out = {}
-    for key, kind in tree.items():
-        out[path + (key,)] = "object" if isinstance(kind, dict) else kind
-        if isinstance(kind, dict):
-            out.update(_declare(kind, path + (key,)))
-    return out
-
-
 #: Every report field the farm reads: path (a tuple of keys) -> its kind. Every field may be absent or null
 #: (the agent fills what it measured) except those in :data:`REPORT_REQUIRED`; a tuple kind lists the
 #: allowed values. Kinds: str, number, int, bool, object, list, numbers (a list of numbers). Objects the
 #: farm stores whole (``loadgen``, ``noise``, ``headline``, ...) are declared as objects only.
-REPORT = _declare(
+REPORT = checks.declare(
     {
         "status": ("ok", "error"),
         "error": {"kind": ("model", "infra"), "message": "str"},
@@ -567,46 +441,11 @@ REPORT_REQUIRED = (("status",),)
 #: imports reports of its own version only (farm/services/imports.py).
 CONTRACT_VERSION = "1"
 
-_KINDS = {
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "number": (_is_number, "a number"),
-    "int": (_is_int, "an integer"),
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "object": (lambda v: isinstance(v, dict), "an object"),
-    "list": (lambda v: isinstance(v, list), "a list"),
-    "numbers": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
-}
-
-
-def _name(path):
-    return ".".join(path)
-
 
 def validate_report(report):
     """Every problem of a report, as ``(field, message)`` (empty when it keeps the contract). A field under
     a parent that is not an object is not looked at: the parent's problem says it."""
-    if not isinstance(report, dict):
-        return [("report", "must be a JSON object, got %s" % type(report).__name__)]
-    problems = []
-    for path in REPORT_REQUIRED:
-        if _lookup(report, path) is None:
-            problems.append((_name(path), None))
-    for path in sorted(REPORT, key=len):
-        parent = _lookup(report, path[:-1]) if len(path) > 1 else report
-        if not isinstance(parent, dict) or parent.get(path[-1]) is None:
-            continue
-        value, kind = parent[path[-1]], REPORT[path]
-        if isinstance(kind, tuple):
-            if value not in kind:
-                wants = "one of %s" % ", ".join(kind)
-                problems.append((_name(path), "%s must be %s, got %r" % (_name(path), wants, value)))
-            continue
-        test, wants = _KINDS[kind]
-        if not test(value):
-            problems.append(
-                (_name(path), "%s must be %s or null, got %s" % (_name(path), wants, _short(value)))
-            )
-    return problems
+    return checks.validate_tree("report", report, REPORT, REPORT_REQUIRED)
 
 
 def check_report(report):
@@ -617,27 +456,15 @@ def check_report(report):
     return report
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _lookup(report, path):
-    value = report
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def read(report, *path):
     """The report's field at ``path`` (``read(r, "power", "avg_w")``), None when it (or a parent) is absent
     or null. Only declared fields (:data:`REPORT`) may be read: the farm reads nothing the contract does
     not name (an undeclared path is a programming error, a :class:`LookupError`)."""
     if path not in REPORT:
-        raise LookupError("report field %s is not in the farm-agent contract (protocol.REPORT)" % _name(path))
-    return _lookup(report, path)
+        raise LookupError(
+            "report field %s is not in the farm-agent contract (protocol.REPORT)" % checks.dotted(path)
+        )
+    return checks.lookup(report, path)
 
 
 def section(report, *path):
@@ -650,4 +477,4 @@ def time_scale(report):
     """Wall seconds per emulated second of the run (1.0 for a measured one): an emulated board may run
     faster than real time, and its pace and figures are then in wall time x this (docs/virtual-lab.md)."""
     value = read(report, "emulation", "time_scale")
-    return float(value) if _is_number(value) and 0 < value <= 1 else 1.0
+    return float(value) if checks.is_number(value) and 0 < value <= 1 else 1.0

@@ -33,7 +33,7 @@ MODULES = (
 )
 _TOP = {
     "stats", "environment", "loadgen_driver", "harness", "backends", "sensors", "health", "serve", "server_search",
-    "accuracy", "images", "protocol", "loadgen_scenarios", "loadgen_logs", "loadgen_sut",
+    "accuracy", "images", "protocol", "protocol_checks", "loadgen_scenarios", "loadgen_logs", "loadgen_sut",
 }  # fmt: skip
 _FAKE_TOP = {"xir", "vart", "pynvml"}
 

@@ -39,6 +39,7 @@ def agent():
     )
     with agent_modules.imported() as ns:
         ns.tc = agent_modules.module("backends.torch_cuda")
+        ns.tc_convert = agent_modules.module("backends.torch_convert")
         yield ns
     # the backend sets process-wide torch switches: give the rest of the suite its own back
     torch.set_num_threads(threads)
@@ -219,7 +220,7 @@ def test_torchvision_stand_in_is_not_left_behind_and_nms_is_refused(agent, tmp_p
     assert "torchvision" not in sys.modules and "torchvision.ops" not in sys.modules
     v = b.versions()
     assert v["torchvision"] is None and v["torchvision_note"] == "absent (NMS/RoiAlign unsupported)"
-    stand_in = agent.tc._torchvision_stand_in("test")
+    stand_in = agent.tc_convert.torchvision_stand_in("test")
     with pytest.raises(agent.backends.ModelError, match="torchvision is needed"):
         stand_in.ops.nms(None, None, 0.5)
     with pytest.raises(AttributeError):

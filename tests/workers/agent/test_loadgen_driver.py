@@ -19,8 +19,8 @@ AGENT_DIR = os.path.join(
 # Agent modules import each other by bare name; they are imported with AGENT_DIR on sys.path and taken
 # out of sys.path/sys.modules again afterwards so that no other test sees them.
 AGENT_MODULES = (
-    "stats", "environment", "protocol", "loadgen_scenarios", "loadgen_logs", "loadgen_sut", "loadgen_driver",
-    "harness", "backends", "backends.base", "sensors", "server_search",
+    "stats", "environment", "protocol", "protocol_checks", "loadgen_scenarios", "loadgen_logs", "loadgen_sut",
+    "loadgen_driver", "harness", "backends", "backends.base", "sensors", "server_search",
 )  # fmt: skip
 
 

@@ -4,7 +4,10 @@ its field names, one headline metric at both ends, one emulation profile."""
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +307,68 @@ def test_every_declared_field_hangs_off_a_declared_object():
     objects = [path for path, kind in protocol.REPORT.items() if kind == "object"]
     for path in protocol.REPORT:
         assert path[:-1] == () or path[:-1] in objects, path
+
+
+# --------------------------------------------------------------------------- standard library only
+
+
+def _agent_file(name: str) -> Path:
+    folder = Path(protocol.AGENT_DIR)
+    return folder / f"{name}.py" if (folder / f"{name}.py").is_file() else folder / name / "__init__.py"
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """What a file imports: (top-level names from outside the agent's folder, the agent modules). Relative
+    imports (the farm's way in) and bare names of the folder's files (the board's) are agent modules."""
+    outside: set[str] = set()
+    siblings: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            tops = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            assert node.level == 1, f"{path.name}: imports from above the agent's folder"
+            siblings |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            continue
+        elif isinstance(node, ast.ImportFrom):
+            tops = [(node.module or "").split(".")[0]]
+        else:
+            continue
+        for top in tops:
+            (siblings if _agent_file(top).is_file() else outside).add(top)
+    return outside, siblings
+
+
+def test_the_contract_imports_only_the_standard_library():
+    """protocol.py and every agent module it imports (followed both ways: by package and by bare name)
+    import the standard library and nothing else: the farm imports them, and so does the board's agent."""
+    seen: set[str] = set()
+    todo = ["protocol"]
+    foreign: dict[str, list[str]] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        outside, siblings = _imports(_agent_file(name))
+        foreign[name] = sorted(top for top in outside if top not in sys.stdlib_module_names)
+        todo.extend(siblings)
+    assert {"protocol", "protocol_checks"} <= seen  # the walk followed the sibling it imports
+    assert {name: bad for name, bad in foreign.items() if bad} == {}
+
+
+def test_the_contract_imports_by_bare_name_without_site_packages(tmp_path):
+    """As on a board: the agent's folder on sys.path, no farm package and no site-packages at all (-I -S)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import protocol; "
+        "c = protocol.normalize_config({'artifact': '/m.onnx', 'backend': 'x', 'scenario': 'Offline'}); "
+        "print(protocol.checks.__name__, c['batch_size'], 'numpy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, protocol.AGENT_DIR],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["protocol_checks", "1", "False"]

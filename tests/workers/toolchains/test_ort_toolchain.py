@@ -256,7 +256,7 @@ def test_minmax_matches_stock_quantize_static(tc, tiny, tmp_path):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from farm.workers.toolchains.onnxruntime_cpu import _SyntheticReader
+    from farm.workers.toolchains.onnxruntime_calibration import SyntheticReader
 
     ours = tc.compile(tiny, "int8", QuantConfig(calibration_samples=20, seed=2), tmp_path / "ours")
     onnx.save(tiny, str(tmp_path / "fp32.onnx"))
@@ -264,7 +264,7 @@ def test_minmax_matches_stock_quantize_static(tc, tiny, tmp_path):
     quantize_static(
         str(tmp_path / "pre.onnx"),
         str(tmp_path / "stock.onnx"),
-        _SyntheticReader("input", (1, 3, 32, 32), 20, 2),
+        SyntheticReader("input", (1, 3, 32, 32), 20, 2),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         reduce_range=tc.reduce_range,
