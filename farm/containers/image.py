@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -209,7 +210,7 @@ def _rootfs(settings: Settings, spec: dict, digest: str, say: Callable[[str], No
     site = f"$1/usr/local/lib/python{PYTHON}/dist-packages"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
     pip += ["--no-deps", "--only-binary=:all:", "--target", site, *pins]
-    pip_hook = " ".join(_sh_word(w) for w in pip).replace(_sh_word(site), f'"{site}"')
+    pip_hook = " ".join(shlex.quote(w) for w in pip).replace(shlex.quote(site), f'"{site}"')
     trim = 'rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/locale/* "$1"/var/cache/apt/*'
     record = f'mkdir -p "$1{FARM_PREFIX}" && chroot "$1" dpkg -l > "$1{FARM_PREFIX}/packages.txt"'
     argv = [
@@ -232,12 +233,6 @@ def _rootfs(settings: Settings, spec: dict, digest: str, say: Callable[[str], No
     _check(done, "mmdebstrap")
     Path(str(tar) + ".part").replace(tar)
     return tar
-
-
-def _sh_word(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
 
 
 def _base(settings: Settings, engine: ContainerEngine, say: Callable[[str], None]) -> tuple[str, str, bool]:
