@@ -36,7 +36,7 @@ def _workload_options(fn: Callable) -> Callable:
         click.option("--discount-rate", type=float, default=None, help="Cost of capital (default 0.05)."),
         click.option("--duty-cycle", type=float, default=None, help="Share of the time the load is served (default 1.0)."),
         click.option("--headroom", type=float, default=None, help="Capacity kept free (default 0.30)."),
-        click.option("--spares", default=None, help="Extra boards: a count (2) or a share (10%%) (default 0)."),
+        click.option("--spares", default=None, help="Extra boards: a count (2) or a share (10%) (default 0)."),
         click.option("--seed", type=int, default=None, help="Bootstrap seed (default: fixed)."),
         db_option,
     ]  # fmt: skip

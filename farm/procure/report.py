@@ -1,12 +1,14 @@
 """The procurement report: a terminal table, and one self-contained HTML file a person can mail.
 
 Why hand-drawn SVG: a vega-lite page loads its script from a CDN (not self-contained offline) and
-matplotlib is not installed; a bar chart with interval whiskers is a few dozen lines of SVG.
+matplotlib is not installed; a bar chart with interval whiskers, and the Pareto scatter of one query's p99
+latency against $ per million inferences and against energy per inference, are a few dozen lines of SVG.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from html import escape
 from typing import Any
 
@@ -24,6 +26,7 @@ COLUMNS = (
     ("inferences_per_joule", "inf/J"),
     ("age", "newest run"),
 )
+SOURCE_COLOURS = {"measured": "#1f77b4", "emulated": "#ff7f0e", "predicted": "#9467bd"}
 
 
 def _n(v: float | None, digits: int = 4) -> str:
@@ -128,7 +131,6 @@ def _svg(decision: Decision) -> str:
     top = max(c.tco_usd_per_year_high for c in cands) or 1.0
     left, width, bar, gap = 230, 460, 18, 10
     height = len(cands) * (bar + gap) + 40
-    colours = {"measured": "#1f77b4", "emulated": "#ff7f0e", "predicted": "#9467bd"}
     parts = [
         f'<svg width="{left + width + 120}" height="{height}" '
         'role="img" aria-label="TCO per year with 90% intervals">'
@@ -141,7 +143,7 @@ def _svg(decision: Decision) -> str:
         )
         parts.append(
             f'<rect x="{left}" y="{y}" width="{x(c.tco_usd_per_year) - left:.1f}" height="{bar}" '
-            f'fill="{colours.get(c.source, "#888")}"/>'
+            f'fill="{SOURCE_COLOURS.get(c.source, "#888")}"/>'
         )
         mid = y + bar / 2
         parts.append(
@@ -157,6 +159,136 @@ def _svg(decision: Decision) -> str:
         "blue measured, orange emulated, purple predicted</text></svg>"
     )
     return "".join(parts)
+
+
+def _frontier(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
+    """The Pareto frontier of (x, y, item) where lower is better on both: by x, each point with a lower y
+    than every cheaper one."""
+    out: list[tuple[float, float, Any]] = []
+    for x, y, item in sorted(points, key=lambda p: (p[0], p[1])):
+        if not out or y < out[-1][1]:
+            out.append((x, y, item))
+    return out
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        return [10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+    step = 10 ** math.floor(math.log10((hi - lo) or hi or 1.0))
+    while (hi - lo) / step > 6:
+        step *= 2
+    while (hi - lo) / step < 3:
+        step /= 2
+    first = math.floor(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 2) if first + i * step <= hi * 1.0001]
+
+
+def pareto_svg(decision: Decision, x_key: str = "usd_per_million_inferences") -> str:
+    """A scatter of one query's p99 latency (y) against $ per million inferences (x_key
+    "usd_per_million_inferences") or energy per inference in mJ ("energy_mj_per_inference"), one point per
+    candidate coloured by source, the Pareto frontier (no other option both cheaper and faster) joined by a
+    line and its points filled. x is logarithmic when the options span more than a factor of 10."""
+    titles = {
+        "usd_per_million_inferences": "$ per million inferences",
+        "energy_mj_per_inference": "energy per inference (mJ)",
+    }
+
+    def x_of(c: Any) -> float | None:
+        if x_key == "energy_mj_per_inference":
+            return 1000.0 / c.inferences_per_joule if c.inferences_per_joule else None
+        return getattr(c, x_key)
+
+    pts = [(x_of(c), c.latency_ms_p99, c) for c in decision.candidates]
+    pts = [(x, y, c) for x, y, c in pts if x is not None and y is not None and x > 0 and y > 0]
+    if not pts:
+        return ""
+    left, top, width, height = 70, 30, 520, 260
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    log = max(xs) / min(xs) > 10
+    if log:
+        x_lo, x_hi = 10 ** math.floor(math.log10(min(xs))), 10 ** math.ceil(math.log10(max(xs)))
+    else:
+        pad = (max(xs) - min(xs)) * 0.1 or max(xs) * 0.1
+        x_lo, x_hi = max(0.0, min(xs) - pad), max(xs) + pad
+    y_lo, y_hi = 0.0, max(ys) * 1.15
+
+    def sx(v: float) -> float:
+        f = (
+            (math.log10(v) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo))
+            if log
+            else ((v - x_lo) / ((x_hi - x_lo) or 1.0))
+        )
+        return left + width * f
+
+    def sy(v: float) -> float:
+        return top + height - height * (v - y_lo) / ((y_hi - y_lo) or 1.0)
+
+    title = f"Pareto: one query's p99 latency against {titles[x_key]}"
+    parts = [
+        f'<svg class="pareto" data-x="{x_key}" width="{left + width + 180}" height="{top + height + 60}" '
+        f'role="img" aria-label="{escape(title)}">',
+        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>',
+    ]
+    for v in _ticks(x_lo, x_hi, log):
+        if x_lo <= v <= x_hi:
+            parts.append(
+                f'<line x1="{sx(v):.1f}" y1="{top + height}" x2="{sx(v):.1f}" y2="{top + height + 4}" '
+                'stroke="#999"/>'
+            )
+            parts.append(
+                f'<text x="{sx(v):.1f}" y="{top + height + 16}" font-size="10" text-anchor="middle">'
+                f"{_n(v, 3)}</text>"
+            )
+    for v in _ticks(y_lo, y_hi, False):
+        parts.append(f'<line x1="{left - 4}" y1="{sy(v):.1f}" x2="{left}" y2="{sy(v):.1f}" stroke="#999"/>')
+        parts.append(
+            f'<text x="{left - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{_n(v, 3)}</text>'
+        )
+    parts.append(
+        f'<text x="{left + width / 2}" y="{top + height + 34}" font-size="11" text-anchor="middle">'
+        f"{escape(titles[x_key])}{' (log scale)' if log else ''}</text>"
+    )
+    parts.append(
+        f'<text x="16" y="{top + height / 2}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + height / 2})">one query\'s p99 latency (ms)</text>'
+    )
+    front = _frontier(pts)
+    if len(front) > 1:
+        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in front)
+        parts.append(
+            f'<polyline class="frontier" points="{line}" fill="none" stroke="#2ca02c" stroke-width="1.5" '
+            'stroke-dasharray="4 3"/>'
+        )
+    on_front = {id(c) for _, _, c in front}
+    for x, y, c in pts:
+        colour = SOURCE_COLOURS.get(c.source, "#888")
+        fill = colour if id(c) in on_front else "white"
+        parts.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{fill}" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(c.label)}: {_n(y, 3)} ms, {_n(x, 3)} {escape(titles[x_key])}</title></circle>"
+        )
+        parts.append(f'<text x="{sx(x) + 8:.1f}" y="{sy(y) + 4:.1f}" font-size="11">{escape(c.label)}</text>')
+    left_out = len(decision.candidates) - len(pts)
+    note = "filled, on the dashed line: the Pareto frontier (no other option is both cheaper and faster); "
+    note += "blue measured, orange emulated, purple predicted"
+    if left_out:
+        note += f"; {left_out} option(s) without a one-query p99 not shown"
+    parts.append(f'<text x="{left}" y="{top + height + 52}" font-size="11">{escape(note)}</text></svg>')
+    return "".join(parts)
+
+
+def _pareto_section(decision: Decision) -> list[str]:
+    charts = [pareto_svg(decision, k) for k in ("usd_per_million_inferences", "energy_mj_per_inference")]
+    charts = [c for c in charts if c]
+    if not decision.candidates:
+        return []
+    if not charts:
+        return [
+            "<h2>Pareto</h2><p>No option has a one-query p99 latency (no SingleStream run and no "
+            "prediction): no Pareto chart.</p>"
+        ]
+    return ["<h2>Pareto: latency against cost and energy</h2>", *charts]
 
 
 def _html_table(data: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
@@ -189,6 +321,7 @@ def render_html(decision: Decision, sensitivities: list[Sensitivity] | None = No
         f"<p class=verdict><b>Verdict:</b> {escape(decision.verdict.text)}</p>",
         _html_table(rows(decision), COLUMNS),
         _svg(decision),
+        *_pareto_section(decision),
     ]
     if decision.mix:
         parts = " + ".join(f"{n} x {k}" for k, n in decision.mix.parts.items())

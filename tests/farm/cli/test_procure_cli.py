@@ -42,6 +42,7 @@ def test_json_table_and_html(farm_env: Settings, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     html = out.read_text()
     assert "<svg" in html and "vck190 int8 (predicted)" in html and "run ids" in html
+    assert '<svg class="pareto" data-x="usd_per_million_inferences"' in html  # p99 against $/M inferences
     # self-contained: nothing fetched from anywhere
     assert not re.search(r"<(script|link|img)[^>]+(src|href)\s*=\s*[\"']?https?://", html, re.I)
     assert "http://" not in html and "https://" not in html
@@ -97,3 +98,9 @@ def test_economics_options_override_the_defaults_and_are_shown(farm_env: Setting
     for args, says in ((["--headroom", "1.5"], "headroom"), (["--spares", "lots"], "--spares")):
         res = runner.invoke(cli, [*ASK, *args])
         assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output
+
+
+def test_help_prints_percent_signs_once() -> None:
+    """click does not %-format option help: "10%%" would print as is."""
+    res = CliRunner().invoke(cli, ["procure", "--help"])
+    assert res.exit_code == 0 and "a share (10%)" in res.output and "%%" not in res.output
