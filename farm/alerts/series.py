@@ -62,7 +62,7 @@ def series_of(row: Any) -> Series:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Point:
     """One run's value. A bulk read (a scan) leaves ``at``, ``board`` and ``sweep_id`` None: they are read
     for the few runs an alert names (:func:`fill`)."""
@@ -258,7 +258,8 @@ def every_series_points(
     key: tuple[str, str] | None = None
     start = None
     current: list[Point] = []
-    for fp, source, run_id, valid, flags, value in s.execute(query):
+    # Core rows through the session's connection: the ORM's row processing was half the scan's time.
+    for fp, source, run_id, valid, flags, value in s.connection().execute(query):
         if key is None or fp != key[0] or source != key[1]:
             key = (fp, source)
             current = out.setdefault(key, [])
