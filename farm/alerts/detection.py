@@ -41,8 +41,17 @@ def _higher(metric: str) -> bool:
 
 
 def usable(pts: list[Point]) -> tuple[list[Point], Counter]:
-    skipped = Counter(p.unusable for p in pts if p.unusable)
-    return [p for p in pts if not p.unusable], skipped
+    """The points that can be a baseline, and how many of the others were left out for which reason (each
+    point's reason computed once: a scan asks it of millions)."""
+    kept: list[Point] = []
+    skipped: Counter = Counter()
+    for p in pts:
+        why = p.unusable
+        if why:
+            skipped[why] += 1
+        else:
+            kept.append(p)
+    return kept, skipped
 
 
 def check_run(s: Session, run_id: int) -> list[Candidate]:
