@@ -102,7 +102,7 @@ def measured_capacity(series: Series, w: Workload, rng: np.random.Generator, n: 
             point,
             draws,
             f"Server estimate (M/D/1 on {which} throughput; no Server run)",
-            [r.run_id for r in ss + src],
+            list(dict.fromkeys(r.run_id for r in ss + src)),  # src may be ss itself: each run once
             batch,
             ["no Server run: capacity estimated conservatively (M/D/1); a Server sweep would replace it"],
         )
