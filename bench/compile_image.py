@@ -14,7 +14,6 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +23,8 @@ import support  # noqa: F401  (puts the checkout first on sys.path)
 from farm.config import load_settings
 from farm.containers.image import ensure_image
 from farm.containers.podman import engine_problem, local_engine, run
-from farm.lab.loopback import SshdFactory
+from farm.lab.loopback import SshdFactory, ssh_host
 from farm.lab.sshd import ClientKey
-from farm.transport.ssh_host import SshHost
 from farm.workers.toolchains.base import QuantConfig
 from farm.workers.toolchains.runners import DockerRunner, LocalRunner
 from farm.zoo.tiny import tiny_model
@@ -74,16 +72,7 @@ def main() -> int:
         (server,) = factory.start(1)
         model = tmp / "tiny.onnx"
         model.write_bytes(tiny_model(batch=1).SerializeToString())
-        transport = SshHost(
-            server.host,
-            server.port,
-            server.user,
-            server.key_file,
-            server.known_hosts,
-            str(server.work_dir),
-            python=sys.executable,
-            name="bench",
-        )
+        transport = ssh_host(server, name="bench", role="compile host")
         quant = QuantConfig(calibration_samples=16)
         with DockerRunner(transport, host_name="bench", docker=local_engine(settings)) as docker:
             docker.toolchain_info("onnxruntime_cpu")  # connect and ship the guard once, as a worker does

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from farm.config import builtin_inventory_dir
 from farm.lab.sshd import ClientKey, SshdServer
+from farm.transport.ssh_host import SshHost
 
-__all__ = ["SshdFactory", "write_lab"]
+__all__ = ["SshdFactory", "ssh_host", "write_lab"]
 
 # 127.0.0.2 .. 127.0.0.99, handed out round-robin so servers of one process are distinct hosts (the virtual
 # lab's own boards start at 127.0.0.101, see farm/lab/processes.py).
@@ -43,6 +44,31 @@ class SshdFactory:
     def stop_all(self) -> None:
         for server in self.servers:
             server.stop()
+
+
+def ssh_host(
+    server: SshdServer,
+    *,
+    name: str,
+    work_dir: Path | str | None = None,
+    role: str = "board",
+    python: str = sys.executable,
+    connect_timeout_s: float = 5,
+) -> SshHost:
+    """A client of ``server`` as the farm makes one for a compile host (its key and pinned host key; the
+    host is this machine, so its Python is this one)."""
+    return SshHost(
+        server.host,
+        server.port,
+        server.user,
+        server.key_file,
+        server.known_hosts,
+        str(work_dir or server.work_dir),
+        connect_timeout_s=connect_timeout_s,
+        python=python,
+        name=name,
+        role=role,
+    )
 
 
 def _ssh_lines(srv: SshdServer, indent: str) -> list[str]:

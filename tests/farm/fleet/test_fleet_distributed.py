@@ -83,6 +83,7 @@ def cluster(tmp_path: Path, ssh_lab, redis_url: str, farm_env) -> Iterator[Clust
         FARM_VISIBILITY_TIMEOUT_S="12",
         FARM_AGENT_TIMEOUT_MARGIN_S="6",
         FARM_BAD_COOLDOWN_S="60",  # a board that failed a job stays out while its job is retried
+        FARM_LEASE_S="8",  # a killed worker's job is taken back by its redelivery (12 s), not after 60 s
     )
     subprocess.run(["redis-cli", "-u", env["FARM_BROKER_URL"], "FLUSHDB"], check=False, capture_output=True)
     logs = tmp_path / "logs"

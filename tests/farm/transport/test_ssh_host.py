@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from farm.errors import FarmError
+from farm.lab.loopback import ssh_host
 from farm.transport.hostside import GUARD, HOSTSIDE_DIR
 from farm.transport.shipping import folder_hash
 from farm.transport.ssh_host import SshHost
@@ -21,17 +22,7 @@ def make_host() -> Iterator[Callable[..., SshHost]]:
     made: list[SshHost] = []
 
     def make(server: SshdServer) -> SshHost:
-        host = SshHost(
-            server.host,
-            server.port,
-            server.user,
-            server.key_file,
-            server.known_hosts,
-            str(server.work_dir),
-            connect_timeout_s=5,
-            python=sys.executable,
-            name="builder-1",
-        )
+        host = ssh_host(server, name="builder-1")
         made.append(host)
         return host
 

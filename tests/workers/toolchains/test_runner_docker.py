@@ -11,7 +11,6 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from farm.errors import InfraError
 from farm.inventory import DockerHost, Inventory, SshEndpoint
+from farm.lab.loopback import ssh_host
 from farm.transport.remote import UnsafeRemoteValue, quote_argv
 from farm.transport.ssh_host import SshHost
 from farm.workers.toolchains.base import QuantConfig
@@ -227,18 +227,7 @@ def make_docker_runner() -> Iterator[Callable[..., DockerRunner]]:
     made: list[DockerRunner] = []
 
     def make(server: SshdServer, **kwargs: object) -> DockerRunner:
-        transport = SshHost(
-            server.host,
-            server.port,
-            server.user,
-            server.key_file,
-            server.known_hosts,
-            str(server.work_dir),
-            connect_timeout_s=5,
-            python=sys.executable,
-            name="docker-1",
-        )
-        runner = DockerRunner(transport, **kwargs)  # type: ignore[arg-type]
+        runner = DockerRunner(ssh_host(server, name="docker-1"), **kwargs)  # type: ignore[arg-type]
         made.append(runner)
         return runner
 

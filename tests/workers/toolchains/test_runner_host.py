@@ -15,7 +15,7 @@ import pytest
 
 from farm.artifacts import sha256_file
 from farm.errors import InfraError, ModelError
-from farm.transport.ssh_host import SshHost
+from farm.lab.loopback import ssh_host
 from farm.workers.toolchains.base import QuantConfig
 from farm.workers.toolchains.runners import HostRunner, LocalRunner, RunnerResult, artifact_columns
 from farm.zoo import synthetic_inputs
@@ -31,18 +31,7 @@ def make_runner() -> Iterator[Callable[..., HostRunner]]:
     made: list[HostRunner] = []
 
     def make(server: SshdServer, python: str = HOST_PYTHON, **kwargs: object) -> HostRunner:
-        transport = SshHost(
-            server.host,
-            server.port,
-            server.user,
-            server.key_file,
-            server.known_hosts,
-            str(server.work_dir),
-            connect_timeout_s=5,
-            python=python,
-            name="builder-1",
-        )
-        runner = HostRunner(transport, **kwargs)  # type: ignore[arg-type]
+        runner = HostRunner(ssh_host(server, name="builder-1", python=python), **kwargs)  # type: ignore[arg-type]
         made.append(runner)
         return runner
 

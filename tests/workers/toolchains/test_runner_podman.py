@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from farm.containers.image import ensure_image
 from farm.containers.names import compile_image
 from farm.containers.podman import engine_problem, local_engine, run
 from farm.errors import InfraError, ModelError
-from farm.transport.ssh_host import SshHost
+from farm.lab.loopback import ssh_host
 from farm.workers.toolchains.base import QuantConfig
 from farm.workers.toolchains.runners import DockerRunner, artifact_columns
 from farm.workers.toolchains.runners.docker import docker_run_argv
@@ -48,19 +47,8 @@ def make_runner(engine: ContainerEngine) -> Iterator[Callable[..., DockerRunner]
     made: list[DockerRunner] = []
 
     def make(server: SshdServer, work_dir: Path | None = None, **kwargs: object) -> DockerRunner:
-        transport = SshHost(
-            server.host,
-            server.port,
-            server.user,
-            server.key_file,
-            server.known_hosts,
-            str(work_dir or server.work_dir),
-            connect_timeout_s=5,
-            python=sys.executable,
-            name="podman-1",
-            role="compile host",
-        )
         kwargs.setdefault("docker", engine)
+        transport = ssh_host(server, name="podman-1", work_dir=work_dir, role="compile host")
         runner = DockerRunner(transport, host_name="podman-1", **kwargs)  # type: ignore[arg-type]
         made.append(runner)
         return runner
@@ -140,18 +128,7 @@ class _SlowRunner(DockerRunner):
 
 
 def test_a_container_past_its_time_limit_is_killed_and_removed(engine, sshd_host, tiny_path, tmp_path):
-    transport = SshHost(
-        sshd_host.host,
-        sshd_host.port,
-        sshd_host.user,
-        sshd_host.key_file,
-        sshd_host.known_hosts,
-        str(sshd_host.work_dir),
-        connect_timeout_s=5,
-        python=sys.executable,
-        name="podman-1",
-        role="compile host",
-    )
+    transport = ssh_host(sshd_host, name="podman-1", role="compile host")
     runner = _SlowRunner(transport, host_name="podman-1", timeout_s=4, docker=engine)
     try:
         runner.toolchain_info("onnxruntime_cpu")  # the version query is not the slow part
@@ -206,18 +183,7 @@ class _FillingRunner(DockerRunner):
 def test_a_full_disk_on_the_compile_host_is_named(engine, sshd_host, tiny_path, tmp_path):
     with small_tmpfs(tmp_path / "small", size_kib=4096) as small:
         (small / "work").mkdir()
-        transport = SshHost(
-            sshd_host.host,
-            sshd_host.port,
-            sshd_host.user,
-            sshd_host.key_file,
-            sshd_host.known_hosts,
-            str(small / "work"),
-            connect_timeout_s=5,
-            python=sys.executable,
-            name="podman-1",
-            role="compile host",
-        )
+        transport = ssh_host(sshd_host, name="podman-1", work_dir=small / "work", role="compile host")
         runner = _FillingRunner(transport, host_name="podman-1", docker=engine)
         runner.small = small
         try:
