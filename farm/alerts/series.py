@@ -11,6 +11,7 @@ confirmation run; the others are kept and counted, never fed to detection.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -236,6 +237,9 @@ def recent(
     return {n: pts[::-1] for n, pts in out.items()}
 
 
+_RUN_ID = operator.attrgetter("run_id")
+
+
 def every_series_points(
     s: Session, metric: str, *, fingerprints: set[str] | None = None
 ) -> dict[tuple[str, str], list[Point]]:
@@ -250,22 +254,23 @@ def every_series_points(
         .join(MetricRow, and_(MetricRow.run_id == RunRow.id, MetricRow.name == metric))
         .join(SweepRow, SweepRow.id == RunRow.sweep_id)
         .where(SweepRow.purpose != CONFIRMATION)
-        .order_by(RunRow.fingerprint, RunRow.source, RunRow.id)
     )
     if fingerprints is not None:
         query = query.where(RunRow.fingerprint.in_(sorted(fingerprints)))
     out: dict[tuple[str, str], list[Point]] = {}
-    key: tuple[str, str] | None = None
-    start = None
-    current: list[Point] = []
-    # Core rows through the session's connection: the ORM's row processing was half the scan's time.
+    # Grouped here, not sorted by the database: an ORDER BY on the fingerprint made SQLite sort every row
+    # of the metric (most of the scan's time); each series is put in run order below.
     for fp, source, run_id, valid, flags, value in s.connection().execute(query):
-        if key is None or fp != key[0] or source != key[1]:
-            key = (fp, source)
-            current = out.setdefault(key, [])
-            start = since.get((fp, source, metric))
-        if start is None or run_id >= start:
-            current.append(Point(run_id, None, value, None, None, valid, flags))
+        key = (fp, source)
+        current = out.get(key)
+        if current is None:
+            current = out[key] = []
+        current.append(Point(run_id, None, value, None, None, valid, flags))
+    for (fp, source), pts in out.items():
+        pts.sort(key=_RUN_ID)  # linear when the rows came in run order, as they usually do
+        start = since.get((fp, source, metric))
+        if start is not None:
+            pts[:] = [p for p in pts if p.run_id >= start]
     return out
 
 
