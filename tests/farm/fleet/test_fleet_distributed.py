@@ -170,7 +170,8 @@ def test_hung_agent_is_killed_and_the_job_moves(
     cluster: Cluster, tmp_path: Path, tiny_onnx, farm_env
 ) -> None:
     body = TINY_SWEEP.format(onnx=tiny_onnx).replace("[fp32, int8]", "[fp32]").replace(", Offline", "")
-    body = body.replace("min_duration_ms: 200", "min_duration_ms: 1500")
+    # 3 s: room to find and stop the agent before its run ends, even on a loaded machine (1.5 s was not)
+    body = body.replace("min_duration_ms: 200", "min_duration_ms: 3000")
     sweep_id = _submit(cluster, tmp_path, body)
     job = _running_job(farm_env.db_url)
     deadline = time.monotonic() + 30
