@@ -27,7 +27,7 @@ from farm.containers.image import ensure_image
 from farm.containers.names import compile_image
 from farm.containers.podman import engine_problem, local_engine, run
 from farm.errors import FarmError
-from farm.lab.sshd import ClientKey, SshdServer, cmdline, pid_alive, port_free, stop_sshd
+from farm.lab.sshd import ClientKey, keep_or_start, serves, stop_server
 
 __all__ = ["CompileHost", "LAB_LIMITS", "down", "ensure", "from_state", "lab_lines"]
 
@@ -62,13 +62,6 @@ def from_state(state: dict) -> CompileHost | None:
     return CompileHost(**doc) if isinstance(doc, dict) else None
 
 
-def _server(ch: CompileHost, client: ClientKey, sshd_path: str, port: int | None) -> SshdServer:
-    assert ch.sshd_dir and ch.work_dir
-    return SshdServer(
-        Path(ch.sshd_dir), ch.host, client, port=port, work_dir=Path(ch.work_dir), sshd_path=sshd_path
-    )
-
-
 def ensure(
     settings: Settings,
     directory: Path,
@@ -96,16 +89,20 @@ def ensure(
     ch.work_dir = str(directory / "compile" / "work")
     Path(ch.work_dir).mkdir(parents=True, exist_ok=True)
     ch.image, ch.image_id, ch.image_digest = built.ref, built.image_id, built.digest
-    if ch.port:
-        if _server(ch, client, sshd_path, ch.port).adopt(ch.sshd_pid):
-            return ch
-        if not port_free(ch.host, ch.port):
-            ch.port = None
-    server = _server(ch, client, sshd_path, ch.port)
     try:
-        server.start()
+        server, fresh = keep_or_start(
+            Path(ch.sshd_dir),
+            ch.host,
+            client,
+            port=ch.port,
+            pid=ch.sshd_pid,
+            work_dir=Path(ch.work_dir),
+            sshd_path=sshd_path,
+        )
     except RuntimeError as exc:
         raise FarmError(f"could not start the compile host's sshd: {exc}") from None
+    if not fresh:
+        return ch
     ch.port, ch.sshd_pid = server.port, server.pid
     started.append(f"{NAME}: sshd {ch.host}:{ch.port} (pid {ch.sshd_pid}), podman with {built.ref}")
     return ch
@@ -116,12 +113,7 @@ def down(settings: Settings, ch: CompileHost | None) -> list[str]:
     if ch is None or not ch.sshd_dir:
         return []
     stopped = []
-    config = Path(ch.sshd_dir) / "sshd_config"
-    was_up = (
-        bool(ch.sshd_pid) and pid_alive(ch.sshd_pid) and str(config).encode() in cmdline(ch.sshd_pid or 0)
-    )
-    stop_sshd(ch.sshd_pid, config, [f"{p}/" for p in (ch.sshd_dir, ch.work_dir) if p])
-    if was_up:
+    if stop_server(ch.sshd_pid, ch.sshd_dir, [f"{p}/" for p in (ch.sshd_dir, ch.work_dir) if p]):
         stopped.append(f"{NAME}: sshd {ch.host}:{ch.port} (pid {ch.sshd_pid})")
     if engine_problem() is None:
         engine = local_engine(settings)
@@ -140,8 +132,7 @@ def down(settings: Settings, ch: CompileHost | None) -> list[str]:
 
 
 def is_up(ch: CompileHost) -> bool:
-    config = Path(ch.sshd_dir or "") / "sshd_config"
-    return bool(ch.sshd_pid) and pid_alive(ch.sshd_pid) and str(config).encode() in cmdline(ch.sshd_pid or 0)
+    return serves(ch.sshd_pid, Path(ch.sshd_dir or "") / "sshd_config")
 
 
 def lab_lines(settings: Settings, ch: CompileHost | None, client: ClientKey | None, user: str) -> list[str]:

@@ -71,12 +71,11 @@ from farm.lab.physics.sensorfs import (
 from farm.lab.sshd import (
     SSHD,
     ClientKey,
-    SshdServer,
-    cmdline,
+    keep_or_start,
     pid_alive,
-    port_free,
+    serves,
     sshd_available,
-    stop_sshd,
+    stop_server,
 )
 
 SSHD_ENV = "FARM_LAB_SSHD"
@@ -85,18 +84,6 @@ BOARDSIM_READY_S = 20.0
 
 def default_sshd() -> str:
     return str(load_settings().lab_sshd or SSHD)
-
-
-def _sshd_server(board: LabBoard, client: ClientKey, sshd_path: str, port: int | None) -> SshdServer:
-    assert board.sshd_dir and board.host and board.work_dir
-    return SshdServer(
-        Path(board.sshd_dir),
-        board.host,
-        client,
-        port=port,
-        work_dir=Path(board.work_dir),
-        sshd_path=sshd_path,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -303,17 +290,21 @@ def _ensure_sshd(
     """Keep the board's sshd if it runs (same address, port, host key); else start it, on the same port
     when that is still free."""
     board.host = board.host or next_address(current)
-    if board.port:
-        server = _sshd_server(board, client, sshd_path, board.port)
-        if server.adopt(board.sshd_pid):
-            return
-        if not port_free(board.host, board.port):
-            board.port = None  # someone else took it: a new port (and known_hosts line)
-    server = _sshd_server(board, client, sshd_path, board.port)
+    assert board.sshd_dir and board.work_dir
     try:
-        server.start()
+        server, fresh = keep_or_start(
+            Path(board.sshd_dir),
+            board.host,
+            client,
+            port=board.port,
+            pid=board.sshd_pid,
+            work_dir=Path(board.work_dir),
+            sshd_path=sshd_path,
+        )
     except RuntimeError as exc:
         raise FarmError(f"could not start sshd for {board.name}: {exc}") from None
+    if not fresh:
+        return
     board.port, board.sshd_pid = server.port, server.pid
     started.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
 
@@ -348,16 +339,8 @@ def down_board(board: LabBoard, simulator: bool = True) -> list[str]:
     stopped = []
     if simulator and _stop_boardsim(board.boardsim_pid, board.root):
         stopped.append(f"{board.name}: board simulator (pid {board.boardsim_pid})")
-    if board.sshd_dir:
-        config = Path(board.sshd_dir) / "sshd_config"
-        was_up = (
-            bool(board.sshd_pid)
-            and pid_alive(board.sshd_pid)
-            and str(config).encode() in cmdline(board.sshd_pid or 0)
-        )
-        stop_sshd(board.sshd_pid, config, _markers(board))
-        if was_up:
-            stopped.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
+    if board.sshd_dir and stop_server(board.sshd_pid, board.sshd_dir, _markers(board)):
+        stopped.append(f"{board.name}: sshd {board.host}:{board.port} (pid {board.sshd_pid})")
     board.sshd_pid = None
     if simulator:
         board.boardsim_pid = None
@@ -392,11 +375,8 @@ def status(settings: Settings) -> list[BoardStatus]:
         where = "local"
         if board.transport == "ssh" and board.sshd_dir and board.host and board.port:
             where = f"{board.host}:{board.port}"
-            config = Path(board.sshd_dir) / "sshd_config"
-            sshd_up = (
-                pid_alive(board.sshd_pid)
-                and str(config).encode() in cmdline(board.sshd_pid or 0)
-                and _banner(board.host, board.port)
+            sshd_up = serves(board.sshd_pid, Path(board.sshd_dir) / "sshd_config") and _banner(
+                board.host, board.port
             )
         row = BoardStatus(
             name=board.name,

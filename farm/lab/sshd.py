@@ -145,12 +145,18 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def serves(pid: int | None, config: Path | str) -> bool:
+    """Whether ``pid`` is alive and is the sshd of ``config`` (its command line names it: a recycled pid is
+    not)."""
+    return bool(pid) and pid_alive(pid) and str(config).encode() in cmdline(pid or 0)
+
+
 def stop_sshd(pid: int | None, config: Path | str, markers: Iterable[str] = ()) -> list[int]:
     """Kill the sshd ``pid`` (only if its command line names ``config``: a recycled pid is left alone), the
     sessions it serves, and every process whose command line mentions one of ``markers``. Returns the pids
     signalled."""
     pids: list[int] = []
-    if pid and pid_alive(pid) and str(config).encode() in cmdline(pid):
+    if serves(pid, config):
         pids = [pid, *descendants(pid)]
     for marker in markers:
         pids += [p for p in processes_mentioning(marker) if p not in pids]
@@ -273,7 +279,7 @@ class SshdServer:
     def adopt(self, pid: int | None) -> bool:
         """Take over a server an earlier process started (``farm lab up`` run again): true when ``pid`` is
         alive and is this server (its command line names our config)."""
-        if pid and pid_alive(pid) and str(self.config).encode() in cmdline(pid):
+        if serves(pid, self.config):
             self._pid = pid
             return True
         return False
@@ -326,3 +332,33 @@ class SshdServer:
 
     def __repr__(self) -> str:
         return f"SshdServer({self.host}:{self.port}, pid={self.pid})"
+
+
+def keep_or_start(
+    root: Path,
+    host: str,
+    client: ClientKey,
+    *,
+    port: int | None,
+    pid: int | None,
+    work_dir: Path,
+    sshd_path: str,
+) -> tuple[SshdServer, bool]:
+    """A lab's sshd kept if it runs (same address, port, host key), else started, on the same port when
+    that is still free. Returns the server and whether it was started now; RuntimeError if it cannot."""
+    if port:
+        server = SshdServer(root, host, client, port=port, work_dir=work_dir, sshd_path=sshd_path)
+        if server.adopt(pid):
+            return server, False
+        if not port_free(host, port):
+            port = None  # someone else took it: a new port (and known_hosts line)
+    server = SshdServer(root, host, client, port=port, work_dir=work_dir, sshd_path=sshd_path)
+    return server.start(), True
+
+
+def stop_server(pid: int | None, root: Path | str, markers: Iterable[str]) -> bool:
+    """Stop a lab's sshd under ``root`` (and what its sessions left, by ``markers``); whether it was up."""
+    config = Path(root) / "sshd_config"
+    was_up = serves(pid, config)
+    stop_sshd(pid, config, markers)
+    return was_up
