@@ -9,8 +9,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import onnx
 import pytest
@@ -20,6 +21,8 @@ from farm.config import Settings, load_settings
 from farm.db.migrate import ensure_schema
 from farm.db.session import dispose_engines
 from farm.zoo.tiny import tiny_model  # one implementation, shared with bench/ and .ci/wheel-check
+
+T = TypeVar("T")
 
 pytest_plugins = [
     "tests.sshd",
@@ -149,6 +152,28 @@ def tiny_onnx(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.onnx"
     onnx.save(tiny_model(batch="N"), path)
     return path
+
+
+@pytest.fixture
+def tiny_path(tmp_path: Path) -> Path:
+    """The tiny model at batch 1 (what a compile runner is given)."""
+    path = tmp_path / "tiny.onnx"
+    onnx.save(tiny_model(batch=1), path)
+    return path
+
+
+@pytest.fixture
+def close_after() -> Iterator[Callable[[T], T]]:
+    """``close_after(thing)`` returns ``thing`` and closes it when the test ends (runners, SSH hosts)."""
+    opened: list = []
+
+    def keep(thing: T) -> T:
+        opened.append(thing)
+        return thing
+
+    yield keep
+    for thing in opened:
+        thing.close()
 
 
 def write_sweep(directory: Path, body: str, name: str = "sweep.yaml") -> Path:

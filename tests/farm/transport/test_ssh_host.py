@@ -4,7 +4,7 @@ there; hashing falls back to hostside/sha256.py on a host without sha256sum; fil
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +18,11 @@ from tests.sshd import SshdServer
 
 
 @pytest.fixture
-def make_host() -> Iterator[Callable[..., SshHost]]:
-    made: list[SshHost] = []
-
+def make_host(close_after) -> Callable[..., SshHost]:
     def make(server: SshdServer) -> SshHost:
-        host = ssh_host(server, name="builder-1")
-        made.append(host)
-        return host
+        return close_after(ssh_host(server, name="builder-1"))
 
-    yield make
-    for host in made:
-        host.close()
+    return make
 
 
 PARENT_ARGV = "import os; print(open('/proc/%d/cmdline' % os.getppid()).read().split(chr(0))[1])"

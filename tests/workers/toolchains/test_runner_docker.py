@@ -11,10 +11,9 @@ import json
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import onnx
 import onnxruntime as ort
 import pytest
 
@@ -34,7 +33,6 @@ from farm.workers.toolchains.runners import (
     select_host,
 )
 from farm.workers.toolchains.runners.docker import _repo_digest
-from tests.conftest import tiny_model
 from tests.sshd import SshdServer
 
 IMAGE = f"farm/compile:{ort.__version__}"
@@ -223,24 +221,11 @@ def test_runner_for_picks_the_first_host_that_fits():
 
 
 @pytest.fixture
-def make_docker_runner() -> Iterator[Callable[..., DockerRunner]]:
-    made: list[DockerRunner] = []
-
+def make_docker_runner(close_after) -> Callable[..., DockerRunner]:
     def make(server: SshdServer, **kwargs: object) -> DockerRunner:
-        runner = DockerRunner(ssh_host(server, name="docker-1"), **kwargs)  # type: ignore[arg-type]
-        made.append(runner)
-        return runner
+        return close_after(DockerRunner(ssh_host(server, name="docker-1"), **kwargs))  # type: ignore[arg-type]
 
-    yield make
-    for runner in made:
-        runner.close()
-
-
-@pytest.fixture
-def tiny_path(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.onnx"
-    onnx.save(tiny_model(batch=1), path)
-    return path
+    return make
 
 
 def _engine_reachable() -> bool:

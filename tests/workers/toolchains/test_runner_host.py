@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from farm.lab.loopback import ssh_host
 from farm.workers.toolchains.base import QuantConfig
 from farm.workers.toolchains.runners import HostRunner, LocalRunner, RunnerResult, artifact_columns
 from farm.zoo import synthetic_inputs
-from tests.conftest import tiny_model, unknown_op_model
+from tests.conftest import unknown_op_model
 from tests.sshd import SshdServer, _processes_mentioning
 
 # The compile host is this machine: the test interpreter has farm (editable) and onnxruntime.
@@ -27,24 +27,11 @@ HOST_PYTHON = sys.executable
 
 
 @pytest.fixture
-def make_runner() -> Iterator[Callable[..., HostRunner]]:
-    made: list[HostRunner] = []
-
+def make_runner(close_after) -> Callable[..., HostRunner]:
     def make(server: SshdServer, python: str = HOST_PYTHON, **kwargs: object) -> HostRunner:
-        runner = HostRunner(ssh_host(server, name="builder-1", python=python), **kwargs)  # type: ignore[arg-type]
-        made.append(runner)
-        return runner
+        return close_after(HostRunner(ssh_host(server, name="builder-1", python=python), **kwargs))  # type: ignore[arg-type]
 
-    yield make
-    for runner in made:
-        runner.close()
-
-
-@pytest.fixture
-def tiny_path(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.onnx"
-    onnx.save(tiny_model(batch=1), path)
-    return path
+    return make
 
 
 def unknown_op_model_path(directory: Path) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,6 @@ from farm.lab.loopback import ssh_host
 from farm.workers.toolchains.base import QuantConfig
 from farm.workers.toolchains.runners import DockerRunner, artifact_columns
 from farm.workers.toolchains.runners.docker import docker_run_argv
-from tests.conftest import tiny_model
 from tests.small_fs import fill, small_tmpfs
 from tests.sshd import SshdServer
 
@@ -43,26 +42,13 @@ def engine() -> ContainerEngine:
 
 
 @pytest.fixture
-def make_runner(engine: ContainerEngine) -> Iterator[Callable[..., DockerRunner]]:
-    made: list[DockerRunner] = []
-
+def make_runner(engine: ContainerEngine, close_after) -> Callable[..., DockerRunner]:
     def make(server: SshdServer, work_dir: Path | None = None, **kwargs: object) -> DockerRunner:
         kwargs.setdefault("docker", engine)
         transport = ssh_host(server, name="podman-1", work_dir=work_dir, role="compile host")
-        runner = DockerRunner(transport, host_name="podman-1", **kwargs)  # type: ignore[arg-type]
-        made.append(runner)
-        return runner
+        return close_after(DockerRunner(transport, host_name="podman-1", **kwargs))  # type: ignore[arg-type]
 
-    yield make
-    for runner in made:
-        runner.close()
-
-
-@pytest.fixture
-def tiny_path(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.onnx"
-    onnx.save(tiny_model(batch=1), path)
-    return path
+    return make
 
 
 def _containers(engine: ContainerEngine) -> list[str]:
