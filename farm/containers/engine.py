@@ -24,7 +24,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ComputeLimits", "ContainerEngine"]
+__all__ = ["ComputeLimits", "ContainerEngine", "image_id"]
 
 _COMMAND = re.compile(r"[A-Za-z0-9_./-]{1,255}")
 _OPTION = re.compile(r"[A-Za-z0-9_.,:=/+-]{1,255}")  # flags and their values: no spaces, quotes, $ or ;
@@ -71,10 +71,6 @@ class ContainerEngine(BaseModel):
         env = [f"{k}={v}" for k, v in sorted(self.env.items())]
         return [*(["env", *env] if env else []), self.command, *self.options]
 
-    @property
-    def is_podman(self) -> bool:
-        return self.command.rsplit("/", 1)[-1] == "podman" or "CONTAINERS_CONF" in self.env
-
 
 class ComputeLimits(BaseModel):
     """Per-container resource limits of a compile (``docker run --memory/--cpus/--pids-limit``). None: the
@@ -97,3 +93,11 @@ class ComputeLimits(BaseModel):
         if self.pids is not None:
             words += ["--pids-limit", str(self.pids)]
         return words
+
+
+def image_id(raw: str) -> str | None:
+    """An image id as Docker prints it (``sha256:<hex>``); podman prints the bare hex."""
+    raw = raw.strip()
+    if re.fullmatch(r"[0-9a-f]{64}", raw):
+        return f"sha256:{raw}"
+    return raw or None

@@ -39,7 +39,7 @@ from importlib import metadata
 from pathlib import Path
 
 from farm.config import Settings
-from farm.containers.engine import ContainerEngine
+from farm.containers.engine import ContainerEngine, image_id
 from farm.containers.names import compile_image
 from farm.containers.podman import engine_problem, local_engine, run, storage_driver
 from farm.errors import FarmError
@@ -185,14 +185,26 @@ def _check(done: subprocess.CompletedProcess[bytes], what: str) -> str:
     return (done.stdout or b"").decode(errors="replace")
 
 
-def _labels(engine: ContainerEngine, ref: str) -> dict[str, str] | None:
-    done = run(engine, "image", "inspect", "--format", "{{json .Labels}}", ref, timeout_s=60)
+@dataclass(frozen=True)
+class _Inspected:
+    image_id: str
+    digest: str | None
+    labels: dict[str, str]
+
+
+def _inspect(engine: ContainerEngine, ref: str) -> _Inspected | None:
+    """The image's id, digest and labels in one engine call; None when the store does not have it."""
+    done = run(
+        engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}} {{json .Labels}}", ref, timeout_s=60
+    )
     if done.returncode != 0:
         return None
+    raw_id, digest, labels = (done.stdout.decode().strip().split(" ", 2) + ["", ""])[:3]
     try:
-        return json.loads(done.stdout.decode() or "null") or {}
+        parsed = json.loads(labels or "null") or {}
     except ValueError:
-        return {}
+        parsed = {}
+    return _Inspected(image_id(raw_id) or "", digest or None, parsed)
 
 
 def _rootfs(settings: Settings, spec: dict, digest: str, say: Callable[[str], None]) -> Path:
@@ -240,7 +252,7 @@ def _base(settings: Settings, engine: ContainerEngine, say: Callable[[str], None
     spec = recipe()
     digest = recipe_hash(spec)
     ref = f"{BASE_REPOSITORY}:{digest}"
-    if _labels(engine, ref) is not None:
+    if _inspect(engine, ref) is not None:
         return ref, digest, False
     tar = _rootfs(settings, spec, digest, say)
     say(f"importing {tar.name} as {ref}")
@@ -270,11 +282,16 @@ LABEL farm.recipe={recipe} farm.code={code} \\
 
 def _image(
     engine: ContainerEngine, base_ref: str, digest: str, code: str, say: Callable[[str], None]
-) -> tuple[str, bool]:
+) -> tuple[_Inspected, bool]:
+    """The image (inspected) and whether it was built now."""
     ref = compile_image()
-    labels = _labels(engine, ref)
-    if labels is not None and labels.get("farm.code") == code and labels.get("farm.recipe") == digest:
-        return ref, False
+    found = _inspect(engine, ref)
+    if (
+        found is not None
+        and found.labels.get("farm.code") == code
+        and found.labels.get("farm.recipe") == digest
+    ):
+        return found, False
     say(f"building {ref} (farm code {code})")
     with tempfile.TemporaryDirectory(prefix="farm-image-") as tmp:
         context = Path(tmp)
@@ -289,7 +306,11 @@ def _image(
         argv += ["--tag", ref, "--file", str(context / "Containerfile"), str(context)]
         _check(run(engine, *argv, timeout_s=BUILD_TIMEOUT_S), f"podman build of {ref}")
     run(engine, "image", "prune", "--force", timeout_s=300)  # the previous build of the tag, untagged
-    return ref, True
+    _verify(engine, ref)
+    built = _inspect(engine, ref)
+    if built is None:
+        raise ImageError(f"{ref} is not in the store after its build")
+    return built, True
 
 
 def _verify(engine: ContainerEngine, ref: str) -> None:
@@ -334,21 +355,11 @@ def ensure_image(
         if rebuild:
             run(engine, "rmi", "--force", compile_image(), timeout_s=300)
         base_ref, digest, base_built = _base(settings, engine, say)
-        ref, image_built = _image(engine, base_ref, digest, code, say)
-        if image_built:
-            _verify(engine, ref)
-    image_id, digest_of = _identity(engine, ref)
+        image, image_built = _image(engine, base_ref, digest, code, say)
     built = [name for name, did in (("base", base_built), ("image", image_built)) if did]
-    return BuiltImage(ref, image_id, digest_of, digest, code, built, time.perf_counter() - started)
-
-
-def _identity(engine: ContainerEngine, ref: str) -> tuple[str, str | None]:
-    out = _check(
-        run(engine, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", ref, timeout_s=60),
-        f"podman image inspect {ref}",
+    return BuiltImage(
+        compile_image(), image.image_id, image.digest, digest, code, built, time.perf_counter() - started
     )
-    image_id, _, digest = out.strip().partition(" ")
-    return f"sha256:{image_id.removeprefix('sha256:')}", digest or None
 
 
 def image_status(settings: Settings) -> dict:
@@ -358,18 +369,17 @@ def image_status(settings: Settings) -> dict:
     if problem:
         return doc
     engine = local_engine(settings)
-    labels = _labels(engine, compile_image())
+    found = _inspect(engine, compile_image())
     doc["engine"] = engine.argv()
     doc["store"] = str(Path(settings.containers_dir) / storage_driver(settings))
-    if labels is None:
+    if found is None:
         return doc
-    image_id, digest = _identity(engine, compile_image())
     doc.update(
         present=True,
-        image_id=image_id,
-        digest=digest,
-        recipe=labels.get("farm.recipe"),
-        code=labels.get("farm.code"),
+        image_id=found.image_id,
+        digest=found.digest,
+        recipe=found.labels.get("farm.recipe"),
+        code=found.labels.get("farm.code"),
         current_recipe=recipe_hash(),
         current_code=code_hash(),
     )

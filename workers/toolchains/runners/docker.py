@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from farm.containers.engine import ComputeLimits, ContainerEngine
+from farm.containers.engine import ComputeLimits, ContainerEngine, image_id
 from farm.errors import FarmError, InfraError
 from farm.transport.remote import UnsafeRemoteValue, validate_name, validate_remote_path
 from farm.transport.ssh_host import SshHost
@@ -161,10 +161,8 @@ class DockerRunner(HostRunner):
         )
         if rc != 0:
             raise InfraError(self._docker_problem(rc, err or out, image))
-        image_id, _, digests = out.strip().partition(" ")
-        if re.fullmatch(r"[0-9a-f]{64}", image_id):  # podman prints the bare hex, Docker "sha256:<hex>"
-            image_id = f"sha256:{image_id}"
-        self.image_id = image_id or None
+        raw_id, _, digests = out.strip().partition(" ")
+        self.image_id = image_id(raw_id)
         self.image_digest = _repo_digest(image, digests)
         if self.user == "auto":
             rc, out, err = self.transport.exec(["sh", "-c", 'echo "$(id -u):$(id -g)"'], SHORT_TIMEOUT_S)
