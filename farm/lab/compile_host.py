@@ -16,7 +16,6 @@ real-board Vitis AI toolchain still says it has no compile host.
 from __future__ import annotations
 
 import contextlib
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +26,7 @@ from farm.containers.image import ensure_image
 from farm.containers.names import compile_image
 from farm.containers.podman import engine_problem, local_engine, run
 from farm.errors import FarmError
+from farm.lab.labfile import ssh_lines
 from farm.lab.sshd import ClientKey, keep_or_start, serves, stop_server
 
 __all__ = ["CompileHost", "LAB_LIMITS", "down", "ensure", "from_state", "lab_lines"]
@@ -146,13 +146,9 @@ def lab_lines(settings: Settings, ch: CompileHost | None, client: ClientKey | No
         "    runner: docker",
         f"    images: [{ch.image or compile_image()}]",
         "    ssh:",
-        f"      host: {ch.host}",
-        f"      port: {ch.port}",
-        f"      user: {user}",
-        f"      key_file: {client.private}",
-        f"      known_hosts: {Path(ch.sshd_dir or '') / 'known_hosts'}",
-        f"      work_dir: {ch.work_dir}",
-        f"      python: {sys.executable}",  # the command guard's interpreter (the host is this machine)
+        *ssh_lines(
+            ch.host, ch.port, user, client.private, Path(ch.sshd_dir or "") / "known_hosts", ch.work_dir
+        ),
         "    engine:",
         f"      command: {engine.command}",
         f"      options: [{', '.join(engine.options)}]",

@@ -229,21 +229,35 @@ def render(
         lines += [f"  - name: {b.name}", f"    type: {b.type}", f"    transport: {b.transport}"]
         if b.transport == "ssh":
             assert client is not None and b.work_dir
-            lines += [
-                "    ssh:",
-                f"      host: {b.host}",
-                f"      port: {b.port}",
-                f"      user: {user()}",
-                f"      key_file: {client.private}",
-                f"      known_hosts: {Path(b.sshd_dir or '') / 'known_hosts'}",
-                f"      work_dir: {b.work_dir}",
-                f"      python: {sys.executable}",
-            ]
+            known_hosts = Path(b.sshd_dir or "") / "known_hosts"
+            lines += ["    ssh:", *ssh_lines(b.host, b.port, user(), client.private, known_hosts, b.work_dir)]
         if b.serial:
             lines.append(f"    serial: {b.serial}")
         if b.emulated:
             lines.append(f"    emulation: {{root: {b.root}, time_scale: {b.time_scale!r}}}")
     return "\n".join([*lines, *docker_hosts]) + "\n"
+
+
+def ssh_lines(
+    host: object,
+    port: object,
+    user: str,
+    key_file: object,
+    known_hosts: object,
+    work_dir: object,
+    indent: str = "      ",
+) -> list[str]:
+    """A lab file's ``ssh:`` fields for a host of this machine (boards, the compile host, the tests' loopback
+    hosts): its Python is this one."""
+    return [
+        f"{indent}host: {host}",
+        f"{indent}port: {port}",
+        f"{indent}user: {user}",
+        f"{indent}key_file: {key_file}",
+        f"{indent}known_hosts: {known_hosts}",
+        f"{indent}work_dir: {work_dir}",
+        f"{indent}python: {sys.executable}",
+    ]
 
 
 def user() -> str:

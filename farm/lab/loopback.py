@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from farm.config import builtin_inventory_dir
+from farm.lab.labfile import ssh_lines
 from farm.lab.sshd import ClientKey, SshdServer
 from farm.transport.ssh_host import SshHost
 
@@ -72,15 +73,7 @@ def ssh_host(
 
 
 def _ssh_lines(srv: SshdServer, indent: str) -> list[str]:
-    return [
-        f"{indent}host: {srv.host}",
-        f"{indent}port: {srv.port}",
-        f"{indent}user: {srv.user}",
-        f"{indent}key_file: {srv.key_file}",
-        f"{indent}known_hosts: {srv.known_hosts}",
-        f"{indent}work_dir: {srv.work_dir}",
-        f"{indent}python: {sys.executable}",  # the boards are this machine
-    ]
+    return ssh_lines(srv.host, srv.port, srv.user, srv.key_file, srv.known_hosts, srv.work_dir, indent)
 
 
 def write_lab(
