@@ -84,11 +84,11 @@ def up(
         where = f"{b.host}:{b.port}" if b.transport == "ssh" else "local"
         kind = f"emulated, {b.serial}" if b.emulated else "real (this machine)"
         click.echo(f"  {b.name:<22} {b.type:<18} {where:<22} {kind}")
-    ch = handle.compile_host
-    if ch:
-        where = f"{ch['host']}:{ch['port']}"
-        image = f"{ch['image']} ({ch['image_digest'] or ch['image_id']})"
-        click.echo(f"  {'lab-compile':<22} {'compile host':<18} {where:<22} podman, {image}")
+    if handle.compile_host:
+        from farm.lab.compile_host import CompileHost
+
+        ch = CompileHost(**handle.compile_host)
+        click.echo(f"  {'lab-compile':<22} {'compile host':<18} {f'{ch.host}:{ch.port}':<22} {ch.summary()}")
     click.echo(f"time scale {handle.time_scale:g}; lab file {handle.lab_file}")
     click.echo("use it with:")
     click.echo(f"  export FARM_LAB={handle.lab_file}")
@@ -155,7 +155,7 @@ def status(fmt: str) -> None:
         click.echo(
             f"{'lab-compile':<22} {'compile host':<18} {f'{builder.host}:{builder.port}':<22} "
             f"{'up' if up_ else 'DOWN':<5} {'-':<5} {'-':>7} {'-':>10} {'-':>8}  "
-            f"podman, {builder.image} ({builder.image_digest or builder.image_id})"
+            f"{builder.summary()}"
         )
     click.echo(f"lab file: {processes.lab_file(settings)}")
 

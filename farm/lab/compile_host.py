@@ -56,6 +56,10 @@ class CompileHost:
     def as_state(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """What `farm lab up` and `farm lab status` say of it: the engine and the image with its digest."""
+        return f"podman, {self.image} ({self.image_digest or self.image_id})"
+
 
 def from_state(state: dict) -> CompileHost | None:
     doc = state.get("compile_host")
